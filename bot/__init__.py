@@ -1,0 +1,1 @@
+"""costbot's composition root: settings, logging, wiring, servers and the CLI."""

@@ -1,0 +1,65 @@
+"""The Bolt AsyncApp factory: injected client and services, middleware, listeners, error handler."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.metrics import Metrics
+from bot.middleware import identity_middleware, logging_middleware
+from handlers import register_all
+from handlers.deps import Deps
+from handlers.errors import words_for
+
+log = structlog.get_logger("costbot.app")
+
+
+def build_app(
+    *,
+    client: AsyncWebClient,
+    signing_secret: str | None,
+    deps: Deps,
+    metrics: Metrics,
+    resolve_identity: Any,
+    verify_requests: bool = True,
+    process_before_response: bool = False,
+    bot_user_id: str = "",
+) -> AsyncApp:
+    """A Bolt app wired to the given services. Nothing here opens a connection."""
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        # Single workspace, bot token only: no auth.test round trip on every cold start.
+        return AuthorizeResult(
+            enterprise_id=None,
+            team_id=None,
+            bot_token=client.token,
+            bot_user_id=bot_user_id or None,
+        )
+
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret,
+        authorize=authorize,
+        request_verification_enabled=verify_requests,
+        process_before_response=process_before_response,
+        raise_error_for_unhandled_request=False,
+        logger=structlog.stdlib.get_logger("slack_bolt"),  # type: ignore[arg-type]  # structlog's stdlib BoundLogger quacks like logging.Logger
+    )
+    app.use(logging_middleware(metrics))
+    app.use(identity_middleware(resolve_identity))
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
+        ref = uuid.uuid4().hex[:8]
+        log.error("request.failed", ref=ref, error=type(error).__name__, exc_info=error)
+        if body.get("response_url"):
+            await respond(text=words_for(error, ref), response_type="ephemeral")
+
+    register_all(app, deps)
+    return app

@@ -1,0 +1,74 @@
+"""`costbot` command line: serve, demo, console, ask, check (PRODUCT.md §3)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.logging import configure_logging
+from bot.settings import Settings, load_settings
+
+
+def _secrets(settings: Settings) -> list[str]:
+    found = []
+    for secret in (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret):
+        if secret is not None:
+            found.append(secret.get_secret_value())
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="costbot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN, else HTTP)")
+    demo = sub.add_parser("demo", help="a scripted tour through the real app, no Slack needed")
+    demo.add_argument("--no-color", action="store_true")
+    console = sub.add_parser("console", help="type /cost commands, press buttons by number")
+    console.add_argument("--as", dest="user", default="U0DEMOADMIN")
+    ask = sub.add_parser("ask", help="one command, one rendered reply")
+    ask.add_argument("text")
+    ask.add_argument("--as", dest="user", default="U0DEMOADMIN")
+    sub.add_parser("check", help="doctor: config, Slack, Redis, OpenCost, Kubernetes")
+    digest = sub.add_parser("digest", help="digest operations")
+    digest_sub = digest.add_subparsers(dest="digest_command", required=True)
+    run = digest_sub.add_parser("run", help="deliver one subscription now")
+    run.add_argument("--now", dest="sub_id", required=True, metavar="ID")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    interactive = args.command in ("demo", "console", "ask")
+    configure_logging(
+        "warning" if interactive else settings.log_level,
+        "console" if interactive else settings.log_format,
+        secrets=_secrets(settings),
+    )
+    if args.command == "serve":
+        from bot.serve import serve
+
+        problems = settings.require_serve()
+        if problems:
+            print("costbot: configuration is not valid:", file=sys.stderr)
+            for line in problems:
+                print(f"  {line}", file=sys.stderr)
+            return 2
+        return asyncio.run(serve(settings))
+    if args.command == "check":
+        from bot.doctor import check
+
+        return asyncio.run(check(settings))
+    if args.command == "digest":
+        from bot.serve import run_digest_now
+
+        return asyncio.run(run_digest_now(settings, args.sub_id))
+    from bot import tour
+
+    if args.command == "demo":
+        return asyncio.run(tour.demo(settings, color=not args.no_color and sys.stdout.isatty()))
+    if args.command == "ask":
+        return asyncio.run(tour.ask(settings, args.text, args.user))
+    return asyncio.run(tour.console(settings, args.user))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""structlog set-up: JSON off a TTY, console on one, secrets and response_urls redacted.
+
+Bolt logs raw request bodies when a signature check fails, and a `response_url` is a bearer
+capability, so redaction runs over every event, stdlib records included.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+_SECRETS = re.compile(
+    r"(xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+"
+    r"|https?(?::|%3A)(?://|%2F%2F)hooks\.slack\.com[^\s\"'&]*)",
+    re.IGNORECASE,
+)
+_EXTRA_SECRETS: list[str] = []
+
+
+def redact_text(text: str) -> str:
+    text = _SECRETS.sub("[redacted]", text)
+    for secret in _EXTRA_SECRETS:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: _redact(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(item) for item in value)
+    return value
+
+
+def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in list(event_dict.items()):
+        if key.endswith("response_url"):
+            event_dict[key] = "[redacted]"
+        else:
+            event_dict[key] = _redact(value)
+    return event_dict
+
+
+def configure_logging(
+    level: str = "info",
+    fmt: str | None = None,
+    stream: TextIO | None = None,
+    secrets: list[str] | None = None,
+) -> None:
+    """Configure structlog and route stdlib logging (Bolt, slack_sdk, uvicorn) through it."""
+    _EXTRA_SECRETS[:] = [s for s in (secrets or []) if len(s) >= 8]
+    out = stream or sys.stderr
+    use_json = fmt == "json" or (fmt is None and not out.isatty())
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_processor,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=shared,
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("urllib3", "httpx", "httpcore", "apscheduler", "kubernetes"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str = "costbot") -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+    return logger

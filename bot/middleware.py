@@ -1,0 +1,95 @@
+"""Bolt global middleware: request context + timing for logs and metrics, then identity.
+
+Context is bound with structlog contextvars once per request; the identity of the requester is
+resolved once and put in Bolt's context as `identity` for every listener.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.metrics import Metrics
+from services.ports import Identity
+
+Next = Callable[[], Awaitable[BoltResponse]]
+
+
+def request_kind(body: dict[str, Any]) -> tuple[str, str]:
+    """(kind, name) of a Slack request: command '/cost', action 'rec_ack', event 'app_home_opened'."""
+    if "command" in body:
+        return "command", str(body.get("command", ""))
+    kind = str(body.get("type", "unknown"))
+    if kind == "block_actions":
+        actions = body.get("actions") or [{}]
+        return "action", str(actions[0].get("action_id", ""))
+    if kind == "view_submission":
+        return "view", str((body.get("view") or {}).get("callback_id", ""))
+    if kind == "event_callback":
+        return "event", str((body.get("event") or {}).get("type", ""))
+    return kind, ""
+
+
+def requester_id(body: dict[str, Any]) -> str | None:
+    if "user_id" in body:
+        return str(body["user_id"])
+    user = body.get("user")
+    if isinstance(user, dict) and "id" in user:
+        return str(user["id"])
+    event = body.get("event")
+    if isinstance(event, dict) and "user" in event:
+        return str(event["user"])
+    return None
+
+
+def logging_middleware(metrics: Metrics) -> Callable[..., Awaitable[BoltResponse]]:
+    async def middleware(
+        req: AsyncBoltRequest, context: AsyncBoltContext, next: Next
+    ) -> BoltResponse:
+        kind, name = request_kind(req.body)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=uuid.uuid4().hex[:12],
+            team=context.team_id,
+            user=requester_id(req.body),
+            kind=kind,
+            name=name,
+        )
+        started = time.perf_counter()
+        log = structlog.get_logger("costbot.request")
+        try:
+            response = await next()
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.requests.labels(kind=kind).observe(elapsed)
+        log.info("request.handled", status=response.status, duration_ms=round(elapsed * 1000, 1))
+        return response
+
+    return middleware
+
+
+def identity_middleware(
+    resolve: Callable[[str], Awaitable[Identity]],
+) -> Callable[..., Awaitable[BoltResponse]]:
+    """Resolve the Slack user to a Kubernetes identity (or an unmapped one) for listeners."""
+
+    async def middleware(
+        req: AsyncBoltRequest, context: AsyncBoltContext, next: Next
+    ) -> BoltResponse:
+        user_id = requester_id(req.body)
+        if user_id is not None:
+            identity = await resolve(user_id)
+            context["identity"] = identity
+            structlog.contextvars.bind_contextvars(
+                k8s_user=identity.k8s_user, identity_source=identity.source
+            )
+        return await next()
+
+    return middleware

@@ -1,0 +1,203 @@
+"""The composition root: builds every concrete client once and wires the services together.
+
+`Runtime.start(settings)` is the only place that calls constructors of httpx, redis, kubernetes
+and slack_sdk clients; `aclose()` releases them in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+import structlog
+
+from bot.metrics import Metrics
+from bot.redis import EmbeddedRedis, async_client
+from bot.settings import Settings
+from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
+from handlers.deps import Deps
+from services.audit import AuditLog
+from services.authz import AccessPolicy, SarAuthorizer
+from services.cache import CachedCostSource
+from services.charts import daily_spend_chart
+from services.costs import CostService
+from services.errors import AuthorizationUnavailable
+from services.identity import (
+    DEMO_IDENTITY_MAP,
+    FixedMap,
+    IdentityMap,
+    IdentityMapFile,
+    IdentityResolver,
+    MapProvider,
+)
+from services.kube import KubeApi
+from services.opencost.client import OpenCostClient
+from services.opencost.demo import DemoOpenCostTransport
+from services.opencost.multi import MultiClusterSource
+from services.ports import AccessCheck, Authorizer, Clock, CostSource, Identity
+from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+
+log = structlog.get_logger("costbot.runtime")
+DEMO_BASE_URL = "http://opencost.demo"
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class NoKubernetes:
+    """No KUBECONFIG and not in a pod: every access check fails closed, with a reason."""
+
+    async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
+        raise AuthorizationUnavailable("no Kubernetes API is configured (set KUBECONFIG)")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    redis: aioredis.Redis
+    http: httpx.AsyncClient
+    source: CostSource
+    deps: Deps
+    resolver: IdentityResolver
+    slack: Any
+    chat: SlackChatPoster
+    kube: KubeApi | None = None
+    embedded: EmbeddedRedis | None = None
+    raw_sources: dict[str, OpenCostClient] = field(default_factory=dict)
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, *, clock: Clock | None = None, slack_api_url: str | None = None
+    ) -> Runtime:
+        clock = clock or SystemClock()
+        metrics = Metrics()
+        embedded = None
+        redis_url = settings.redis_url
+        if redis_url is None:
+            embedded = EmbeddedRedis(settings.data_dir).start()
+            redis_url = embedded.url
+        redis = async_client(redis_url)
+        http, raw = _opencost_clients(settings, clock)
+        inner: CostSource = (
+            next(iter(raw.values())) if len(raw) == 1 else MultiClusterSource(dict(raw))
+        )
+        source = CachedCostSource(
+            inner,
+            redis,
+            ttl=settings.cache_ttl,
+            clock=clock,
+            prefix=settings.redis_prefix,
+            on_event=lambda event: metrics.cache.labels(result=event).inc(),
+        )
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-local"
+        slack = slack_client(token, slack_api_url or settings.slack_api_url)
+        kube = _kube_api(settings)
+        authorizer = _authorizer(settings, kube, redis)
+        resolver = IdentityResolver(_identity_map(settings), SlackWebDirectory(slack), None, clock)
+        audit = AuditLog(redis, structlog.get_logger("costbot.audit"), clock, prefix=settings.redis_prefix)
+        deps = Deps(
+            costs=CostService(source, clock),
+            access=AccessPolicy(
+                authorizer, settings.authz_verb, settings.authz_resource, settings.authz_group
+            ),
+            audit=audit,
+            clock=clock,
+            currency=settings.currency,
+            admin_groups=frozenset(settings.admin_groups),
+            demo=settings.demo_data,
+            chart=daily_spend_chart,
+        )
+        runtime = cls(
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
+            redis=redis,
+            http=http,
+            source=source,
+            deps=deps,
+            resolver=resolver,
+            slack=slack,
+            chat=SlackChatPoster(slack),
+            kube=kube,
+            embedded=embedded,
+            raw_sources=raw,
+        )
+        deps.ready = runtime.readiness
+        return runtime
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as error:  # noqa: BLE001 - readiness reports, never raises
+            checks["redis"] = f"error: {type(error).__name__}"
+        answered = 0
+        for name, client in self.raw_sources.items():
+            try:
+                await client.ping()
+                answered += 1
+            except Exception as error:  # noqa: BLE001 - one cluster down is reported, not raised
+                checks[f"opencost{':' + name if name else ''}"] = f"error: {type(error).__name__}"
+        checks["opencost"] = "ok" if answered else "error: no data source answered"
+        return checks
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        await self.redis.aclose()
+        if self.kube is not None:
+            self.kube.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _opencost_clients(
+    settings: Settings, clock: Clock
+) -> tuple[httpx.AsyncClient, dict[str, OpenCostClient]]:
+    timeout = httpx.Timeout(settings.opencost_timeout, connect=min(3.0, settings.opencost_timeout))
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+    if settings.demo_data:
+        http = httpx.AsyncClient(transport=DemoOpenCostTransport(), timeout=timeout)
+        return http, {"": OpenCostClient(DEMO_BASE_URL, http, clock=clock, demo=True)}
+    http = httpx.AsyncClient(timeout=timeout, limits=limits)
+    clusters = settings.clusters()
+    several = len(clusters) > 1 or "" not in clusters
+    return http, {
+        name: OpenCostClient(url, http, cluster_name=name if several else None, clock=clock)
+        for name, url in clusters.items()
+    }
+
+
+def _kube_api(settings: Settings) -> KubeApi | None:
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if not settings.kubeconfig and not in_cluster:
+        return None
+    try:
+        return KubeApi.from_config(settings.kubeconfig)
+    except AuthorizationUnavailable as error:
+        log.error("kubernetes.config_failed", error=str(error))
+        return None
+
+
+def _authorizer(settings: Settings, kube: KubeApi | None, redis: aioredis.Redis) -> Authorizer:
+    if kube is not None:
+        return SarAuthorizer(kube, redis, settings.authz_cache_ttl, prefix=settings.redis_prefix)
+    if settings.demo_data:
+        return StaticRbacAuthorizer(StaticRbac(DEMO_RBAC))
+    return NoKubernetes()
+
+
+def _identity_map(settings: Settings) -> MapProvider:
+    if settings.identity_map_file is not None:
+        return IdentityMapFile(settings.identity_map_file)
+    if settings.demo_data:
+        return FixedMap(IdentityMap.from_yaml(DEMO_IDENTITY_MAP, "demo identity map"))
+    return FixedMap(IdentityMap.empty())

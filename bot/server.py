@@ -1,0 +1,84 @@
+"""HTTP mode (Starlette + uvicorn) and Socket Mode runners.
+
+`POST /slack/events` takes every Slack request; Bolt verifies the signature (v0, 5-minute
+window) before any listener runs. `/healthz`, `/readyz` and `/metrics` serve operators in both
+modes, so Kubernetes probes work for Socket Mode pods too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.logging import get_logger
+from bot.metrics import Metrics
+
+MAX_BODY_BYTES = 1 << 20  # Slack payloads are far smaller; refuse anything bigger unread
+Readiness = Callable[[], Awaitable[dict[str, str]]]
+
+
+def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness) -> Starlette:
+    handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
+
+    async def events(request: Request) -> Response:
+        if handler is None:
+            return PlainTextResponse("Slack events are taken over Socket Mode here\n", 404)
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return PlainTextResponse("request body too large\n", 413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("request body too large\n", 413)
+        return await handler.handle(request)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        checks = await readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    async def metrics_route(_: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    return Starlette(
+        routes=[
+            Route("/slack/events", events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+        ]
+    )
+
+
+async def run_http(app: Starlette, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    await uvicorn.Server(config).serve()
+
+
+async def run_socket_mode(
+    bolt: AsyncApp, app_token: str, api_url: str, ops_app: Starlette, port: int
+) -> None:
+    """Socket Mode for Slack traffic, plus the operator endpoints on PORT."""
+    web_client = AsyncWebClient(token=app_token, base_url=api_url)
+    handler = AsyncSocketModeHandler(bolt, app_token, web_client=web_client)
+    get_logger().info("server.socket_mode_starting")
+    await handler.connect_async()
+    try:
+        await run_http(ops_app, port)
+    finally:
+        await handler.close_async()
+        await asyncio.sleep(0)

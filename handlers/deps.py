@@ -1,0 +1,31 @@
+"""What handlers need from the services, built and passed in by bot/ (never constructed here)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from services.costs import CostService
+from services.ports import Clock
+
+if TYPE_CHECKING:
+    from services.audit import AuditLog
+    from services.authz import AccessPolicy
+
+
+@dataclass
+class Deps:
+    costs: CostService
+    access: AccessPolicy
+    audit: AuditLog
+    clock: Clock
+    currency: str = "USD"
+    admin_groups: frozenset[str] = frozenset()
+    demo: bool = False
+    recs: Any = None  # handlers.recs.RecsDeps when recommendations are wired
+    digests: Any = None  # services.digests.DigestService when digests are wired
+    budgets: Any = None
+    chart: Callable[..., bytes] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+    ready: Callable[[], Awaitable[dict[str, str]]] | None = None

@@ -1,0 +1,68 @@
+"""Every user-facing word about an error lives here: domain errors → plain sentences.
+
+Never a traceback, never a secret, never a hint that a hidden namespace exists.
+"""
+
+from __future__ import annotations
+
+from services.errors import (
+    AuthorizationUnavailable,
+    ChatUnavailable,
+    CostbotError,
+    NotAllowed,
+    NotFound,
+    OpenCostBadResponse,
+    OpenCostUnavailable,
+    StaleAction,
+    StoreUnavailable,
+    Unmapped,
+    UserInputError,
+)
+
+from handlers.blockkit import escape
+
+UNMAPPED_HELP = (
+    "I don't know which Kubernetes identity you are, so I can only show `/cost help` and "
+    "`/cost whoami`. Your Slack ID is `{user}`: ask your platform team to add it to costbot's "
+    "identity map (or to enable email mapping for your domain)."
+)
+
+
+def words_for(error: BaseException, ref: str = "") -> str:
+    """One friendly mrkdwn paragraph for any error."""
+    if isinstance(error, UserInputError):
+        hint = f"\n{error.hint}" if error.hint else ""
+        return f":thinking_face: {escape(str(error))}{hint}"
+    if isinstance(error, Unmapped):
+        return ":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(error.slack_user_id))
+    if isinstance(error, NotAllowed):
+        return f":no_entry: {escape(str(error)) or 'You are not allowed to do that.'}"
+    if isinstance(error, NotFound):
+        return f":mag: {escape(str(error))}"
+    if isinstance(error, StaleAction):
+        return f":hourglass: {escape(str(error))}"
+    if isinstance(error, AuthorizationUnavailable):
+        return (
+            ":lock: I can't reach the Kubernetes API to check your access right now, so I'm "
+            "not showing anything. Try again in a minute; if it persists, tell your platform team."
+        )
+    if isinstance(error, OpenCostUnavailable):
+        where = f" for cluster `{escape(error.cluster)}`" if error.cluster else ""
+        return (
+            f":warning: OpenCost is not answering{where} and I have no recent copy of this "
+            "answer. Try again in a few minutes."
+        )
+    if isinstance(error, OpenCostBadResponse):
+        where = f" (cluster `{escape(error.cluster)}`)" if error.cluster else ""
+        return (
+            f":warning: OpenCost sent an answer I can't read{where}: {escape(str(error))}. "
+            "Nothing was changed."
+        )
+    if isinstance(error, StoreUnavailable):
+        return ":warning: My storage (Redis) is not answering; nothing was changed. Try again."
+    if isinstance(error, ChatUnavailable):
+        return f":warning: Slack refused the request ({escape(error.code or str(error))})."
+    if isinstance(error, CostbotError):
+        return f":warning: {escape(str(error))}"
+    suffix = f" (reference `{ref}`)" if ref else ""
+    return f":warning: Something went wrong on my side{suffix}. It has been logged."

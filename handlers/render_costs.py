@@ -1,0 +1,227 @@
+"""Block Kit for cost answers: header, exact period, headline with Δ, compact table, context.
+
+Everything from users or clusters is escaped; figures are formatted here and only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from services.costs import (
+    Comparison,
+    LabelBreakdown,
+    Mover,
+    NamespaceBreakdown,
+    Period,
+    Summary,
+    TopList,
+    Trend,
+)
+
+from handlers.blockkit import (
+    divider,
+    escape,
+    header,
+    money,
+    pct,
+    preformatted_table,
+    section,
+)
+from handlers.reply import Block, Reply, period_text, provenance_block, share_actions
+
+TABLE_ROWS = 15
+NAME_WIDTH = 28
+
+
+def _name(text: str, width: int = NAME_WIDTH) -> str:
+    # Escaped later as a whole code block; clip long names so columns stay phone-sized.
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(rows: list[list[str]], align: str) -> str:
+    return escape(preformatted_table(rows, list(align)))
+
+
+def _period(period: Period, now: datetime) -> str:
+    return period_text(period.start, period.end, now)
+
+
+def _headline(total: float, period: Period, now: datetime, currency: str) -> str:
+    return f"*{money(total, currency)}* · {_period(period, now)}"
+
+
+def _run_rate(value: float | None, currency: str) -> str:
+    return f"run-rate ≈ {money(value, currency)}/month" if value is not None else ""
+
+
+def _eff(value: float | None) -> str:
+    return f"efficiency {value * 100:.0f}%" if value is not None else ""
+
+
+def _joined(*parts: str) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def _more(count: int, cost: float, currency: str) -> str:
+    return f"…and {count} more ({money(cost, currency)})" if count else ""
+
+
+def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Reply:
+    idle = (
+        f"idle capacity {pct(s.idle_share, signed=False)} ({money(s.idle_cost, currency)})"
+        if s.idle_cost is not None
+        else ""
+    )
+    rows = [[_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
+            for item in s.top_namespaces]  # fmt: skip
+    blocks: list[Block] = [
+        header(f"Cost summary · {s.period.label}"),
+        section(_headline(s.total, s.period, now, currency)),
+        section(_joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)),
+    ]
+    if rows:
+        title = f"*Top namespaces* (of {s.namespace_count})"
+        blocks.append(section(title + "\n" + _table([["namespace", "cost", "share"], *rows], "lrr")))
+    else:
+        blocks.append(section("No cost recorded in namespaces you can see for this period."))
+    blocks += [provenance_block(s.provenance, s.clusters), share_actions(command)]
+    return Reply(blocks).finished()
+
+
+def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
+    resources = [[name.replace("_", " "), money(cost, currency)]
+                 for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1]) if cost]  # fmt: skip
+    shown = b.workloads[:TABLE_ROWS]
+    workloads = [[_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)] for w in shown]
+    blocks: list[Block] = [
+        header(f"Namespace {b.namespace} · {b.period.label}"),
+        section(_headline(b.total, b.period, now, currency)),
+        section(_joined(_run_rate(b.run_rate_monthly, currency), _eff(b.efficiency),
+                        f"{b.pods} pods")),  # fmt: skip
+    ]
+    if workloads:
+        more = len(b.workloads) - len(shown)
+        table = _table([["workload", "cost", "eff"], *workloads], "lrr")
+        blocks.append(section("*By workload*\n" + table + (f"\n…and {more} more" if more else "")))
+    if resources:
+        blocks.append(section("*By resource*\n" + _table([["resource", "cost"], *resources], "lr")))
+    blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
+    return Reply(blocks).finished()
+
+
+def _eff_cell(value: float | None) -> str:
+    return f"{value * 100:.0f}%" if value is not None else "–"
+
+
+def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
+    with_ns = t.dimension in ("controller", "pod")
+    rows = []
+    for item in t.items:
+        name = f"{item.namespace}/{item.name}" if with_ns and item.namespace else item.name
+        rows.append([_name(name, 34), money(item.cost, currency), pct(item.share, signed=False)])
+    title = f"Top {len(t.items)} by {t.dimension} · {t.period.label}"
+    blocks: list[Block] = [
+        header(title),
+        section(_headline(t.total, t.period, now, currency) + " in total"),
+    ]
+    if rows:
+        table = _table([[t.dimension, "cost", "share"], *rows], "lrr")
+        blocks.append(section(table + ("\n" + _more(t.rest_count, t.rest_cost, currency))))
+    else:
+        blocks.append(section("Nothing to rank in what you can see for this period."))
+    blocks += [provenance_block(t.provenance), share_actions(command)]
+    return Reply(blocks).finished()
+
+
+def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
+    ns_rows = [[_name(s.name), money(s.cost, currency), pct(s.share, signed=False)]
+               for s in b.by_namespace[:TABLE_ROWS]]  # fmt: skip
+    ctl_rows = [[_name(f"{c.namespace}/{c.name}", 34), money(c.cost, currency)]
+                for c in b.by_controller[:TABLE_ROWS]]  # fmt: skip
+    blocks: list[Block] = [
+        header(f"Label {b.key}={b.value} · {b.period.label}"),
+        section(_headline(b.total, b.period, now, currency)),
+        section(_run_rate(b.run_rate_monthly, currency) or " "),
+    ]
+    if ns_rows:
+        blocks.append(section("*By namespace*\n" + _table([["namespace", "cost", "share"], *ns_rows], "lrr")))
+    if ctl_rows:
+        blocks.append(section("*By workload*\n" + _table([["workload", "cost"], *ctl_rows], "lr")))
+    blocks += [provenance_block(b.provenance), share_actions(command)]
+    return Reply(blocks).finished()
+
+
+def _mover_rows(movers: Sequence[Mover], currency: str) -> list[list[str]]:
+    return [[_name(m.name), money(m.after, currency), _signed_money(m.delta, currency),
+             pct(m.delta_pct)] for m in movers[:8]]  # fmt: skip
+
+
+def _signed_money(amount: float, currency: str) -> str:
+    return ("+" if amount >= 0 else "−") + money(abs(amount), currency)
+
+
+def render_compare(c: Comparison, now: datetime, currency: str, command: str) -> Reply:
+    subject = _focus_text(c.focus)
+    arrow = ":arrow_up:" if c.delta > 0 else (":arrow_down:" if c.delta < 0 else ":left_right_arrow:")
+    blocks: list[Block] = [
+        header(f"Compare{subject} · {c.period.label} vs previous"),
+        section(
+            f"{arrow} *{money(c.total, currency)}* vs {money(c.previous_total, currency)} "
+            f"({_signed_money(c.delta, currency)}, {pct(c.delta_pct)})\n"
+            f"This: {_period(c.period, now)}\nBefore: {_period(c.previous_period, now)}"
+        ),
+    ]
+    head = [c.dimension, "now", "Δ", "Δ%"]
+    if c.up:
+        blocks.append(section("*Up*\n" + _table([head, *_mover_rows(c.up, currency)], "lrrr")))
+    if c.down:
+        blocks.append(section("*Down*\n" + _table([head, *_mover_rows(c.down, currency)], "lrrr")))
+    if c.new:
+        names = ", ".join(escape(m.name) for m in c.new[:10])
+        blocks.append(section(f"*New:* {names}" + _extra(len(c.new) - 10)))
+    if c.gone:
+        names = ", ".join(escape(m.name) for m in c.gone[:10])
+        blocks.append(section(f"*Gone:* {names}" + _extra(len(c.gone) - 10)))
+    blocks += [provenance_block(c.provenance), share_actions(command)]
+    return Reply(blocks).finished()
+
+
+def _extra(count: int) -> str:
+    return f" …and {count} more" if count > 0 else ""
+
+
+def _focus_text(focus: object) -> str:
+    namespace = getattr(focus, "namespace", None)
+    label = getattr(focus, "label", None)
+    cluster = getattr(focus, "cluster", None)
+    parts = []
+    if namespace:
+        parts.append(f"namespace {namespace}")
+    if label:
+        parts.append(f"label {label[0]}={label[1]}")
+    if cluster:
+        parts.append(f"cluster {cluster}")
+    return (" " + ", ".join(parts)) if parts else ""
+
+
+def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
+    rows = [[p.day.strftime("%a %b %d") + ("*" if p.partial else ""), money(p.cost, currency)]
+            for p in t.points[-31:]]  # fmt: skip
+    facts = []
+    if t.average_per_day is not None:
+        facts.append(f"average {money(t.average_per_day, currency)}/day")
+    if t.max_day is not None:
+        facts.append(f"peak {money(t.max_day.cost, currency)} on {t.max_day.day:%b %d}")
+    if t.min_day is not None:
+        facts.append(f"low {money(t.min_day.cost, currency)} on {t.min_day.day:%b %d}")
+    blocks: list[Block] = [
+        header(f"Trend{_focus_text(t.focus)} · {t.period.label}"),
+        section(_headline(t.total, t.period, now, currency)),
+        section(_joined(*facts) or "No cost recorded in this period."),
+    ]
+    if rows:
+        note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
+        blocks.append(section(_table([["day", "cost"], *rows], "lr") + note))
+    blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
+    return Reply(blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.period.label})").finished()

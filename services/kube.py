@@ -1,0 +1,203 @@
+"""The Kubernetes API adapter: SubjectAccessReviews and HPA listing over the official client.
+
+The only module that imports `kubernetes`; the client is sync, so every call runs in a thread,
+with a timeout, and its exceptions are translated here, once. Never impersonates anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import urllib3
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException, OpenApiException
+from kubernetes.config.config_exception import ConfigException
+
+from services.errors import AuthorizationUnavailable, DependencyError
+from services.ports import AccessCheck
+
+T = TypeVar("T")
+# SAR bodies carry the groups explicitly; the API server does not add `system:authenticated`
+# to them the way its authenticator does for real requests, so we add it ourselves to get the
+# answer `kubectl auth can-i` would give that user.
+AUTHENTICATED = "system:authenticated"
+_HPA_PAGE = 500
+
+
+class KubeApiUnavailable(DependencyError):
+    """The Kubernetes API could not be asked for something other than an authorization."""
+
+
+class CpuHpa(NamedTuple):
+    """An HPA scaling a workload on average CPU utilization (fraction of requests, 0.7 = 70 %)."""
+
+    namespace: str
+    target_kind: str
+    target_name: str
+    target_cpu_utilization: float
+
+
+class KubeApi:
+    """A handle on one cluster's API server, with the bot's own credentials."""
+
+    def __init__(self, api_client: Any, *, timeout: float = 5.0) -> None:
+        self._client = api_client
+        self._timeout = (min(timeout, 3.0), timeout)  # (connect, read) seconds
+        self.host: str = str(api_client.configuration.host)
+        self.source = "given client"
+
+    @classmethod
+    def from_config(cls, kubeconfig: str | None = None, *, timeout: float = 5.0) -> KubeApi:
+        """KUBECONFIG (argument, then environment), else the in-cluster service account, else
+        ~/.kube/config. Raises AuthorizationUnavailable naming what was tried."""
+        cfg = client.Configuration()
+        cfg.retries = 1  # fail closed quickly; the caller's cache absorbs blips
+        source = _load_config(cfg, kubeconfig or os.environ.get("KUBECONFIG"))
+        api = cls(client.ApiClient(cfg), timeout=timeout)
+        api.source = source
+        return api
+
+    def close(self) -> None:
+        self._client.close()
+        self._client.rest_client.pool_manager.clear()
+
+    async def subject_access_review(
+        self, user: str, groups: Iterable[str], check: AccessCheck
+    ) -> bool:
+        """May `user` in `groups` do `check`? Groups travel in the SAR spec (a JSON list), never
+        as impersonation headers, which the generated client cannot repeat."""
+        body = client.V1SubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SubjectAccessReview",
+            spec=client.V1SubjectAccessReviewSpec(
+                user=user,
+                groups=sorted({*groups, AUTHENTICATED}),
+                resource_attributes=_attributes(check),
+            ),
+        )
+        api = client.AuthorizationV1Api(self._client)
+        review = await self._call(
+            "create subjectaccessreviews",
+            lambda: api.create_subject_access_review(body=body, _request_timeout=self._timeout),
+            AuthorizationUnavailable,
+        )
+        return _allowed(review)
+
+    async def can_create_sar(self) -> bool:
+        """Whether the bot's own identity may create SubjectAccessReviews (`costbot check`)."""
+        body = client.V1SelfSubjectAccessReview(
+            api_version="authorization.k8s.io/v1",
+            kind="SelfSubjectAccessReview",
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    verb="create", group="authorization.k8s.io", resource="subjectaccessreviews"
+                )
+            ),
+        )
+        api = client.AuthorizationV1Api(self._client)
+        review = await self._call(
+            "create selfsubjectaccessreviews",
+            lambda: api.create_self_subject_access_review(
+                body=body, _request_timeout=self._timeout
+            ),
+            AuthorizationUnavailable,
+        )
+        return _allowed(review)
+
+    async def cpu_hpas(self) -> list[CpuHpa]:
+        """Every HPA with a CPU `Utilization` target, across all namespaces (paged)."""
+        api = client.AutoscalingV2Api(self._client)
+        found: list[CpuHpa] = []
+        token: str | None = None
+        while True:
+            page = await self._call(
+                "list horizontalpodautoscalers",
+                functools.partial(
+                    api.list_horizontal_pod_autoscaler_for_all_namespaces,
+                    limit=_HPA_PAGE,
+                    _continue=token,
+                    _request_timeout=self._timeout,
+                ),
+                KubeApiUnavailable,
+            )
+            found.extend(hpa for item in page.items or [] if (hpa := _cpu_hpa(item)))
+            token = getattr(page.metadata, "_continue", None)
+            if not token:
+                return found
+
+    async def _call(self, what: str, call: Callable[[], T], error: type[DependencyError]) -> T:
+        try:
+            return await asyncio.to_thread(call)
+        except ApiException as exc:
+            raise error(_refusal(what, exc)) from exc
+        except (OpenApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            # ValueError: the client rejects a wrongly shaped response while deserializing.
+            raise error(f"cannot reach the Kubernetes API at {self.host} ({what}): {exc}") from exc
+
+
+def _load_config(cfg: Any, kubeconfig: str | None) -> str:
+    home = Path("~/.kube/config").expanduser()
+    if kubeconfig:
+        source = kubeconfig
+    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+        source = "in-cluster service account"
+    elif home.exists():
+        source = str(home)
+    else:
+        raise AuthorizationUnavailable(
+            "no Kubernetes API configured: set KUBECONFIG, or run in a pod with a service account"
+        )
+    try:
+        if source == "in-cluster service account":
+            config.load_incluster_config(client_configuration=cfg)
+        else:
+            config.load_kube_config(source, client_configuration=cfg, persist_config=False)
+    except (ConfigException, OSError, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
+        raise AuthorizationUnavailable(f"cannot load Kubernetes config ({source}): {exc}") from exc
+    return source
+
+
+def _attributes(check: AccessCheck) -> Any:
+    return client.V1ResourceAttributes(
+        verb=check.verb,
+        group=check.group,
+        resource=check.resource,
+        namespace=check.namespace or None,  # omitted = all namespaces
+        name=check.name or None,
+    )
+
+
+def _allowed(review: Any) -> bool:
+    status = review.status
+    return bool(status is not None and status.allowed and not status.denied)
+
+
+def _refusal(what: str, exc: ApiException) -> str:
+    detail = str(exc.reason or "")
+    with contextlib.suppress(ValueError, AttributeError):  # not a Status object: keep reason
+        detail = str(json.loads(exc.body or "{}").get("message") or detail)
+    hint = ""
+    if exc.status in (401, 403):
+        hint = f"; the bot's service account needs `{what}` (see deploy/ RBAC)"
+    return f"the Kubernetes API answered {exc.status} to {what}: {detail}{hint}"
+
+
+def _cpu_hpa(item: Any) -> CpuHpa | None:
+    spec, ref = item.spec, item.spec.scale_target_ref
+    for metric in spec.metrics or []:
+        resource = metric.resource if metric.type == "Resource" else None
+        if resource is None or resource.name != "cpu" or resource.target is None:
+            continue
+        target = resource.target
+        if target.type == "Utilization" and target.average_utilization:
+            fraction = int(target.average_utilization) / 100
+            return CpuHpa(str(item.metadata.namespace), str(ref.kind), str(ref.name), fraction)
+    return None

@@ -1,0 +1,149 @@
+"""OptimizationService: runs the recommendation rules over OpenCost history for one scope.
+
+Talks to the outside only through the CostSource, HpaSource and Clock ports; the maths is pure
+and lives in `maths.py`. Never shows a row the scope may not see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from services.errors import OpenCostError
+from services.ports import AllocationData, AllocationQuery, AssetData, Clock, CostSource, Scope
+from services.recommendations.maths import (
+    DEFAULTS,
+    idle_capacity,
+    idle_workload,
+    rightsize,
+    unclaimed_volumes,
+)
+from services.recommendations.models import (
+    HpaSource,
+    HpaTarget,
+    Recommendation,
+    RecommendationSet,
+    RecSettings,
+    Skipped,
+)
+from services.recommendations.series import DatedRow, container_samples, dated_rows, workload_usage
+
+log = structlog.get_logger(__name__)
+
+
+class OptimizationService:
+    """Generates recommendations: right-sizing, idle workloads, unclaimed volumes, idle capacity."""
+
+    def __init__(
+        self,
+        source: CostSource,
+        hpas: HpaSource,
+        clock: Clock,
+        settings: RecSettings = DEFAULTS,
+    ) -> None:
+        self._source = source
+        self._hpas = hpas
+        self._clock = clock
+        self._settings = settings
+
+    def window(self) -> tuple[datetime, datetime]:
+        """The last `history_days` full UTC days: [today 00:00 − N days, today 00:00)."""
+        now = self._clock.now().astimezone(UTC)
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return end - timedelta(days=self._settings.history_days), end
+
+    async def generate(self, scope: Scope) -> RecommendationSet:
+        """Every recommendation the scope may see, best savings first, plus what was skipped."""
+        start, end = self.window()
+        # Container level (aggregate="") and daily steps: any aggregation would null the
+        # rawAllocationOnly maxima the CPU and memory rules depend on.
+        query = AllocationQuery(start=start, end=end, step="1d", aggregate="", include_idle=True)
+        data, hpas, assets, warnings = await self._fetch(query, scope)
+        rows = dated_rows(data, start)
+        visible = [
+            dated for dated in rows if not dated.row.is_idle and scope.sees(dated.row.namespace)
+        ]
+        recs, skipped = self._workload_recs(visible, hpas, end)
+        failed = list(data.failed_clusters)
+        if scope.cluster_wide:
+            recs += self._cluster_recs(rows, assets)
+            failed += [
+                name for name in (assets.failed_clusters if assets else []) if name not in failed
+            ]
+        shown = sorted(
+            (rec for rec in recs if self._worth_showing(rec)),
+            key=lambda rec: (-rec.monthly_savings, rec.id),
+        )
+        log.info(
+            "recommendations.generated",
+            shown=len(shown),
+            skipped=len(skipped),
+            partial_scope=scope.partial,
+            demo=data.demo,
+        )
+        return RecommendationSet(
+            recommendations=shown,
+            skipped=skipped,
+            start=start,
+            end=end,
+            fetched_at=data.fetched_at,
+            demo=data.demo or bool(assets and assets.demo),
+            stale=data.stale or bool(assets and assets.stale),
+            failed_clusters=failed,
+            warnings=warnings,
+        )
+
+    async def _fetch(
+        self, query: AllocationQuery, scope: Scope
+    ) -> tuple[AllocationData, list[HpaTarget], AssetData | None, list[str]]:
+        data, hpas, (assets, warnings) = await asyncio.gather(
+            self._source.allocations(query), self._hpas.cpu_hpas(), self._assets(query, scope)
+        )
+        return data, hpas, assets, warnings
+
+    async def _assets(
+        self, query: AllocationQuery, scope: Scope
+    ) -> tuple[AssetData | None, list[str]]:
+        if not scope.cluster_wide:
+            return None, []
+        try:
+            return await self._source.assets(query.start, query.end), []
+        except OpenCostError as exc:
+            # Volumes and node counts feed two rules of four: say so rather than lose the rest.
+            return None, [f"unclaimed volumes and node counts unavailable: {exc}"]
+
+    def _workload_recs(
+        self, rows: Sequence[DatedRow], hpas: Sequence[HpaTarget], end: datetime
+    ) -> tuple[list[Recommendation], list[Skipped]]:
+        settings = self._settings
+        idle_since = (end - timedelta(days=settings.idle_days)).date()
+        usage = workload_usage(dated for dated in rows if dated.day >= idle_since)
+        recs = [rec for item in usage if (rec := idle_workload(item, settings)) is not None]
+        idle_workloads = {rec.key for rec in recs}
+        skipped: list[Skipped] = []
+        for samples in container_samples(rows):
+            if samples.key.workload() in idle_workloads:
+                continue  # "stop it" supersedes "shrink it"; counting both would double savings
+            hpa = next((target for target in hpas if target.targets(samples.key)), None)
+            outcome = rightsize(samples, settings, hpa)
+            if isinstance(outcome, Skipped):
+                skipped.append(outcome)
+            else:
+                recs.append(outcome)
+        return recs, skipped
+
+    def _cluster_recs(
+        self, rows: Sequence[DatedRow], assets: AssetData | None
+    ) -> list[Recommendation]:
+        days = len({dated.day for dated in rows})
+        nodes = [asset for asset in assets.assets if asset.type == "Node"] if assets else []
+        recs = idle_capacity((dated.row for dated in rows), nodes, days * 24.0, self._settings)
+        if assets is not None:
+            recs += unclaimed_volumes(assets.assets, self._settings)
+        return recs
+
+    def _worth_showing(self, rec: Recommendation) -> bool:
+        return rec.risk or rec.monthly_savings >= self._settings.min_monthly_savings

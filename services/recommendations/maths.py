@@ -1,0 +1,443 @@
+"""The recommendation rules as pure functions: percentiles, right-sizing, idle and waste finders.
+
+No I/O, no clock, no logging, no display rounding (rounding up to 1m / 1Mi is part of the rule).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from services.models import Allocation, Asset
+from services.recommendations import patches
+from services.recommendations.models import (
+    HOURS_PER_MONTH,
+    MIB,
+    ContainerSamples,
+    Evidence,
+    HpaTarget,
+    Recommendation,
+    RecSettings,
+    RecSnapshot,
+    Rule,
+    Skipped,
+    WorkloadKey,
+    WorkloadUsage,
+)
+from services.recommendations.patches import (  # re-exported: part of this module's API
+    cpu_quantity,
+    kubectl_patch,
+    memory_quantity,
+    yaml_snippet,
+)
+
+__all__ = [
+    "DEFAULTS",
+    "band_label",
+    "ceil_mebibytes",
+    "ceil_millicores",
+    "idle_capacity",
+    "idle_workload",
+    "kubectl_patch",
+    "material_change",
+    "percentile",
+    "realized_monthly",
+    "rec_id",
+    "rec_version",
+    "rightsize",
+    "savings_band",
+    "unclaimed_volumes",
+    "yaml_snippet",
+]
+
+DEFAULTS = RecSettings()
+_CPU_EPSILON = 0.0005  # half a millicore: below this two CPU values are the same request
+_MEMORY_EPSILON = MIB / 2
+
+
+# --- numbers ----------------------------------------------------------------------------------
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) with linear interpolation, like numpy's default method."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile {q} is outside 0..100")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ceil_millicores(cores: float) -> float:
+    """Round cores up to a whole millicore (the inner round drops float noise like 250.0000001)."""
+    return math.ceil(round(cores * 1000.0, 6)) / 1000.0
+
+
+def ceil_mebibytes(size: float) -> float:
+    """Round bytes up to a whole MiB; dividing by a power of two is exact, so never below."""
+    return float(math.ceil(size / MIB) * MIB)
+
+
+def savings_band(amount: float, bands: Sequence[float] = DEFAULTS.savings_bands) -> int:
+    """0 for below the first edge, len(bands) for at or above the last one."""
+    return bisect_right(list(bands), amount)
+
+
+def band_label(band: int, bands: Sequence[float] = DEFAULTS.savings_bands) -> str:
+    if band <= 0:
+        return f"<{bands[0]:g}"
+    if band >= len(bands):
+        return f"≥{bands[-1]:g}"
+    return f"{bands[band - 1]:g}–{bands[band]:g}"
+
+
+# --- identity ---------------------------------------------------------------------------------
+def rec_id(key: WorkloadKey, rule: Rule) -> str:
+    """Stable across runs: the same workload and rule always give the same 12 hex characters."""
+    parts = (key.cluster, key.namespace, key.kind, key.controller, key.container, rule)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def rec_version(
+    rule: Rule,
+    *,
+    cpu: float | None,
+    memory: float | None,
+    savings: float,
+    risk: bool,
+    bands: Sequence[float],
+) -> str:
+    """Changes when the recommended values, the savings band or the risk flag change."""
+    cpu_text = "-" if cpu is None else str(round(cpu * 1000))
+    memory_text = "-" if memory is None else str(round(memory / MIB))
+    payload = f"{rule}|{cpu_text}|{memory_text}|{savings_band(savings, bands)}|{int(risk)}"
+    return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+
+# --- right-sizing -----------------------------------------------------------------------------
+def rightsize(
+    samples: ContainerSamples, settings: RecSettings = DEFAULTS, hpa: HpaTarget | None = None
+) -> Recommendation | Skipped:
+    """Requests for one container spec from its pooled history, or why there are none."""
+    if samples.days < settings.min_days or not samples.cpu_peaks:
+        reason = f"not enough data: {samples.days} day(s) of history, {settings.min_days} needed"
+        return Skipped(samples.key, reason, samples.days)
+    if hpa is not None and hpa.target_cpu_utilization <= 0:
+        hpa = None  # a broken HPA spec must not divide by zero; size as if it were absent
+    cpu_raw = percentile(samples.cpu_peaks, settings.cpu_percentile)
+    cpu_base = cpu_raw / (hpa.target_cpu_utilization / 100.0) if hpa else cpu_raw
+    cpu = ceil_millicores(max(cpu_base, settings.cpu_floor_cores))
+    memory_base = samples.memory_peak * (1.0 + settings.memory_buffer)
+    memory = ceil_mebibytes(max(memory_base, settings.memory_floor_bytes))
+    monthly_pods = HOURS_PER_MONTH * samples.avg_pods
+    cpu_delta = (samples.current_cpu - cpu) * samples.cpu_price * monthly_pods
+    memory_delta = (samples.current_memory - memory) * samples.ram_price * monthly_pods
+    savings = max(0.0, cpu_delta + memory_delta)
+    risk_note = _risk_note(samples, cpu, memory)
+    evidence = Evidence(
+        history_days=samples.days,
+        data_points=len(samples.cpu_peaks),
+        percentile=settings.cpu_percentile,
+        cpu_percentile_cores=cpu_raw,
+        cpu_peak_cores=max(samples.cpu_peaks),
+        cpu_source=_source(samples.cpu_from_max, len(samples.cpu_peaks)),
+        memory_peak_bytes=samples.memory_peak,
+        memory_source="max" if samples.memory_from_max else "average",
+        buffer=settings.memory_buffer,
+        cpu_floor_applied=cpu_base < settings.cpu_floor_cores,
+        memory_floor_applied=memory_base < settings.memory_floor_bytes,
+        hpa=hpa is not None,
+        hpa_target_utilization=hpa.target_cpu_utilization if hpa else None,
+        cpu_unit_price=samples.cpu_price,
+        ram_unit_price=samples.ram_price,
+        avg_pods=samples.avg_pods,
+        cpu_monthly_delta=cpu_delta,
+        memory_monthly_delta=memory_delta,
+        notes=_price_notes(samples),
+    )
+    key = samples.key
+    body = patches.resources_body(key.container, cpu, memory)
+    title = f"Right-size {key.container} in {key.kind} {key.namespace}/{key.controller}"
+    return Recommendation(
+        id=rec_id(key, "rightsize"),
+        rule="rightsize",
+        cluster=key.cluster,
+        namespace=key.namespace,
+        kind=key.kind,
+        controller=key.controller,
+        container=key.container,
+        title=title + (" (HPA-aware)" if hpa else ""),
+        current_cpu=samples.current_cpu,
+        recommended_cpu=cpu,
+        current_memory=samples.current_memory,
+        recommended_memory=memory,
+        monthly_savings=savings,
+        risk=bool(risk_note),
+        risk_note=risk_note,
+        evidence=evidence,
+        kubectl_patch=kubectl_patch(key, body),
+        yaml=yaml_snippet(body),
+        version=rec_version(
+            "rightsize",
+            cpu=cpu,
+            memory=memory,
+            savings=savings,
+            risk=bool(risk_note),
+            bands=settings.savings_bands,
+        ),
+    )
+
+
+def _risk_note(samples: ContainerSamples, cpu: float, memory: float) -> str:
+    """Under-requested resources: the recommendation raises them, which is a risk, not a saving."""
+    notes: list[str] = []
+    if cpu > samples.current_cpu + _CPU_EPSILON:
+        if samples.current_cpu <= 0:
+            notes.append("no CPU request set: the pod is scheduled as if it used nothing")
+        else:
+            notes.append(
+                f"CPU request {cpu_quantity(samples.current_cpu)} is below typical peaks;"
+                f" raise it to {cpu_quantity(cpu)} to avoid starvation on busy nodes"
+            )
+    if memory > samples.current_memory + _MEMORY_EPSILON:
+        if samples.current_memory <= 0:
+            notes.append("no memory request set: first to be evicted under memory pressure")
+        else:
+            notes.append(
+                f"memory request {memory_quantity(samples.current_memory)} is below peak + buffer;"
+                f" raise it to {memory_quantity(memory)} to avoid OOM kills"
+            )
+    return "; ".join(notes)
+
+
+def _source(from_max: int, total: int) -> str:
+    if from_max == total:
+        return "max"
+    return "average" if from_max == 0 else "mixed"
+
+
+def _price_notes(samples: ContainerSamples) -> tuple[str, ...]:
+    notes = []
+    if samples.cpu_price <= 0:
+        notes.append("no CPU unit price in the data (cpuCoreHours was 0): CPU savings count as 0")
+    if samples.ram_price <= 0:
+        notes.append(
+            "no RAM unit price in the data (ramByteHours was 0): memory savings count as 0"
+        )
+    return tuple(notes)
+
+
+# --- idle workloads, unclaimed volumes, idle capacity -----------------------------------------
+def idle_workload(usage: WorkloadUsage, settings: RecSettings = DEFAULTS) -> Recommendation | None:
+    """A workload that ran every day of the idle window yet used (almost) no CPU or network."""
+    network = usage.avg_network_bytes_per_second
+    if usage.days < settings.idle_days or network is None or usage.pod_hours <= 0:
+        return None
+    if (
+        usage.avg_cpu_cores >= settings.idle_cpu_cores
+        or network >= settings.idle_network_bytes_per_second
+    ):
+        return None
+    monthly = usage.cost / (usage.days * 24.0) * HOURS_PER_MONTH
+    key = usage.key
+    body = patches.pause_body(key.kind)
+    return Recommendation(
+        id=rec_id(key, "idle_workload"),
+        rule="idle_workload",
+        cluster=key.cluster,
+        namespace=key.namespace,
+        kind=key.kind,
+        controller=key.controller,
+        container=key.container,
+        title=f"Idle {key.kind} {key.namespace}/{key.controller}",
+        monthly_savings=monthly,
+        risk_note="check nothing depends on it; a GitOps controller will undo a manual change",
+        evidence=Evidence(
+            history_days=usage.days,
+            avg_cpu_cores=usage.avg_cpu_cores,
+            avg_network_bytes_per_second=network,
+            monthly_cost=monthly,
+        ),
+        kubectl_patch=kubectl_patch(key, body),
+        yaml=yaml_snippet(body),
+        version=rec_version(
+            "idle_workload",
+            cpu=None,
+            memory=None,
+            savings=monthly,
+            risk=False,
+            bands=settings.savings_bands,
+        ),
+    )
+
+
+def unclaimed_volumes(
+    assets: Iterable[Asset], settings: RecSettings = DEFAULTS
+) -> list[Recommendation]:
+    """Disks no PVC claims (Released/Available PVs); node root disks (`__local__`) excluded."""
+    recs: list[Recommendation] = []
+    for asset in assets:
+        if asset.type != "Disk" or asset.claim_name or asset.storage_class == "__local__":
+            continue
+        if asset.local is not None and asset.local >= 1:
+            continue
+        name = asset.volume_name or asset.properties.name
+        hours = asset.hours()
+        monthly = asset.cost() / hours * HOURS_PER_MONTH if hours > 0 else 0.0
+        key = WorkloadKey(asset.properties.cluster, "", "persistentvolume", name)
+        recs.append(
+            Recommendation(
+                id=rec_id(key, "unclaimed_volume"),
+                rule="unclaimed_volume",
+                cluster=key.cluster,
+                namespace=key.namespace,
+                kind=key.kind,
+                controller=key.controller,
+                container=key.container,
+                title=f"Unclaimed volume {name}",
+                monthly_savings=monthly,
+                risk_note="no claim uses it, but check the data is not needed: the disk is deleted",
+                evidence=Evidence(
+                    monthly_cost=monthly,
+                    volume_bytes=asset.bytes,
+                    storage_class=asset.storage_class,
+                ),
+                kubectl_patch=patches.release_volume_command(key),
+                yaml=yaml_snippet(patches.RECLAIM_DELETE),
+                cluster_wide=True,
+                version=rec_version(
+                    "unclaimed_volume",
+                    cpu=None,
+                    memory=None,
+                    savings=monthly,
+                    risk=False,
+                    bands=settings.savings_bands,
+                ),
+            )
+        )
+    return recs
+
+
+class _ClusterCost(NamedTuple):
+    idle: float
+    total: float
+    node_hours: float
+    node_cost: float
+
+
+def idle_capacity(
+    rows: Iterable[Allocation],
+    nodes: Iterable[Asset],
+    window_hours: float,
+    settings: RecSettings = DEFAULTS,
+) -> list[Recommendation]:
+    """The `__idle__` share of each cluster's cost, with how many average nodes could go.
+
+    Nodes kept = ceil(nodes × allocated share ÷ node_target_utilization); the rest is the hint.
+    """
+    if window_hours <= 0:
+        return []
+    idle: dict[str, float] = defaultdict(float)
+    total: dict[str, float] = defaultdict(float)
+    for row in rows:
+        total[row.cluster] += row.cost()
+        if row.is_idle:
+            idle[row.cluster] += row.cost()
+    node_hours: dict[str, float] = defaultdict(float)
+    node_cost: dict[str, float] = defaultdict(float)
+    for node in nodes:
+        if node.type == "Node":
+            node_hours[node.properties.cluster] += node.hours()
+            node_cost[node.properties.cluster] += node.cost()
+    return [
+        _capacity(
+            cluster,
+            _ClusterCost(idle[cluster], total[cluster], node_hours[cluster], node_cost[cluster]),
+            window_hours,
+            settings,
+        )
+        for cluster in sorted(idle)
+        if total[cluster] > 0 and idle[cluster] > 0
+    ]
+
+
+def _capacity(
+    cluster: str, cost: _ClusterCost, window_hours: float, settings: RecSettings
+) -> Recommendation:
+    share = cost.idle / cost.total
+    idle_monthly = cost.idle / window_hours * HOURS_PER_MONTH
+    savings, nodes, removable = idle_monthly, None, None
+    if cost.node_hours > 0:
+        nodes = cost.node_hours / window_hours
+        needed = math.ceil(round(nodes * (1.0 - share) / settings.node_target_utilization, 6))
+        removable = max(0, round(nodes) - max(needed, 1))
+        node_monthly = cost.node_cost / cost.node_hours * HOURS_PER_MONTH
+        savings = min(idle_monthly, removable * node_monthly)
+    key = WorkloadKey(cluster, "", "cluster", "")
+    return Recommendation(
+        id=rec_id(key, "idle_capacity"),
+        rule="idle_capacity",
+        cluster=key.cluster,
+        namespace=key.namespace,
+        kind=key.kind,
+        controller=key.controller,
+        container=key.container,
+        title=f"Idle capacity in cluster {cluster or 'default'}",
+        monthly_savings=savings,
+        risk_note="fewer nodes leave less headroom for rollouts and bursts; prefer the autoscaler",
+        evidence=Evidence(
+            monthly_cost=idle_monthly, idle_share=share, node_count=nodes, removable_nodes=removable
+        ),
+        cluster_wide=True,
+        version=rec_version(
+            "idle_capacity",
+            cpu=None,
+            memory=None,
+            savings=savings,
+            risk=False,
+            bands=settings.savings_bands,
+        ),
+    )
+
+
+# --- change and realization -------------------------------------------------------------------
+def material_change(
+    before: RecSnapshot, after: Recommendation, settings: RecSettings = DEFAULTS
+) -> str:
+    """Why `after` differs enough from `before` to re-open a decision, or "" when it does not."""
+    pairs = (
+        ("CPU", before.recommended_cpu, after.recommended_cpu, cpu_quantity),
+        ("memory", before.recommended_memory, after.recommended_memory, memory_quantity),
+    )
+    for name, old, new, show in pairs:
+        if old is None or new is None or old <= 0:
+            continue
+        change = (new - old) / old
+        if abs(change) > settings.reopen_change:
+            return f"recommended {name} moved {change:+.0%} ({show(old)} → {show(new)})"
+    band = savings_band(after.monthly_savings, settings.savings_bands)
+    if band != before.band:
+        old_label = band_label(before.band, settings.savings_bands)
+        return f"savings band changed ({old_label} → {band_label(band, settings.savings_bands)})"
+    return ""
+
+
+def realized_monthly(snapshot: RecSnapshot, cpu_now: float, memory_now: float) -> float:
+    """Monthly savings from requests lowered since `snapshot`, at its prices and pod count.
+
+    Zero unless at least one request actually went down; never negative.
+    """
+    cpu_then, memory_then = snapshot.current_cpu or 0.0, snapshot.current_memory or 0.0
+    cpu_dropped = cpu_now < cpu_then - _CPU_EPSILON
+    memory_dropped = memory_now < memory_then - _MEMORY_EPSILON
+    if not (cpu_dropped or memory_dropped):
+        return 0.0
+    monthly_pods = HOURS_PER_MONTH * (snapshot.avg_pods or 0.0)
+    cpu = (cpu_then - cpu_now) * (snapshot.cpu_price or 0.0) * monthly_pods
+    memory = (memory_then - memory_now) * (snapshot.ram_price or 0.0) * monthly_pods
+    return max(0.0, cpu + memory)

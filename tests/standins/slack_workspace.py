@@ -1,0 +1,378 @@
+"""The state behind the Slack stand-in: messages, views, users, user groups and file uploads.
+
+Each Web API method is a plain function of its params answering Slack's JSON; the HTTP layer in
+`slack.py` does auth, recording and fault injection. Never reaches the real Slack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+TEAM_ID = "T0TEST"
+APP_ID = "A0COSTBOT"
+BOT_ID = "B0COSTBOT"
+BOT_USER_ID = "U0COSTBOT"
+
+Params = dict[str, Any]
+Reply = dict[str, Any]
+
+# Fields slack_sdk sends JSON-encoded inside form bodies; decoded so tests see one shape.
+JSON_FIELDS = frozenset({"blocks", "attachments", "metadata", "view", "files", "users"})
+
+
+class SlackMethodError(Exception):
+    """A Web API error: answered as HTTP 200 `{"ok": false, "error": code}`."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class Upload:
+    """One file taken through files.getUploadURLExternal → upload URL → completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+    title: str | None = None
+    completed: bool = False
+    channel_id: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+
+
+@dataclass
+class Workspace:
+    """One fake Slack workspace. All methods are called under `lock` by the HTTP layer."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    base_url: str = ""
+    ts_base: int = field(default_factory=lambda: int(time.time()))
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    channels: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def methods(self) -> dict[str, Callable[[Params], Reply]]:
+        return {
+            "auth.test": self.auth_test,
+            "chat.postMessage": self.chat_post_message,
+            "chat.postEphemeral": self.chat_post_ephemeral,
+            "chat.update": self.chat_update,
+            "chat.delete": self.chat_delete,
+            "conversations.history": self.conversations_history,
+            "views.open": self.views_open,
+            "views.push": self.views_open,
+            "views.update": self.views_update,
+            "views.publish": self.views_publish,
+            "users.info": self.users_info,
+            "usergroups.list": self.usergroups_list,
+            "usergroups.users.list": self.usergroups_users_list,
+            "files.getUploadURLExternal": self.files_get_upload_url,
+            "files.completeUploadExternal": self.files_complete_upload,
+            "apps.connections.open": self.apps_connections_open,
+        }
+
+    # --- ids ----------------------------------------------------------------------------------
+    def next_ts(self) -> str:
+        """Strictly increasing message timestamps near the stand-in's start time."""
+        micros = next(self._ids) * 100
+        return f"{self.ts_base + micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
+    # --- auth / apps --------------------------------------------------------------------------
+    def auth_test(self, params: Params) -> Reply:
+        return {
+            "ok": True,
+            "url": "https://costbot-test.slack.com/",
+            "team": "Costbot Test",
+            "user": "costbot",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def apps_connections_open(self, params: Params) -> Reply:
+        ws_base = self.base_url.replace("http://", "ws://", 1)
+        return {"ok": True, "url": f"{ws_base}/socket?ticket={self.next_id('t')}&app_id={APP_ID}"}
+
+    # --- chat ---------------------------------------------------------------------------------
+    def chat_post_message(self, params: Params) -> Reply:
+        channel = _required(params, "channel", "channel_not_found")
+        _require_content(params)
+        message = self._message(params, self.next_ts())
+        self.channels.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"], "message": dict(message)}
+
+    def chat_post_ephemeral(self, params: Params) -> Reply:
+        channel = _required(params, "channel", "channel_not_found")
+        user = _required(params, "user", "user_not_in_channel")
+        _require_content(params)
+        message = {**self._message(params, self.next_ts()), "channel": channel, "to_user": user}
+        self.ephemerals.append(message)
+        return {"ok": True, "message_ts": message["ts"]}
+
+    def chat_update(self, params: Params) -> Reply:
+        channel = _required(params, "channel", "channel_not_found")
+        message = self._find(channel, _required(params, "ts", "message_not_found"))
+        for key in ("text", "blocks", "attachments", "metadata"):
+            if params.get(key) is not None:
+                message[key] = params[key]
+        message["edited"] = {"user": BOT_USER_ID, "ts": self.next_ts()}
+        reply = {"ok": True, "channel": channel, "ts": message["ts"], "text": message["text"]}
+        return {**reply, "message": dict(message)}
+
+    def chat_delete(self, params: Params) -> Reply:
+        channel = _required(params, "channel", "channel_not_found")
+        message = self._find(channel, _required(params, "ts", "message_not_found"))
+        self.channels[channel].remove(message)
+        return {"ok": True, "channel": channel, "ts": message["ts"]}
+
+    def conversations_history(self, params: Params) -> Reply:
+        channel = _required(params, "channel", "channel_not_found")
+        limit = int(params.get("limit") or 100)
+        start = int(str(params.get("cursor") or "0").removeprefix("next:") or 0)
+        visible = [m for m in reversed(self.channels.get(channel, [])) if _in_range(m, params)]
+        page = visible[start : start + limit]
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        messages = [_without_metadata(m) if not with_metadata else dict(m) for m in page]
+        has_more = start + limit < len(visible)
+        cursor = f"next:{start + limit}" if has_more else ""
+        return {
+            "ok": True,
+            "messages": messages,
+            "has_more": has_more,
+            "pin_count": 0,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    def _message(self, params: Params, ts: str) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "text": params.get("text") or "",
+            "user": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "app_id": APP_ID,
+            "team": TEAM_ID,
+            "ts": ts,
+        }
+        for key in ("blocks", "attachments", "metadata", "thread_ts"):
+            if params.get(key) is not None:
+                message[key] = params[key]
+        return message
+
+    def _find(self, channel: str, ts: str) -> dict[str, Any]:
+        for message in self.channels.get(channel, []):
+            if message["ts"] == ts:
+                return message
+        raise SlackMethodError("message_not_found")
+
+    # --- views --------------------------------------------------------------------------------
+    def views_open(self, params: Params) -> Reply:
+        _required(params, "trigger_id", "invalid_trigger_id")
+        return {"ok": True, "view": self._store_view(self.next_id("V"), params)}
+
+    def views_update(self, params: Params) -> Reply:
+        view_id = params.get("view_id") or self._by_external_id(params.get("external_id"))
+        if view_id not in self.views:
+            raise SlackMethodError("not_found")
+        return {"ok": True, "view": self._store_view(str(view_id), params)}
+
+    def views_publish(self, params: Params) -> Reply:
+        user_id = _required(params, "user_id", "user_not_found")
+        previous = self.home_views.get(user_id)
+        view = self._store_view(previous["id"] if previous else self.next_id("V"), params)
+        self.home_views[user_id] = view
+        return {"ok": True, "view": view}
+
+    def _store_view(self, view_id: str, params: Params) -> dict[str, Any]:
+        view = params.get("view")
+        if not isinstance(view, dict) or "type" not in view:
+            raise SlackMethodError("invalid_arguments")
+        stored = {
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+            "state": {"values": {}},
+            "hash": f"{time.time():.6f}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            **view,
+        }
+        self.views[view_id] = stored
+        return dict(stored)
+
+    def _by_external_id(self, external_id: Any) -> str | None:
+        for view_id, view in self.views.items():
+            if external_id and view.get("external_id") == external_id:
+                return view_id
+        return None
+
+    # --- users --------------------------------------------------------------------------------
+    def users_info(self, params: Params) -> Reply:
+        user_id = str(params.get("user") or "")
+        if user_id not in self.users:
+            raise SlackMethodError("user_not_found")
+        return {"ok": True, "user": slack_user(user_id, self.users[user_id])}
+
+    def usergroups_list(self, params: Params) -> Reply:
+        include_users = _truthy(params.get("include_users"))
+        groups = []
+        for group_id, members in self.usergroups.items():
+            group: dict[str, Any] = {
+                "id": group_id,
+                "team_id": TEAM_ID,
+                "is_usergroup": True,
+                "name": group_id,
+                "handle": group_id.lower(),
+                "date_delete": 0,
+                "user_count": len(members),
+            }
+            if include_users:
+                group["users"] = list(members)
+            groups.append(group)
+        return {"ok": True, "usergroups": groups}
+
+    def usergroups_users_list(self, params: Params) -> Reply:
+        group_id = str(params.get("usergroup") or "")
+        if group_id not in self.usergroups:
+            raise SlackMethodError("no_such_subteam")
+        return {"ok": True, "users": list(self.usergroups[group_id])}
+
+    # --- files --------------------------------------------------------------------------------
+    def files_get_upload_url(self, params: Params) -> Reply:
+        filename = _required(params, "filename", "invalid_arguments")
+        length = int(_required(params, "length", "invalid_arguments"))
+        file_id = self.next_id("F")
+        self.uploads[file_id] = Upload(file_id=file_id, filename=filename, length=length)
+        return {"ok": True, "upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, content: bytes) -> bool:
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            return False
+        upload.content = content
+        return True
+
+    def files_complete_upload(self, params: Params) -> Reply:
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            raise SlackMethodError("invalid_arguments")
+        done = [self._complete(entry, params) for entry in files]
+        return {"ok": True, "files": [_file_object(upload) for upload in done]}
+
+    def _complete(self, entry: Mapping[str, Any], params: Params) -> Upload:
+        upload = self.uploads.get(str(entry.get("id")))
+        if upload is None or upload.content is None:
+            raise SlackMethodError("file_not_found")
+        upload.title = entry.get("title") or upload.filename
+        upload.completed = True
+        upload.channel_id = params.get("channel_id")
+        upload.thread_ts = params.get("thread_ts")
+        upload.initial_comment = params.get("initial_comment")
+        return upload
+
+
+def slack_user(user_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A users.info `user` object from {email, tz, deleted, is_bot, real_name}."""
+    tz = str(spec.get("tz") or "UTC")
+    offset = datetime.now(UTC).astimezone(ZoneInfo(tz)).utcoffset()
+    real_name = str(spec.get("real_name") or user_id)
+    profile: dict[str, Any] = {"real_name": real_name, "display_name": real_name}
+    if spec.get("email"):
+        profile["email"] = spec["email"]
+    return {
+        "id": user_id,
+        "team_id": TEAM_ID,
+        "name": real_name.lower().replace(" ", "."),
+        "deleted": bool(spec.get("deleted", False)),
+        "real_name": real_name,
+        "tz": tz,
+        "tz_label": tz,
+        "tz_offset": int(offset.total_seconds()) if offset else 0,
+        "is_bot": bool(spec.get("is_bot", False)),
+        "is_admin": False,
+        "profile": profile,
+    }
+
+
+def decode_params(params: Mapping[str, Any]) -> Params:
+    """Form bodies carry blocks/metadata/view/files as JSON strings; decode them."""
+    decoded = dict(params)
+    for key in JSON_FIELDS & decoded.keys():
+        value = decoded[key]
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            decoded[key] = json.loads(value)
+    return decoded
+
+
+def _file_object(upload: Upload) -> dict[str, Any]:
+    return {
+        "id": upload.file_id,
+        "name": upload.filename,
+        "title": upload.title,
+        "size": len(upload.content or b""),
+        "created": int(time.time()),
+        "user": BOT_USER_ID,
+        "channels": [upload.channel_id] if upload.channel_id else [],
+    }
+
+
+def _required(params: Params, key: str, error: str) -> str:
+    value = params.get(key)
+    if value is None or value == "":
+        raise SlackMethodError(error)
+    return str(value)
+
+
+def _require_content(params: Params) -> None:
+    if not any(params.get(key) for key in ("text", "blocks", "attachments")):
+        raise SlackMethodError("no_text")
+
+
+def _truthy(value: Any) -> bool:
+    return value in (True, 1, "1", "true", "True")
+
+
+def _in_range(message: Mapping[str, Any], params: Params) -> bool:
+    if message.get("thread_ts") not in (None, message["ts"]):
+        return False  # replies live in their thread, not in the channel history
+    ts = float(message["ts"])
+    inclusive = _truthy(params.get("inclusive"))
+    oldest, latest = params.get("oldest"), params.get("latest")
+    if oldest not in (None, "") and (ts < float(oldest) or (ts == float(oldest) and not inclusive)):
+        return False
+    return latest in (None, "") or ts < float(latest) or (ts == float(latest) and inclusive)
+
+
+def _without_metadata(message: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in message.items() if key != "metadata"}
+
+
+def normalise_users(users: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    return {user_id: dict(spec) for user_id, spec in (users or {}).items()}
+
+
+def normalise_groups(groups: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    return {group_id: list(members) for group_id, members in (groups or {}).items()}
