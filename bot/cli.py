@@ -44,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         secrets=_secrets(settings),
     )
     if args.command == "serve":
-        from bot.serve import serve
-
         problems = settings.require_serve()
         if problems:
             print("costbot: configuration is not valid:", file=sys.stderr)
             for line in problems:
                 print(f"  {line}", file=sys.stderr)
             return 2
+        from bot.serve import serve
+
         return asyncio.run(serve(settings))
     if args.command == "check":
         from bot.doctor import check

@@ -36,10 +36,14 @@ from services.identity import (
 )
 from services.kube import KubeApi
 from services.opencost.client import OpenCostClient
-from services.opencost.demo import DemoOpenCostTransport
+from services.opencost.demo import DEMO_HPAS, DemoOpenCostTransport
 from services.opencost.multi import MultiClusterSource
 from services.ports import AccessCheck, Authorizer, Clock, CostSource, Identity
 from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.recommendations.board import RecommendationBoard
+from services.recommendations.engine import OptimizationService
+from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
+from services.recommendations.store import RecommendationStore
 
 log = structlog.get_logger("costbot.runtime")
 DEMO_BASE_URL = "http://opencost.demo"
@@ -48,6 +52,28 @@ DEMO_BASE_URL = "http://opencost.demo"
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class KubeHpaSource:
+    """HPAs from the Kubernetes API, in the recommendation engine's terms (percent targets)."""
+
+    def __init__(self, kube: KubeApi) -> None:
+        self._kube = kube
+
+    async def cpu_hpas(self) -> list[HpaTarget]:
+        return [
+            HpaTarget(h.namespace, h.target_kind, h.target_name, h.target_cpu_utilization * 100)
+            for h in await self._kube.cpu_hpas()
+        ]
+
+
+def _hpa_source(settings: Settings, kube: KubeApi | None) -> HpaSource:
+    if kube is not None:
+        return KubeHpaSource(kube)
+    if settings.demo_data:
+        return StaticHpaSource([HpaTarget(ns, kind, name, target * 100)
+                                for ns, kind, name, target in DEMO_HPAS])  # fmt: skip
+    return StaticHpaSource([])
 
 
 class NoKubernetes:
@@ -114,6 +140,11 @@ class Runtime:
             admin_groups=frozenset(settings.admin_groups),
             demo=settings.demo_data,
             chart=daily_spend_chart,
+        )
+        rec_settings = RecSettings(history_days=settings.recs_history_days)
+        deps.recs = RecommendationBoard(
+            OptimizationService(source, _hpa_source(settings, kube), clock, rec_settings),
+            RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings),
         )
         runtime = cls(
             settings=settings,

@@ -165,6 +165,16 @@ class _Renderer:
         self.color, self.width, self.images = color, width, images
         self.number = start
         self.buttons: list[ButtonRef] = []
+        self.by_type: dict[str, Callable[[Block], list[str]]] = {
+            "header": self.header,
+            "section": self.section,
+            "context": self.context,
+            "divider": lambda _: ["─" * self.width],
+            "image": lambda b: [self.image(b)],
+            "actions": self.actions,
+            "input": self.input,
+            "markdown": lambda b: self.mrkdwn(str(b.get("text", ""))),
+        }
 
     def message(self, message: Mapping[str, Any] | Sequence[Block]) -> str:
         if not isinstance(message, Mapping):
@@ -184,24 +194,12 @@ class _Renderer:
         previous = ""
         for block in blocks:
             kind = str(block.get("type"))
-            lines = self._renderers().get(kind, self.unknown)(block)
+            lines = self.by_type.get(kind, self.unknown)(block)
             if out and "divider" not in (kind, previous):
                 out.append("")
             out += lines
             previous = kind
         return "\n".join(out)
-
-    def _renderers(self) -> dict[str, Callable[[Block], list[str]]]:
-        return {
-            "header": self.header,
-            "section": self.section,
-            "context": self.context,
-            "divider": lambda _: ["─" * self.width],
-            "image": lambda b: [self.image(b)],
-            "actions": self.actions,
-            "input": self.input,
-            "markdown": lambda b: self.mrkdwn(str(b.get("text", ""))),
-        }
 
     def styled(self, text: str, style: tuple[str, str]) -> str:
         return f"{style[0]}{text}{style[1]}" if self.color else text
@@ -220,12 +218,13 @@ class _Renderer:
         return [text, "═" * visible_width(text)]
 
     def section(self, block: Block) -> list[str]:
-        lines = self.mrkdwn(_text_of(block.get("text"))) if "text" in block else []
+        text = block.get("text")
+        lines = self.text_object(text, self.width) if isinstance(text, dict) else []
         items = [f for f in block.get("fields") or [] if isinstance(f, dict)]
         column = (self.width - 3) // 2
         for left, right in zip_longest(items[::2], items[1::2]):
-            left_lines = self.field(left, column)
-            right_lines = self.field(right, column) if right else []
+            left_lines = self.text_object(left, column)
+            right_lines = self.text_object(right, column) if right else []
             for a, b in zip_longest(left_lines, right_lines, fillvalue=""):
                 lines.append((_pad(a, column) + "   " + b).rstrip() if b else a)
         accessory = block.get("accessory")
@@ -233,7 +232,7 @@ class _Renderer:
             lines.append(self.element(accessory, block.get("block_id")))
         return lines
 
-    def field(self, item: Block, width: int) -> list[str]:
+    def text_object(self, item: Block, width: int) -> list[str]:
         if item.get("type") == "mrkdwn":
             return self.mrkdwn(_text_of(item), width)
         return _wrap(_text_of(item), width)

@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
 def register_all(app: AsyncApp, deps: Deps) -> None:
     """Attach every listener; importing the route modules registers their /cost routes."""
-    from handlers import commands, cost_routes, info_routes
+    from handlers import commands, cost_routes, home, info_routes, recs
 
     _ = (cost_routes, info_routes)
     commands.register(app, deps)
+    recs.register(app, deps)
+    home.register(app, deps)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypeVar
 from zoneinfo import available_timezones
 
 import msgspec
 
-from services.errors import BadWindow, UserInputError
+from services.errors import UserInputError
 from services.windows import DEFAULT_WINDOW, TimeRange, looks_like_window, parse_window
 
 
@@ -26,15 +26,15 @@ class _Command(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """Base of every parsed command (tagged by class name when encoded)."""
 
 
-class Help(_Command):
+class Help(_Command, frozen=True, kw_only=True):
     topic: str | None = None  # a COMMAND_WORDS entry or "window"; None = everything
 
 
-class Summary(_Command):
+class Summary(_Command, frozen=True, kw_only=True):
     window: TimeRange
 
 
-class NamespaceQuery(_Command):
+class NamespaceQuery(_Command, frozen=True, kw_only=True):
     namespace: str
     window: TimeRange
 
@@ -42,7 +42,7 @@ class NamespaceQuery(_Command):
 Dimension: TypeAlias = Literal["namespace", "controller", "pod", "label", "cluster", "node"]
 
 
-class Top(_Command):
+class Top(_Command, frozen=True, kw_only=True):
     window: TimeRange
     k: int = 10
     dimension: Dimension = "namespace"
@@ -53,7 +53,7 @@ class Top(_Command):
         return f"label:{self.label_key}" if self.dimension == "label" else self.dimension
 
 
-class LabelQuery(_Command):
+class LabelQuery(_Command, frozen=True, kw_only=True):
     key: str
     value: str
     window: TimeRange
@@ -67,30 +67,30 @@ class Focus(msgspec.Struct, frozen=True, kw_only=True):
     cluster: str | None = None
 
 
-class Compare(_Command):
+class Compare(_Command, frozen=True, kw_only=True):
     focus: Focus
     window: TimeRange
 
 
-class Trend(_Command):
+class Trend(_Command, frozen=True, kw_only=True):
     focus: Focus
     window: TimeRange
 
 
-class Recommendations(_Command):
+class Recommendations(_Command, frozen=True, kw_only=True):
     namespace: str | None = None
     include_all: bool = False  # also acknowledged, snoozed and dismissed ones
 
 
-class Whoami(_Command):
+class Whoami(_Command, frozen=True, kw_only=True):
     pass
 
 
-class Audit(_Command):
+class Audit(_Command, frozen=True, kw_only=True):
     limit: int = 20
 
 
-class DigestSubscribe(_Command):
+class DigestSubscribe(_Command, frozen=True, kw_only=True):
     """Subscribe this channel. No scope given means everything the subscriber may see."""
 
     frequency: Literal["daily", "weekly", "cron"] = "weekly"
@@ -103,30 +103,30 @@ class DigestSubscribe(_Command):
     everything: bool = False
 
 
-class DigestList(_Command):
+class DigestList(_Command, frozen=True, kw_only=True):
     pass
 
 
-class DigestUnsubscribe(_Command):
+class DigestUnsubscribe(_Command, frozen=True, kw_only=True):
     sub_id: str
 
 
-class DigestPreview(_Command):
+class DigestPreview(_Command, frozen=True, kw_only=True):
     sub_id: str | None = None  # None = what this channel's digest would look like now
 
 
-class BudgetSet(_Command):
+class BudgetSet(_Command, frozen=True, kw_only=True):
     kind: Literal["namespace", "label", "cluster"]
     target: str  # namespace name, "key=value", or cluster name ("" = every cluster)
     amount: Decimal
     period: Literal["month"] = "month"
 
 
-class BudgetList(_Command):
+class BudgetList(_Command, frozen=True, kw_only=True):
     pass
 
 
-class BudgetRemove(_Command):
+class BudgetRemove(_Command, frozen=True, kw_only=True):
     budget_id: str
 
 
@@ -139,24 +139,36 @@ Command: TypeAlias = (
 
 # --- usage -----------------------------------------------------------------------------------
 _USAGE: dict[str, tuple[str, ...]] = {
-    "summary": ("/cost summary [WINDOW]   total for everything you may see, e.g. /cost summary 30d",),
-    "namespace": ("/cost namespace NAME [WINDOW]   one namespace (alias ns), e.g. /cost ns payments lastweek",),
-    "top": ("/cost top [K] [by DIM] [WINDOW]   biggest spenders, e.g. /cost top 5 by controller 30d",
-            "   DIM: namespace, controller, pod, label:KEY, cluster, node"),
-    "label": ("/cost label KEY=VALUE [WINDOW]   e.g. /cost label team=payments month",),
-    "compare": ("/cost compare [SCOPE] [WINDOW]   vs the period before, e.g. /cost compare ns payments lastweek",),
-    "trend": ("/cost trend [SCOPE] [WINDOW]   daily spend with a chart, e.g. /cost trend label team=search 30d",),
-    "recommendations": ("/cost recommendations [namespace NAME] [all]   savings to act on (alias recs, savings)",),
-    "digest": ("/cost digest subscribe [daily | weekly DAY] [at HH:MM] [tz ZONE] [namespace NAME... | label KEY=VALUE | all]",
-               "   e.g. /cost digest subscribe weekly mon at 09:00 tz Europe/Berlin namespace payments",
-               "/cost digest list   |   /cost digest unsubscribe ID   |   /cost digest preview [ID]"),
-    "budget": ("/cost budget set namespace NAME 1500/month   (or label KEY=VALUE 2000, or cluster [NAME] 10000)",
-               "/cost budget list   |   /cost budget remove ID"),
-    "whoami": ("/cost whoami   your Kubernetes identity and what you may see",),
-    "audit": ("/cost audit [N]   the last N audit events (admins)",),
-    "window": ("WINDOW: 24h 7d 30d 2w today yesterday week lastweek month lastmonth YYYY-MM-DD..YYYY-MM-DD (UTC; default 7d)",
-               "SCOPE: namespace NAME | label KEY=VALUE | cluster NAME"),
-}  # fmt: skip
+    "summary": ("/cost summary [WINDOW]  total for everything you may see: /cost summary 30d",),
+    "namespace": ("/cost namespace NAME [WINDOW]  one namespace (ns): /cost ns payments lastweek",),
+    "top": (
+        "/cost top [K] [by DIM] [WINDOW]  biggest spenders: /cost top 5 by controller 30d",
+        "    DIM: namespace, controller, pod, label:KEY, cluster, node",
+    ),
+    "label": ("/cost label KEY=VALUE [WINDOW]  one label: /cost label team=payments month",),
+    "compare": ("/cost compare [SCOPE] [WINDOW]  vs the period before: /cost compare ns payments",),
+    "trend": ("/cost trend [SCOPE] [WINDOW]  daily spend with a chart: /cost trend 30d",),
+    "recommendations": (
+        "/cost recommendations [namespace NAME] [all]  savings to act on (recs, savings)",
+    ),
+    "digest": (
+        '/cost digest subscribe [daily | weekly DAY] [at HH:MM] [tz ZONE] [cron "..."]',
+        "    [namespace NAME... | label KEY=VALUE | all]",
+        "    e.g. /cost digest subscribe weekly mon at 09:00 tz Europe/Berlin ns payments",
+        "/cost digest list  |  digest unsubscribe ID  |  digest preview [ID]",
+    ),
+    "budget": (
+        "/cost budget set namespace NAME 1500/month  (or label KEY=VALUE, or cluster [NAME])",
+        "/cost budget list  |  budget remove ID",
+    ),
+    "whoami": ("/cost whoami  your Kubernetes identity and what you may see",),
+    "audit": ("/cost audit [N]  the last N audit events (admins)",),
+    "window": (
+        "WINDOW: 24h 7d 30d 2w today yesterday week lastweek month lastmonth",
+        "    YYYY-MM-DD..YYYY-MM-DD (UTC, both days included; default 7d)",
+        "SCOPE: namespace NAME | label KEY=VALUE | cluster NAME",
+    ),
+}
 USAGE: str = "\n".join(
     ["/cost   help (this text)   /cost help TOPIC for one command"]
     + [line for lines in _USAGE.values() for line in lines]
@@ -203,9 +215,9 @@ def parse(text: str, now: datetime) -> Command:
     words.take()
     if words.peek() in ("help", "?", "-h", "--help") and name != "help":
         return Help(topic=name)
-    if plural := {"digests": DigestList(), "budgets": BudgetList()}.get(first):
+    if first in ("digests", "budgets"):
         words.expect_end(name)
-        return plural
+        return DigestList() if name == "digest" else BudgetList()
     return _PARSERS[name](words)
 
 
@@ -215,7 +227,9 @@ def _unknown_command(word: str) -> UserInputError:
         hint = "For clusters try `top by cluster` or `compare cluster NAME`."
         return UserInputError(f"“{shown}” is not a command on its own.", f"{hint}\n\n{USAGE}")
     guess = _closest(word.lower(), _ALIASES)
-    lead = f"Did you mean `{_ALIASES[guess]}`?" if guess else "To see one namespace: `namespace NAME`."
+    lead = (
+        f"Did you mean `{_ALIASES[guess]}`?" if guess else "To see one namespace: `namespace NAME`."
+    )
     return UserInputError(f"I don't know the command “{shown}”.", f"{lead}\n\n{USAGE}")
 
 
@@ -244,28 +258,44 @@ def _tokens(text: str) -> list[str]:
 
 
 def _merge(tokens: list[str]) -> list[str]:
-    out: list[str] = []
+    """Join window phrases ("last week", "30 days", "D to D"), then mark `vs` and drop fillers."""
+    joined: list[str] = []
     i = 0
     while i < len(tokens):
         word, after = tokens[i].lower(), [t.lower() for t in tokens[i + 1 : i + 3]]
-        if word in ("last", "this") and after[:1] and after[0] in ("week", "month"):
-            out.append(word + after[0])
-            i += 2
-        elif word.isdigit() and after[:1] and after[0] in _UNITS:
-            out.append(word + after[0])
+        if after[:1] and (
+            (word in ("last", "this") and after[0] in ("week", "month"))
+            or (_is_int(word) and after[0] in _UNITS)
+        ):
+            joined.append(word + after[0])
             i += 2
         elif len(after) == 2 and after[0] in ("to", "-", "..", "–") and _is_date_pair(word, after):
-            out.append(f"{word}..{after[1]}")
+            joined.append(f"{word}..{after[1]}")
             i += 3
-        elif word in ("vs", "vs.", "versus"):
-            out.append(_VS)
-            i += 2 if after[:1] and after[0] in ("prev", "previous", "before", "last") else 1
-        elif word in _FILLERS and after[:1] and (looks_like_window(after[0]) or after[0] == "last"):
-            i += 1
         else:
-            out.append(tokens[i])
+            joined.append(tokens[i])
             i += 1
+    return _mark(joined)
+
+
+def _mark(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for i, token in enumerate(tokens):
+        word = token.lower()
+        if skip and word in _PREVIOUS:
+            skip = False
+            continue
+        skip = word in ("vs", "vs.", "versus")
+        later = next((t.lower() for t in tokens[i + 1 :] if t.lower() not in _FILLERS), "")
+        if skip:
+            out.append(_VS)
+        elif not (word in _FILLERS and looks_like_window(later)):
+            out.append(token)
     return out
+
+
+_PREVIOUS = {"prev", "previous", "before", "last", "lastweek", "lastmonth", "yesterday"}
 
 
 def _is_date_pair(first: str, after: list[str]) -> bool:
@@ -326,13 +356,13 @@ def _scan(topic: str, words: _Words) -> _Parts:
         elif word in ("namespace", "ns"):
             _set_namespace(topic, parts, words.value(topic, "namespace"))
         elif word in ("label", "labels"):
-            parts.label = _pair(topic, words.value(topic, "label (KEY=VALUE)"), words)
+            parts.label = _pair_from(topic, words.value(topic, "label (KEY=VALUE)"), words)
         elif word == "cluster":
             parts.cluster = _cluster(topic, words.value(topic, "cluster"))
         elif word in ("all", "everything"):
             parts.everything = True
         elif _is_pair(word):
-            parts.label = _pair(topic, raw, words)
+            parts.label = _pair_from(topic, raw, words)
         else:
             parts.bare.append(raw)
     return parts
@@ -341,8 +371,12 @@ def _scan(topic: str, words: _Words) -> _Parts:
 def _focused(topic: str, words: _Words) -> Command:
     """summary / namespace / label / compare / trend: they differ only in what they require."""
     parts = _scan(topic, words)
+    if topic == "label" and parts.label is None and parts.bare:  # "label team payments"
+        rest = _Words(parts.bare[1:], words.now)
+        parts.label = _pair_from(topic, parts.bare[0], rest)
+        parts.bare = rest.tokens[rest.pos :]
     for word in parts.bare:
-        if topic == "summary" or parts.namespace is not None:
+        if topic in ("summary", "label") or parts.namespace is not None:
             raise _stray(topic, word, ("namespace", "label", "cluster", "vs"))
         _set_namespace(topic, parts, word)
     if parts.everything and topic not in ("compare", "trend", "summary"):
@@ -375,8 +409,19 @@ def _set_namespace(topic: str, parts: _Parts, name: str) -> None:
 
 _DIMENSIONS: dict[str, Dimension] = {
     **dict.fromkeys(("namespace", "namespaces", "ns"), "namespace"),
-    **dict.fromkeys(("controller", "controllers", "deployment", "deployments", "workload",
-                     "workloads", "statefulset", "statefulsets"), "controller"),  # fmt: skip
+    **dict.fromkeys(
+        (
+            "controller",
+            "controllers",
+            "deployment",
+            "deployments",
+            "workload",
+            "workloads",
+            "statefulset",
+            "statefulsets",
+        ),
+        "controller",
+    ),
     **dict.fromkeys(("pod", "pods"), "pod"),
     **dict.fromkeys(("cluster", "clusters"), "cluster"),
     **dict.fromkeys(("node", "nodes"), "node"),
@@ -392,16 +437,17 @@ def _top(words: _Words) -> Command:
     while (word := words.peek()) is not None:
         raw = words.take()
         if word == "by":
-            word = words.value("top", "dimension").lower()
-        if word.isdigit():
-            k = _number("top", word, k, 1, 50, "how many")
+            raw = words.value("top", "dimension")
+            word = raw.lower()
+        if _is_int(word):
+            k = _number("top", word, k, 50)
         elif looks_like_window(word):
             window = _once("top", window, raw, "time windows")
         elif word in _DIMENSIONS or word.startswith(("label:", "labels:")):
             dimension = _once("top", dimension, _DIMENSIONS.get(word, "label"), "dimensions")
             if dimension == "label":
-                key = word.partition(":")[2] or _label_key_after(words)
-                label_key = _label_key("top", raw[len(raw) - len(key) :] if key else "")
+                key = raw.partition(":")[2] if ":" in raw else _label_key_after(words)
+                label_key = _label_key("top", key)
         else:
             raise _stray("top", raw, (*_DIMENSIONS, "by"))
     return Top(window=words.window(window), k=10 if k is None else k,
@@ -410,7 +456,7 @@ def _top(words: _Words) -> Command:
 
 def _label_key_after(words: _Words) -> str:
     word = words.peek()
-    if word is None or word.isdigit() or word == "by" or looks_like_window(word):
+    if word is None or _is_int(word) or word == "by" or looks_like_window(word):
         raise _fail("top", "Which label key? e.g. top by label:team")
     return words.take()
 
@@ -439,8 +485,8 @@ def _whoami(words: _Words) -> Command:
 
 def _audit(words: _Words) -> Command:
     limit: int | None = None
-    if (word := words.peek()) is not None and word.isdigit():
-        limit = _number("audit", words.take(), None, 1, 100, "how many")
+    if (word := words.peek()) is not None and _is_int(word):
+        limit = _number("audit", words.take(), None, 100)
     words.expect_end("audit")
     return Audit(limit=20 if limit is None else limit)
 
@@ -450,7 +496,7 @@ _HELP_TOPICS = {**_ALIASES, "window": "window", "windows": "window", "time": "wi
 
 def _help(words: _Words) -> Command:
     word = words.peek()
-    if word is None:
+    if word is None or word in ("me", "please"):
         return Help()
     topic = _HELP_TOPICS.get(word) or _HELP_TOPICS.get(_closest(word, _HELP_TOPICS) or "")
     return Help(topic=None if topic == "help" else topic)
@@ -460,16 +506,19 @@ def _help(words: _Words) -> Command:
 _DIGEST_ACTIONS = {
     **dict.fromkeys(("subscribe", "sub", "add", "create", "new"), "subscribe"),
     **dict.fromkeys(("list", "ls", "show"), "list"),
-    **dict.fromkeys(("unsubscribe", "unsub", "remove", "rm", "delete", "del", "cancel", "stop"),
-                    "unsubscribe"),  # fmt: skip
+    **dict.fromkeys(
+        ("unsubscribe", "unsub", "remove", "rm", "delete", "del", "cancel", "stop"), "unsubscribe"
+    ),
     **dict.fromkeys(("preview", "test", "try"), "preview"),
 }
 
 
 def _digest(words: _Words) -> Command:
     action = _action("digest", words, _DIGEST_ACTIONS)
+    if action is None:
+        return Help(topic="digest")
     if action == "subscribe":
-        from handlers.grammar_digest import parse_subscribe  # noqa: F401  (placeholder)
+        return _subscribe(words)
     if action == "list":
         words.expect_end("digest")
         return DigestList()
@@ -480,3 +529,360 @@ def _digest(words: _Words) -> Command:
     sub = _ident("digest", words.take()) if words.peek() is not None else None
     words.expect_end("digest")
     return DigestPreview(sub_id=sub)
+
+
+_DAYS = {
+    alias: day[:3]
+    for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    for alias in (day, day + "s", day[:3], day[:4] if day[:4] in ("tues", "thur") else day[:3])
+} | {"thurs": "thu"}
+_TIME = re.compile(r"([0-9]{1,2})(?:[:.h]?([0-9]{2}))?\s*(am|pm)?")
+_SUB_WORDS = ("daily", "weekly", "at", "tz", "timezone", "cron", "namespace", "ns", "label",
+              "all", "everything", "every", "on", "for", "in", "day", "week", *_DAYS)  # fmt: skip
+
+
+@dataclass
+class _Sub:
+    frequency: str | None = None
+    day: str | None = None
+    at: str | None = None
+    tz: str | None = None
+    cron: str | None = None
+    namespaces: list[str] = field(default_factory=list)
+    label: tuple[str, str] | None = None
+    everything: bool = False
+
+
+_FREQUENCIES = {"daily": "daily", "day": "daily", "weekly": "weekly", "week": "weekly"}
+
+
+def _subscribe(words: _Words) -> Command:
+    sub = _Sub()
+    while (word := words.peek()) is not None:
+        raw = words.take()
+        if word in _FREQUENCIES:
+            sub.frequency = _once("digest", sub.frequency, _FREQUENCIES[word], "schedules")
+        elif word in _DAYS:
+            sub.day = _once("digest", sub.day, _DAYS[word], "days")
+        elif word == "at" or (_TIME.fullmatch(word) and not _is_int(word)):
+            text = words.value("digest", "time (HH:MM)") if word == "at" else raw
+            sub.at = _once("digest", sub.at, _clock_time(text, words), "times")
+        elif word in ("tz", "timezone") or _zone_key(word):
+            text = words.value("digest", "time zone") if word in ("tz", "timezone") else raw
+            sub.tz = _once("digest", sub.tz, _zone(text), "time zones")
+        elif word == "cron":
+            sub.cron = _once("digest", sub.cron, _cron(words), "cron expressions")
+        elif word in ("namespace", "namespaces", "ns"):
+            sub.namespaces += _namespaces(words)
+        elif word in ("label", "labels") or _is_pair(word):
+            text = raw if _is_pair(word) else words.value("digest", "label (KEY=VALUE)")
+            sub.label = _once("digest", sub.label, _pair_from("digest", text, words), "labels")
+        elif word in ("all", "everything"):
+            sub.everything = True
+        elif word not in ("every", "on", "for", "in", "each", "to"):
+            raise _stray("digest", raw, _SUB_WORDS)
+    return _subscription(sub)
+
+
+def _subscription(sub: _Sub) -> DigestSubscribe:
+    if sub.cron is not None and (sub.frequency or sub.day or sub.at):
+        raise _fail("digest", "A cron expression is the whole schedule; leave out daily, weekly, "
+                    "the day and the time.")  # fmt: skip
+    if sub.frequency == "daily" and sub.day is not None:
+        raise _fail("digest", "A daily digest has no day; for one day a week write `weekly mon`.")
+    scopes = sum((bool(sub.namespaces), sub.label is not None, sub.everything))
+    if scopes > 1:
+        raise _fail("digest", "Pick one scope: namespaces, one label, or all.")
+    return DigestSubscribe(
+        frequency="cron" if sub.cron else "daily" if sub.frequency == "daily" else "weekly",
+        day=sub.day or "mon",
+        at=sub.at or "09:00",
+        tz=sub.tz,
+        cron=sub.cron,
+        namespaces=tuple(dict.fromkeys(sub.namespaces)),
+        label=sub.label,
+        everything=scopes == 0 or sub.everything,
+    )
+
+
+def _namespaces(words: _Words) -> list[str]:
+    """One or more namespace names, separated by spaces or commas, up to the next keyword."""
+    names = [words.value("digest", "namespace")]
+    while (
+        (word := words.peek()) is not None
+        and word not in _SUB_WORDS
+        and _NAME.fullmatch(word.strip(","))
+    ):
+        names.append(words.take())
+    found = [_namespace("digest", n) for text in names for n in text.split(",") if n]
+    if not found:
+        raise _fail("digest", "Which namespace?")
+    return found
+
+
+def _clock_time(text: str, words: _Words) -> str:
+    if words.peek() in ("am", "pm"):
+        text += words.take()
+    match = _TIME.fullmatch(text.lower())
+    problem = f"“{_shown(text)}” is not a time of day; write it like 09:00 or 5pm."
+    if match is None:
+        raise _fail("digest", problem)
+    hour, minute = int(match.group(1)), int(match.group(2) or 0)
+    if match.group(3):
+        if not 1 <= hour <= 12:
+            raise _fail("digest", problem)
+        hour = hour % 12 + (12 if match.group(3) == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise _fail("digest", problem)
+    return f"{hour:02d}:{minute:02d}"
+
+
+@lru_cache(maxsize=1)
+def _zones() -> dict[str, str]:
+    zones = {name.lower(): name for name in available_timezones()}
+    return zones | {"utc": "UTC", "gmt": "UTC", "z": "UTC"}
+
+
+def _zone_key(word: str) -> bool:
+    return ("/" in word or word in ("utc", "gmt")) and word in _zones()
+
+
+def _zone(text: str) -> str:
+    zone = _zones().get(text.lower())
+    if zone is None:
+        close = difflib.get_close_matches(text.lower(), list(_zones()), n=1, cutoff=0.6)
+        guess = _zones()[close[0]] if close else None
+        raise _fail(
+            "digest", f"“{_shown(text)}” is not a time zone I know, e.g. Europe/Berlin.", guess
+        )
+    return zone
+
+
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]{1,40}")
+
+
+def _cron(words: _Words) -> str:
+    """A five-field crontab: quoted as one word, or the next five words."""
+    first = words.value("digest", 'cron expression, e.g. cron "0 9 * * mon-fri"')
+    fields = first.split()
+    while (
+        len(fields) < 5 and words.peek() is not None and _CRON_FIELD.fullmatch(words.peek() or "")
+    ):
+        fields.append(words.take())
+    expression = " ".join(fields)
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise _fail("digest", f"“{_shown(expression)}” is not a five-field cron expression.")
+    from apscheduler.triggers.cron import CronTrigger  # the scheduler that will run it decides
+
+    try:
+        CronTrigger.from_crontab(expression, timezone=UTC)
+    except ValueError as exc:
+        raise _fail("digest", f"That cron expression does not work: {exc}") from None
+    return expression
+
+
+# --- budgets ---------------------------------------------------------------------------------
+_BUDGET_ACTIONS = {
+    **dict.fromkeys(("set", "add", "create", "new", "update"), "set"),
+    **dict.fromkeys(("list", "ls", "show"), "list"),
+    **dict.fromkeys(("remove", "rm", "delete", "del", "unset", "clear"), "remove"),
+}
+_AMOUNT = re.compile(
+    r"[$€£]?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,12})(\.[0-9]{1,6})?([km])?(?:/([a-z]+))?"
+)
+_MONTHLY = {"month", "months", "mo", "mon", "monthly"}
+
+
+def _budget(words: _Words) -> Command:
+    action = _action("budget", words, _BUDGET_ACTIONS)
+    if action is None:
+        return Help(topic="budget")
+    if action == "list":
+        words.expect_end("budget")
+        return BudgetList()
+    if action == "remove":
+        budget_id = _ident("budget", words.value("budget", "budget (see `budget list`)"))
+        words.expect_end("budget")
+        return BudgetRemove(budget_id=budget_id)
+    kind, target = _budget_target(words)
+    if words.peek() == "to":
+        words.take()
+    amount = _amount(words)
+    words.expect_end("budget")
+    return BudgetSet(kind=kind, target=target, amount=amount)
+
+
+_BudgetKind: TypeAlias = Literal["namespace", "label", "cluster"]
+
+
+def _budget_target(words: _Words) -> tuple[_BudgetKind, str]:
+    word = words.peek()
+    if word in ("namespace", "ns"):
+        words.take()
+        return "namespace", _namespace("budget", words.value("budget", "namespace"))
+    if word in ("label", "labels"):
+        words.take()
+        return "label", "=".join(_pair_from("budget", words.value("budget", "label"), words))
+    if word is not None and _is_pair(word):
+        return "label", "=".join(_pair_from("budget", words.take(), words))
+    if word == "cluster":
+        words.take()
+        name = words.peek()
+        named = name is not None and _AMOUNT.fullmatch(name) is None and name != "to"
+        return "cluster", _cluster("budget", words.take()) if named else ""
+    raise _fail("budget", "A budget for what? Say namespace NAME, label KEY=VALUE or cluster.")
+
+
+def _amount(words: _Words) -> Decimal:
+    text = words.value("budget", "amount, e.g. 1500/month").lower()
+    match = _AMOUNT.fullmatch(text)
+    if match is None:
+        raise _fail("budget", f"“{_shown(text)}” is not an amount; write it like 1500/month.")
+    number, fraction, scale, per = match.groups()
+    amount = Decimal(number.replace(",", "") + (fraction or ""))
+    amount *= {"k": 1000, "m": 1_000_000}.get(scale or "", 1)
+    following = words.peek() or ""
+    if per is None and following in ("per", "a", "every", "/"):
+        words.take()
+        per = words.take() if words.peek() is not None else ""
+    elif per is None and (following in _MONTHLY or following.startswith("/")):
+        per = words.take()
+    if per is not None and per.lower().lstrip("/") not in _MONTHLY:
+        raise _fail("budget", "Budgets are per calendar month; write e.g. 1500/month.")
+    if not 0 < amount <= 1_000_000_000:
+        raise _fail("budget", "A budget must be more than 0 and at most 1,000,000,000.")
+    return amount
+
+
+# --- small validators ------------------------------------------------------------------------
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|__[a-z]{1,40}__")
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_CLUSTER = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.:/@]{0,199}")
+_IDENT = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.:]{0,63}")
+_WINDOW_WORDS = ("24h", "7d", "30d", "2w", "today", "yesterday", "week", "lastweek", "month",
+                 "lastmonth")  # fmt: skip
+
+
+def _is_int(word: str) -> bool:
+    return re.fullmatch(r"[0-9]+", word) is not None
+
+
+def _is_pair(word: str) -> bool:
+    key, sep, _ = word.partition("=")
+    return bool(sep and key)
+
+
+def _namespace(topic: str, name: str) -> str:
+    if _NAME.fullmatch(name.lower()) is None:
+        raise _fail(topic, f"“{_shown(name)}” is not a namespace name "
+                    "(lowercase letters, digits and '-', at most 63).")  # fmt: skip
+    return name.lower()
+
+
+def _cluster(topic: str, name: str) -> str:
+    if _CLUSTER.fullmatch(name) is None:
+        raise _fail(topic, f"“{_shown(name)}” is not a cluster name.")
+    return name
+
+
+def _label_key(topic: str, key: str) -> str:
+    if _LABEL_KEY.fullmatch(key) is None:
+        raise _fail(
+            topic, f"“{_shown(key)}” is not a label key; e.g. team or app.kubernetes.io/name."
+        )
+    return key
+
+
+def _pair_from(topic: str, text: str, words: _Words) -> tuple[str, str]:
+    """KEY=VALUE (or KEY:VALUE) in one word, or KEY and VALUE as two words."""
+    for prefix in ("label:", "labels:"):
+        text = text[len(prefix) :] if text.lower().startswith(prefix) else text
+    if "=" not in text and ":" not in text:
+        word = words.peek()
+        if word is None or looks_like_window(word) or word in _SUB_WORDS or word == _VS:
+            raise _fail(topic, f"Write the label as KEY=VALUE, e.g. {text}=payments.")
+        return _pair(topic, text, words.take())
+    key, _, value = text.partition("=") if "=" in text else text.partition(":")
+    return _pair(topic, key, value)
+
+
+def _pair(topic: str, key: str, value: str) -> tuple[str, str]:
+    if not value:
+        raise _fail(topic, f"Which value of {_shown(key)}? e.g. {_shown(key)}=payments")
+    if _LABEL_VALUE.fullmatch(value) is None:
+        raise _fail(topic, f"“{_shown(value)}” is not a label value.")
+    return _label_key(topic, key), value
+
+
+def _ident(topic: str, text: str) -> str:
+    text = text.lstrip("#")
+    if _IDENT.fullmatch(text) is None:
+        raise _fail(topic, f"“{_shown(text)}” is not an id; copy it from the list.")
+    return text
+
+
+def _number(topic: str, word: str, previous: int | None, high: int) -> int:
+    if previous is not None:
+        raise _fail(topic, "Two numbers; which one did you mean?")
+    value = int(word) if len(word) <= 6 else high + 1
+    if not 1 <= value <= high:
+        raise _fail(topic, f"Pick a number from 1 to {high}.")
+    return value
+
+
+_T = TypeVar("_T")
+
+
+def _once(topic: str, current: _T | None, new: _T, what: str) -> _T:
+    if current is not None:
+        raise _fail(topic, f"Two {what}; pick one.")
+    return new
+
+
+def _action(topic: str, words: _Words, actions: dict[str, str]) -> str | None:
+    word = words.peek()
+    if word is None:
+        return None
+    if word not in actions:
+        raise _stray(topic, words.take(), actions)
+    words.take()
+    return actions[word]
+
+
+# --- errors ----------------------------------------------------------------------------------
+def _fail(topic: str, message: str, guess: str | None = None) -> UserInputError:
+    lead = f"Did you mean `{guess}`?\n\n" if guess else ""
+    return UserInputError(message, lead + usage_for(topic))
+
+
+def _stray(topic: str, word: str, vocabulary: Iterable[str]) -> UserInputError:
+    guess = _closest(word.lower(), [*vocabulary, *_WINDOW_WORDS])
+    return _fail(topic, f"I don't understand “{_shown(word)}” here.", guess)
+
+
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close and len(word) > 1 else None
+
+
+def _shown(word: str) -> str:
+    return word if len(word) <= 40 else word[:39] + "…"
+
+
+_PARSERS: dict[str, Callable[[_Words], Command]] = {
+    "help": _help,
+    "summary": lambda words: _focused("summary", words),
+    "namespace": lambda words: _focused("namespace", words),
+    "label": lambda words: _focused("label", words),
+    "compare": lambda words: _focused("compare", words),
+    "trend": lambda words: _focused("trend", words),
+    "top": _top,
+    "recommendations": _recommendations,
+    "whoami": _whoami,
+    "audit": _audit,
+    "digest": _digest,
+    "budget": _budget,
+}

@@ -13,11 +13,12 @@ from services.costs import (
     LabelBreakdown,
     Mover,
     NamespaceBreakdown,
-    Period,
     Summary,
     TopList,
     Trend,
 )
+
+from services.windows import TimeRange
 
 from handlers.blockkit import (
     divider,
@@ -43,11 +44,11 @@ def _table(rows: list[list[str]], align: str) -> str:
     return escape(preformatted_table(rows, list(align)))
 
 
-def _period(period: Period, now: datetime) -> str:
+def _period(period: TimeRange, now: datetime) -> str:
     return period_text(period.start, period.end, now)
 
 
-def _headline(total: float, period: Period, now: datetime, currency: str) -> str:
+def _headline(total: float, period: TimeRange, now: datetime, currency: str) -> str:
     return f"*{money(total, currency)}* · {_period(period, now)}"
 
 
@@ -76,8 +77,8 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     rows = [[_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
             for item in s.top_namespaces]  # fmt: skip
     blocks: list[Block] = [
-        header(f"Cost summary · {s.period.label}"),
-        section(_headline(s.total, s.period, now, currency)),
+        header(f"Cost summary · {s.window.label}"),
+        section(_headline(s.total, s.window, now, currency)),
         section(_joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)),
     ]
     if rows:
@@ -95,8 +96,8 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     shown = b.workloads[:TABLE_ROWS]
     workloads = [[_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)] for w in shown]
     blocks: list[Block] = [
-        header(f"Namespace {b.namespace} · {b.period.label}"),
-        section(_headline(b.total, b.period, now, currency)),
+        header(f"Namespace {b.namespace} · {b.window.label}"),
+        section(_headline(b.total, b.window, now, currency)),
         section(_joined(_run_rate(b.run_rate_monthly, currency), _eff(b.efficiency),
                         f"{b.pods} pods")),  # fmt: skip
     ]
@@ -120,10 +121,10 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     for item in t.items:
         name = f"{item.namespace}/{item.name}" if with_ns and item.namespace else item.name
         rows.append([_name(name, 34), money(item.cost, currency), pct(item.share, signed=False)])
-    title = f"Top {len(t.items)} by {t.dimension} · {t.period.label}"
+    title = f"Top {len(t.items)} by {t.dimension} · {t.window.label}"
     blocks: list[Block] = [
         header(title),
-        section(_headline(t.total, t.period, now, currency) + " in total"),
+        section(_headline(t.total, t.window, now, currency) + " in total"),
     ]
     if rows:
         table = _table([[t.dimension, "cost", "share"], *rows], "lrr")
@@ -140,8 +141,8 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
     ctl_rows = [[_name(f"{c.namespace}/{c.name}", 34), money(c.cost, currency)]
                 for c in b.by_controller[:TABLE_ROWS]]  # fmt: skip
     blocks: list[Block] = [
-        header(f"Label {b.key}={b.value} · {b.period.label}"),
-        section(_headline(b.total, b.period, now, currency)),
+        header(f"Label {b.key}={b.value} · {b.window.label}"),
+        section(_headline(b.total, b.window, now, currency)),
         section(_run_rate(b.run_rate_monthly, currency) or " "),
     ]
     if ns_rows:
@@ -165,11 +166,11 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
     subject = _focus_text(c.focus)
     arrow = ":arrow_up:" if c.delta > 0 else (":arrow_down:" if c.delta < 0 else ":left_right_arrow:")
     blocks: list[Block] = [
-        header(f"Compare{subject} · {c.period.label} vs previous"),
+        header(f"Compare{subject} · {c.window.label} vs previous"),
         section(
             f"{arrow} *{money(c.total, currency)}* vs {money(c.previous_total, currency)} "
             f"({_signed_money(c.delta, currency)}, {pct(c.delta_pct)})\n"
-            f"This: {_period(c.period, now)}\nBefore: {_period(c.previous_period, now)}"
+            f"This: {_period(c.window, now)}\nBefore: {_period(c.previous_window, now)}"
         ),
     ]
     head = [c.dimension, "now", "Δ", "Δ%"]
@@ -216,12 +217,12 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
     if t.min_day is not None:
         facts.append(f"low {money(t.min_day.cost, currency)} on {t.min_day.day:%b %d}")
     blocks: list[Block] = [
-        header(f"Trend{_focus_text(t.focus)} · {t.period.label}"),
-        section(_headline(t.total, t.period, now, currency)),
+        header(f"Trend{_focus_text(t.focus)} · {t.window.label}"),
+        section(_headline(t.total, t.window, now, currency)),
         section(_joined(*facts) or "No cost recorded in this period."),
     ]
     if rows:
         note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
         blocks.append(section(_table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
-    return Reply(blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.period.label})").finished()
+    return Reply(blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})").finished()

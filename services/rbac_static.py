@@ -128,9 +128,10 @@ class StaticRbac:
                 binding = Binding.model_validate(obj)
                 _require(binding.role_ref.kind == "ClusterRole", "roleRef must be a ClusterRole")
                 self._cluster_bindings.append(binding)
-        except (ValidationError, ValueError) as exc:
-            name = obj.get("metadata", {}).get("name", "?") if isinstance(obj, Mapping) else "?"
-            raise ValueError(f"RBAC object #{index} ({kind} {name}): {exc}") from exc
+        except ValidationError as exc:
+            raise ValueError(f"{_label(index, obj)}: {_problems(exc)}") from exc
+        except ValueError as exc:
+            raise ValueError(f"{_label(index, obj)}: {exc}") from exc
 
     def allowed(self, user: str, groups: Iterable[str], check: AccessCheck) -> tuple[bool, str]:
         """(allowed, reason) for `user` in `groups`; the reason names the granting binding."""
@@ -157,6 +158,19 @@ class StaticRbac:
         if binding.role_ref.kind == "ClusterRole":
             return self._roles.get(("", binding.role_ref.name))
         return self._roles.get((binding.metadata.namespace, binding.role_ref.name))
+
+
+def _label(index: int, obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name", "?") if isinstance(meta, Mapping) else "?"
+    return f"RBAC object #{index} ({obj.get('kind')} {name})"
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
 
 
 def _require(condition: bool, message: str) -> None:

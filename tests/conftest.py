@@ -11,6 +11,8 @@ import redis
 
 from tests.redis_server import RedisServer
 
+pytest_plugins = ["tests.standins.fixtures"]
+
 # Bolt switches to OAuth mode when these are set; tests never want that.
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
     os.environ.pop(_var, None)

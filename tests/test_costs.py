@@ -59,7 +59,11 @@ class FakeSource:
 
 def payments() -> list[Allocation]:
     """26.25 in all: deployment api 20.00 (2 pods), job batch 5.00, a bare pod 1.25."""
-    api = {"controller": "api", "kind": "deployment", "labels": {"team": "payments"}}
+    api: dict[str, Any] = {
+        "controller": "api",
+        "kind": "deployment",
+        "labels": {"team": "payments"},
+    }
     return [
         alloc("payments", "api-1", 10.0, **api, minutes=10080, cpuCost=8.0, ramCost=2.0,
               cpuCoreRequestAverage=1, cpuCoreUsageAverage=0.25,
@@ -329,7 +333,8 @@ async def test_compare_inside_a_namespace_moves_controllers() -> None:
     assert cmp.dimension == "controller"
     assert (cmp.total, cmp.previous_total, cmp.delta) == (26.25, 18.0, 8.25)
     assert cmp.delta_pct == pytest.approx(45.8333333)
-    assert [(m.name, m.delta_pct) for m in cmp.up] == [("deployment:api", pytest.approx(33.33333))]
+    assert [m.name for m in cmp.up] == ["deployment:api"]
+    assert cmp.up[0].delta_pct == pytest.approx(100 / 3)
     assert [(m.name, m.after, m.delta_pct) for m in cmp.new] == [
         ("job:batch", 5.0, None),
         ("__unallocated__", 1.25, None),
@@ -375,17 +380,24 @@ async def test_running_window_is_compared_with_the_same_elapsed_stretch() -> Non
 
 
 # --- trend ------------------------------------------------------------------------------------
-def trend_world(now: datetime) -> CostService:
+def trend_source() -> FakeSource:
     """May 1: payments 10, search 5, topsecret 7. May 2: an empty set. May 3: payments 4, idle 3."""
     may1, may3 = "2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z"
     source = FakeSource({})
     source.daily[MAY1] = [
-        [alloc("payments", "a", 10.0, window_start=may1), alloc("search", "b", 5.0, window_start=may1),
-         alloc(HIDDEN, "vault-0", 7.0, window_start=may1)],
+        [
+            alloc("payments", "a", 10.0, window_start=may1),
+            alloc("search", "b", 5.0, window_start=may1),
+            alloc(HIDDEN, "vault-0", 7.0, window_start=may1),
+        ],
         [],
         [alloc("payments", "a", 4.0, window_start=may3), alloc(IDLE, cost=3.0, window_start=may3)],
-    ]  # fmt: skip
-    return service(source, now=now)
+    ]
+    return source
+
+
+def trend_world(now: datetime) -> CostService:
+    return service(trend_source(), now=now)
 
 
 NOON_MAY3 = datetime(2024, 5, 3, 12, tzinfo=UTC)
@@ -408,12 +420,20 @@ async def test_trend_has_one_point_per_utc_day_including_empty_ones() -> None:
     assert leaks(trend) == []
 
 
+async def test_a_partial_day_is_never_the_cheapest_day() -> None:
+    source = FakeSource({})
+    source.daily[MAY1] = [[alloc("payments", "a", 10.0)], [alloc("payments", "a", 1.0)]]
+    now = datetime(2024, 5, 2, 6, tzinfo=UTC)
+    trend = await service(source, now=now).trend(TimeRange(MAY1, now, "30h"), TEAM)
+    assert [(p.cost, p.partial) for p in trend.points] == [(10.0, False), (1.0, True)]
+    assert trend.min_day is not None
+    assert trend.min_day.day == date(2024, 5, 1)
+
+
 async def test_trend_asks_for_daily_sets() -> None:
-    svc = trend_world(NOON_MAY3)
-    await svc.trend(THREE_DAYS, EVERYTHING)
-    source = svc._source
-    assert isinstance(source, FakeSource)
-    assert [q.step for q in source.queries] == ["1d"]
+    source = trend_source()
+    await service(source, now=NOON_MAY3).trend(THREE_DAYS, EVERYTHING)
+    assert [(q.step, q.aggregate, q.include_idle) for q in source.queries] == [("1d", "", True)]
 
 
 async def test_cluster_wide_trend_includes_idle_and_all_namespaces() -> None:
@@ -445,7 +465,9 @@ def rows_and_scope(draw: st.DrawFn) -> tuple[list[Allocation], Scope]:
     rows = []
     for _ in range(count):
         namespace = draw(st.sampled_from((*NAMESPACES, IDLE)))
-        parts = {k: draw(money) for k in ("cpuCost", "ramCost", "pvCost", "networkCost")}
+        parts: dict[str, Any] = {
+            k: draw(money) for k in ("cpuCost", "ramCost", "pvCost", "networkCost")
+        }
         consistent = math.fsum(v or 0.0 for v in parts.values())
         cost = draw(st.one_of(st.just(consistent), money))
         rows.append(

@@ -168,7 +168,7 @@ async def test_memberships_are_shared_between_replicas_through_redis(redis: Redi
 async def test_redis_down_still_resolves_from_slack() -> None:
     broken = Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     try:
-        identity = (await resolver(redis=broken)[0].resolve("U0ALICE"))
+        identity = await resolver(redis=broken)[0].resolve("U0ALICE")
     finally:
         await broken.aclose()
     assert identity.groups == ("costbot-users", "oncall", "payments-devs", "sre")
@@ -185,7 +185,7 @@ async def test_demo_map_matches_the_documented_demo_users() -> None:
     assert not mallory.mapped
 
 
-# --- validation ------------------------------------------------------------------------------------
+# --- validation ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -213,7 +213,7 @@ def test_empty_file_and_null_sections_mean_nothing_configured() -> None:
     assert IdentityMap.from_yaml("users:\nusergroups:\n") == IdentityMap.empty()
 
 
-# --- the file and its reloads ----------------------------------------------------------------------
+# --- the file and its reloads --------------------------------------------------------------------
 class Ticker:
     def __init__(self) -> None:
         self.now = 0.0
@@ -286,7 +286,7 @@ def test_deleted_file_keeps_the_last_good_map(tmp_path: Path) -> None:
 def test_broken_file_at_start_up_stops_start_up(tmp_path: Path) -> None:
     path = tmp_path / "identity.yaml"
     write(path, "email: {enabled: true}\n", bump=0)
-    with pytest.raises(IdentityMapError, match="email.domains is empty"):
+    with pytest.raises(IdentityMapError, match=r"email\.domains is empty"):
         IdentityMapFile(path)
     with pytest.raises(IdentityMapError, match="cannot read"):
         IdentityMapFile(tmp_path / "missing.yaml")

@@ -16,6 +16,7 @@ How the numbers are made, and why windows add up:
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import math
 import random
@@ -93,58 +94,82 @@ class _W(NamedTuple):
 WORKLOADS: tuple[_W, ...] = (
     _W("payments", "deployment", "payments-api", 3,
        (_S("api", 1.0, 0.12, 1024, 420), _S("envoy", 0.1, 0.02, 128, 60)), "web", 400),
-    _W("payments", "deployment", "payment-worker", 2, (_S("worker", 0.5, 0.18, 512, 300),), "steady", 50),
-    _W("payments", "statefulset", "payments-db", 2, (_S("postgres", 1.0, 0.35, 4096, 2600),),
-       "steady", 120, pv_gib=100),
-    _W("payments", "deployment", "fraud-scorer", 2, (_S("scorer", 2.0, 0.25, 2048, 700),), "web", 60),
-    _W("payments", "job", "settlement-report", 1, (_S("report", 1.0, 0.7, 1024, 800),), "batch", 20),
+    _W("payments", "deployment", "payment-worker", 2,
+       (_S("worker", 0.5, 0.18, 512, 300),), "steady", 50),
+    _W("payments", "statefulset", "payments-db", 2,
+       (_S("postgres", 1.0, 0.35, 4096, 2600),), "steady", 120, pv_gib=100),
+    _W("payments", "deployment", "fraud-scorer", 2,
+       (_S("scorer", 2.0, 0.25, 2048, 700),), "web", 60),
+    _W("payments", "job", "settlement-report", 1,
+       (_S("report", 1.0, 0.7, 1024, 800),), "batch", 20),
     _W("checkout", "deployment", "checkout-api", 3,
        (_S("api", 0.5, 0.2, 512, 330), _S("envoy", 0.1, 0.02, 128, 55)), "web", 300),
-    _W("checkout", "deployment", "cart-service", 2, (_S("cart", 0.25, 0.09, 256, 150),), "web", 150),
-    _W("checkout", "statefulset", "checkout-redis", 1, (_S("redis", 0.5, 0.06, 2048, 600),),
-       "steady", 200, pv_gib=10),
-    _W("checkout", "deployment", "promo-engine", 1, (_S("promo", 1.0, 0.05, 1024, 250),), "web", 20),
-    _W("checkout", "deployment", "checkout-legacy", 2, (_S("app", 0.5, 0.0003, 512, 180),), "idle", 0.04),
-    _W("search", "statefulset", "elasticsearch", 3, (_S("elasticsearch", 2.0, 0.9, 8192, 6900),),
-       "steady", 500, pv_gib=200),
-    _W("search", "deployment", "search-api", 3, (_S("api", 0.5, 0.22, 512, 280),), "web", 250),
-    _W("search", "deployment", "search-indexer", 1, (_S("indexer", 0.5, 0.3, 1024, 1450),), "steady", 80),
-    _W("search", "deployment", "query-suggest", 2, (_S("suggest", 0.25, 0.08, 512, 210),), "web", 40,
-       age_hours=48),
-    _W("data-pipeline", "statefulset", "kafka", 3, (_S("broker", 1.0, 0.45, 4096, 3300),),
-       "steady", 2000, pv_gib=500),
-    _W("data-pipeline", "statefulset", "zookeeper", 3, (_S("zookeeper", 0.5, 0.03, 1024, 300),),
-       "steady", 20, pv_gib=20),
-    _W("data-pipeline", "deployment", "stream-processor", 2, (_S("processor", 1.0, 0.4, 2048, 1200),),
-       "spiky", 600),
-    _W("data-pipeline", "job", "nightly-etl", 1, (_S("etl", 2.0, 1.6, 4096, 3000),), "batch", 3000),
+    _W("checkout", "deployment", "cart-service", 2,
+       (_S("cart", 0.25, 0.09, 256, 150),), "web", 150),
+    _W("checkout", "statefulset", "checkout-redis", 1,
+       (_S("redis", 0.5, 0.06, 2048, 600),), "steady", 200, pv_gib=10),
+    _W("checkout", "deployment", "promo-engine", 1,
+       (_S("promo", 1.0, 0.05, 1024, 250),), "web", 20),
+    _W("checkout", "deployment", "checkout-legacy", 2,  # idle: < 1m CPU, ~11 B/s sent
+       (_S("app", 0.5, 0.0003, 512, 180),), "idle", 0.04),
+    _W("search", "statefulset", "elasticsearch", 3,
+       (_S("elasticsearch", 2.0, 0.9, 8192, 6900),), "steady", 500, pv_gib=200),
+    _W("search", "deployment", "search-api", 3,
+       (_S("api", 0.5, 0.22, 512, 280),), "web", 250),
+    _W("search", "deployment", "search-indexer", 1,  # uses more memory than it requests
+       (_S("indexer", 0.5, 0.3, 1024, 1450),), "steady", 80),
+    _W("search", "deployment", "query-suggest", 2,  # started two days ago
+       (_S("suggest", 0.25, 0.08, 512, 210),), "web", 40, age_hours=48),
+    _W("data-pipeline", "statefulset", "kafka", 3,
+       (_S("broker", 1.0, 0.45, 4096, 3300),), "steady", 2000, pv_gib=500),
+    _W("data-pipeline", "statefulset", "zookeeper", 3,
+       (_S("zookeeper", 0.5, 0.03, 1024, 300),), "steady", 20, pv_gib=20),
+    _W("data-pipeline", "deployment", "stream-processor", 2,
+       (_S("processor", 1.0, 0.4, 2048, 1200),), "spiky", 600),
+    _W("data-pipeline", "job", "nightly-etl", 1,
+       (_S("etl", 2.0, 1.6, 4096, 3000),), "batch", 3000),
     _W("data-pipeline", "deployment", "airflow-scheduler", 1,
-       (_S("scheduler", 0.5, 0.15, 1024, 600), _S("log-shipper", 0.05, 0.01, 64, 30)), "steady", 30),
-    _W("data-pipeline", "deployment", "airflow-webserver", 1, (_S("webserver", 1.0, 0.04, 2048, 500),),
-       "web", 10),
-    _W("ml-training", "deployment", "model-trainer", 1, (_S("trainer", 4.0, 3.2, 16384, 12000),),
-       "steady", 100, gpu=1),
-    _W("ml-training", "deployment", "feature-store", 2, (_S("store", 1.0, 0.3, 2048, 1100),), "steady", 300),
-    _W("ml-training", "deployment", "jupyter-hub", 1, (_S("hub", 2.0, 0.05, 4096, 600),), "web", 10),
-    _W("ml-training", "statefulset", "mlflow-db", 1, (_S("postgres", 0.5, 0.05, 1024, 400),),
-       "steady", 10, pv_gib=50),
+       (_S("scheduler", 0.5, 0.15, 1024, 600), _S("log-shipper", 0.05, 0.01, 64, 30)),
+       "steady", 30),
+    _W("data-pipeline", "deployment", "airflow-webserver", 1,
+       (_S("webserver", 1.0, 0.04, 2048, 500),), "web", 10),
+    _W("ml-training", "deployment", "model-trainer", 1,
+       (_S("trainer", 4.0, 3.2, 16384, 12000),), "steady", 100, gpu=1),
+    _W("ml-training", "deployment", "feature-store", 2,
+       (_S("store", 1.0, 0.3, 2048, 1100),), "steady", 300),
+    _W("ml-training", "deployment", "jupyter-hub", 1,
+       (_S("hub", 2.0, 0.05, 4096, 600),), "web", 10),
+    _W("ml-training", "statefulset", "mlflow-db", 1,
+       (_S("postgres", 0.5, 0.05, 1024, 400),), "steady", 10, pv_gib=50),
     _W("web", "deployment", "frontend", 4,
        (_S("nginx", 0.5, 0.21, 256, 120), _S("app", 0.5, 0.25, 512, 300)), "web", 800, lb=True),
-    _W("web", "deployment", "bff", 2, (_S("bff", 0.5, 0.2, 512, 310),), "web", 400),
-    _W("web", "deployment", "image-resizer", 2, (_S("resizer", 2.0, 0.15, 2048, 400),), "spiky", 200),
-    _W("web", "deployment", "cms", 1, (_S("cms", 0.5, 0.06, 1024, 450),), "web", 30),
-    _W("web", "deployment", "static-assets", 2, (_S("nginx", 0.1, 0.01, 128, 40),), "web", 300),
+    _W("web", "deployment", "bff", 2,
+       (_S("bff", 0.5, 0.2, 512, 310),), "web", 400),
+    _W("web", "deployment", "image-resizer", 2,
+       (_S("resizer", 2.0, 0.15, 2048, 400),), "spiky", 200),
+    _W("web", "deployment", "cms", 1,
+       (_S("cms", 0.5, 0.06, 1024, 450),), "web", 30),
+    _W("web", "deployment", "static-assets", 2,
+       (_S("nginx", 0.1, 0.01, 128, 40),), "web", 300),
     _W("monitoring", "statefulset", "prometheus", 2,
        (_S("prometheus", 1.0, 0.55, 8192, 5200), _S("config-reloader", 0.05, 0.001, 32, 15)),
        "steady", 150, pv_gib=100),
-    _W("monitoring", "deployment", "grafana", 1, (_S("grafana", 0.25, 0.03, 512, 160),), "web", 10),
-    _W("monitoring", "statefulset", "alertmanager", 1, (_S("alertmanager", 0.1, 0.005, 128, 40),)),
-    _W("monitoring", "deployment", "kube-state-metrics", 1, (_S("kube-state-metrics", 0.1, 0.02, 256, 90),)),
-    _W("monitoring", "daemonset", "node-exporter", 0, (_S("node-exporter", 0.1, 0.015, 64, 25),)),
-    _W("monitoring", "deployment", "opencost", 1, (_S("opencost", 0.5, 0.03, 1024, 350),), "steady", 5),
-    _W("kube-system", "deployment", "coredns", 2, (_S("coredns", 0.1, 0.01, 70, 30),), "steady", 30),
-    _W("kube-system", "daemonset", "kube-proxy", 0, (_S("kube-proxy", 0.1, 0.005, 128, 40),)),
-    _W("kube-system", "deployment", "metrics-server", 1, (_S("metrics-server", 0.1, 0.005, 200, 45),)),
+    _W("monitoring", "deployment", "grafana", 1,
+       (_S("grafana", 0.25, 0.03, 512, 160),), "web", 10),
+    _W("monitoring", "statefulset", "alertmanager", 1,
+       (_S("alertmanager", 0.1, 0.005, 128, 40),)),
+    _W("monitoring", "deployment", "kube-state-metrics", 1,
+       (_S("kube-state-metrics", 0.1, 0.02, 256, 90),)),
+    _W("monitoring", "daemonset", "node-exporter", 0,
+       (_S("node-exporter", 0.1, 0.015, 64, 25),)),
+    _W("monitoring", "deployment", "opencost", 1,
+       (_S("opencost", 0.5, 0.03, 1024, 350),), "steady", 5),
+    _W("kube-system", "deployment", "coredns", 2,
+       (_S("coredns", 0.1, 0.01, 70, 30),), "steady", 30),
+    _W("kube-system", "daemonset", "kube-proxy", 0,
+       (_S("kube-proxy", 0.1, 0.005, 128, 40),)),
+    _W("kube-system", "deployment", "metrics-server", 1,
+       (_S("metrics-server", 0.1, 0.005, 200, 45),)),
     _W("kube-system", "deployment", "cluster-autoscaler", 1,
        (_S("cluster-autoscaler", 0.1, 0.002, 600, 90),)),
 )  # fmt: skip
@@ -168,7 +193,7 @@ NODES: tuple[_Node, ...] = (
 )
 
 
-# --- the cluster's pods and containers ------------------------------------------------------------
+# --- the cluster's pods and containers ---------------------------------------------------------
 class _Instance(NamedTuple):
     """One container of one pod (for a cronjob: of the pod of each day's run)."""
 
@@ -241,8 +266,16 @@ def _build(seed: int, born: int, anchor_hour: int) -> tuple[list[_Instance], lis
             pv = None
             if work.pv_gib:
                 volume = f"pvc-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
-                disks.append(_Disk(volume, f"vol-{rng.getrandbits(64):016x}", work.pv_gib,
-                                   f"data-{pod}", work.namespace, 0.25 + 0.6 * rng.random()))
+                disks.append(
+                    _Disk(
+                        volume,
+                        f"vol-{rng.getrandbits(64):016x}",
+                        work.pv_gib,
+                        f"data-{pod}",
+                        work.namespace,
+                        0.25 + 0.6 * rng.random(),
+                    )
+                )
                 pv = (volume, float(work.pv_gib * GIB))
             skew = 0.85 + 0.3 * rng.random()
             pod_labels = dict(labels)
@@ -268,7 +301,7 @@ def _build(seed: int, born: int, anchor_hour: int) -> tuple[list[_Instance], lis
     return instances, disks
 
 
-# --- hourly samples and their sums ----------------------------------------------------------------
+# --- hourly samples and their sums -------------------------------------------------------------
 _Sample = tuple[float, float, float, float, float]  # cpu use, cpu max, ram use, ram max, bytes sent
 _Key = tuple[int, str]  # (instance index, pod name)
 
@@ -347,7 +380,10 @@ class _Acc:
         for field in ("cpu_req", "cpu_use", "cpu_alloc", "ram_req", "ram_use", "ram_alloc",
                       "gpu", "sent", "received", "lb"):  # fmt: skip
             setattr(self, field, getattr(self, field) + getattr(other, field))
-        self.cpu_max, self.ram_max = max(self.cpu_max, other.cpu_max), max(self.ram_max, other.ram_max)
+        self.cpu_max, self.ram_max = (
+            max(self.cpu_max, other.cpu_max),
+            max(self.ram_max, other.ram_max),
+        )
         self.start, self.end = min(self.start, other.start), max(self.end, other.end)
         for volume, byte_hours in other.pvs.items():
             self.pvs[volume] = self.pvs.get(volume, 0.0) + byte_hours
@@ -365,3 +401,520 @@ class _Acc:
 def _intersect(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     """Aggregated rows keep only the properties all members share (OpenCost does the same)."""
     return {key: value for key, value in left.items() if right.get(key) == value}
+
+
+# --- aggregation -------------------------------------------------------------------------------
+DEFAULT_AGGREGATE = ("cluster", "node", "namespace", "pod", "container")
+_LABEL_ALIASES = {"department": "department", "environment": "env", "owner": "owner",
+                  "product": "app", "team": "team"}  # fmt: skip
+
+
+def _key_part(token: str, props: dict[str, Any]) -> str | None:
+    """One dimension of an aggregation key; None for tokens OpenCost silently drops."""
+    low = token.lower()
+    value: Any
+    if low in DEFAULT_AGGREGATE:
+        value = props.get(low)
+    elif low == "controllerkind":
+        value = props.get("controllerKind")
+    elif low == "controller":
+        value = props.get("controller") and f"{props.get('controllerKind')}:{props['controller']}"
+    elif low in ("deployment", "statefulset", "daemonset", "job"):
+        value = props.get("controllerKind") == low and props.get("controller")
+    elif low.startswith("label:") or low in _LABEL_ALIASES:
+        label = token[len("label:") :] if low.startswith("label:") else _LABEL_ALIASES[low]
+        value = (props.get("labels") or {}).get(label)
+    else:
+        return None
+    return str(value) if value else UNALLOCATED
+
+
+def _aggregate(accs: Iterable[_Acc], tokens: tuple[str, ...]) -> dict[str, _Acc]:
+    rows: dict[str, _Acc] = {}
+    for acc in accs:
+        parts = (_key_part(token, acc.props) for token in tokens)
+        key = "/".join(part for part in parts if part is not None)
+        if key in rows:
+            rows[key].absorb(acc, combine=True)
+        else:
+            rows[key] = acc
+    return rows
+
+
+# --- OpenCost's wire format --------------------------------------------------------------------
+def _efficiency(used: float, requested: float, cost: float) -> float:
+    if requested > 0:
+        return used / requested
+    return 1.0 if used > 0 and cost > 0 else 0.0
+
+
+def _render(name: str, acc: _Acc, window: dict[str, str], cluster: str) -> dict[str, Any]:
+    """One Allocation in OpenCost's field order (pkg/opencost AllocationJSON)."""
+    hours = (acc.end - acc.start) / HOUR
+
+    def per_hour(value: float) -> float:
+        return value / hours if hours > 0 else 0.0
+
+    cpu_cost, ram_cost = acc.cpu_alloc * CPU_PRICE, acc.ram_alloc / GIB * RAM_PRICE
+    gpu_cost, net_cost = acc.gpu * GPU_PRICE, acc.sent / 1e9 * NET_PRICE
+    pv_byte_hours = sum(acc.pvs.values())
+    pv_cost = pv_byte_hours / GIB * DISK_PRICE
+    cpu_eff = _efficiency(acc.cpu_use, acc.cpu_req, cpu_cost)
+    ram_eff = _efficiency(acc.ram_use, acc.ram_req, ram_cost)
+    compute = cpu_cost + ram_cost
+    pvs = {
+        f"cluster={cluster}:name={volume}": {"byteHours": bh, "cost": bh / GIB * DISK_PRICE}
+        for volume, bh in sorted(acc.pvs.items())
+    }
+    row: dict[str, Any] = {
+        "name": name, "properties": acc.props, "window": window,
+        "start": _rfc(acc.start), "end": _rfc(acc.end), "minutes": hours * 60,
+        "cpuCores": per_hour(acc.cpu_alloc), "cpuCoreRequestAverage": per_hour(acc.cpu_req),
+        "cpuCoreUsageAverage": per_hour(acc.cpu_use), "cpuCoreHours": acc.cpu_alloc,
+        "cpuCost": cpu_cost, "cpuCostAdjustment": 0, "cpuEfficiency": cpu_eff,
+        "gpuCount": per_hour(acc.gpu), "gpuHours": acc.gpu, "gpuCost": gpu_cost,
+        "gpuCostAdjustment": 0, "networkTransferBytes": acc.sent,
+        "networkReceiveBytes": acc.received, "networkCost": net_cost,
+        "networkCrossZoneCost": net_cost * 0.75, "networkCrossRegionCost": 0,
+        "networkInternetCost": net_cost * 0.25, "networkCostAdjustment": 0,
+        "loadBalancerCost": acc.lb, "loadBalancerCostAdjustment": 0,
+        "pvBytes": per_hour(pv_byte_hours), "pvByteHours": pv_byte_hours, "pvCost": pv_cost,
+        "pvs": pvs or None, "pvCostAdjustment": 0,
+        "ramBytes": per_hour(acc.ram_alloc), "ramByteRequestAverage": per_hour(acc.ram_req),
+        "ramByteUsageAverage": per_hour(acc.ram_use), "ramByteHours": acc.ram_alloc,
+        "ramCost": ram_cost, "ramCostAdjustment": 0, "ramEfficiency": ram_eff,
+        "externalCost": 0, "sharedCost": 0,
+        "totalCost": compute + gpu_cost + net_cost + pv_cost + acc.lb,
+        "totalEfficiency": (cpu_eff * cpu_cost + ram_eff * ram_cost) / compute if compute else 0,
+    }  # fmt: skip
+    if acc.raw and acc.members == 1:  # OpenCost nulls (and omits) it once two are summed
+        row["rawAllocationOnly"] = {"cpuCoreUsageMax": acc.cpu_max, "ramByteUsageMax": acc.ram_max}
+    row.update(proportionalAssetResourceCosts={}, lbAllocations=None, sharedCostBreakdown={})
+    return row
+
+
+def _rfc(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _go_float5(value: float) -> str:
+    """Go's formatFloat64ForResponse: round half away from zero to 5 decimals, NaN → null."""
+    if math.isnan(value) or math.isinf(value):
+        return "null"
+    rounded = math.copysign(math.floor(abs(value) * 100000 + 0.5) / 100000, value)
+    if rounded == 0:
+        return "0"
+    if rounded.is_integer() and abs(rounded) < 1e21:
+        return str(int(rounded))
+    text = repr(rounded)  # shortest round-trip form, like Go's 'g'-style float encoding
+    return f"{rounded:.5f}".rstrip("0").rstrip(".") if "e" in text else text
+
+
+def _go_float6(value: float) -> str:
+    """Assets print floats with Go's %f."""
+    return "null" if math.isnan(value) or math.isinf(value) else f"{value:.6f}"
+
+
+@functools.lru_cache(maxsize=16384)  # field names and pod names repeat in every row
+def _go_str(text: str) -> str:
+    # Go's encoder escapes <, > and & for HTML safety.
+    encoded = json.dumps(text, ensure_ascii=False)
+    return encoded.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _dump(value: object, number: Callable[[float], str]) -> str:
+    """JSON as OpenCost's Go encoder prints it (struct order kept; callers sort map keys)."""
+    if isinstance(value, dict):
+        items = (f"{_go_str(k)}:{_dump(v, number)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(item, number) for item in value) + "]"
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, str):
+        return _go_str(value)
+    if value is None or isinstance(value, int):  # also bool
+        return json.dumps(value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+# --- windows and steps -------------------------------------------------------------------------
+_STAMP = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
+_RFC_PAIR = re.compile(rf"^({_STAMP}),({_STAMP})$")
+_UNIX_PAIR = re.compile(r"^(\d+)[,-](\d+)$")
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_OFFSET = re.compile(r"^(\d+)([mhdw]) offset (\d+)([mhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": HOUR, "d": DAY, "w": 7 * DAY}
+_STEP_WORDS = {"hour": HOUR, "day": DAY, "week": 7 * DAY}
+MAX_STEPS = 2000
+
+
+def parse_window(text: str, now: datetime) -> tuple[int, int]:
+    """OpenCost's window forms as epoch seconds [start, end). Raises ValueError if illegal."""
+    ts = int(now.timestamp())
+    if match := _RFC_PAIR.match(text):
+        start, end = (_parse_stamp(group) for group in match.groups())
+    elif match := _UNIX_PAIR.match(text):
+        start, end = int(match[1]), int(match[2])
+    elif match := _DURATION.match(text):
+        # Since v1.107 a duration is aligned: end = now truncated to the unit, plus one unit.
+        unit = _UNITS[match[2]] if match[2] != "w" else DAY
+        end = ts - ts % unit + unit
+        start = end - int(match[1]) * _UNITS[match[2]]
+    elif match := _OFFSET.match(text):
+        end = ts - int(match[3]) * _UNITS[match[4]]
+        start = end - int(match[1]) * _UNITS[match[2]]
+    else:
+        start, end = _keyword_window(text, now)
+    if start >= end:
+        raise ValueError(text)
+    return start, end
+
+
+def _parse_stamp(text: str) -> int:
+    return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def _keyword_window(text: str, now: datetime) -> tuple[int, int]:
+    ts = int(now.timestamp())
+    midnight = ts - ts % DAY
+    sunday = midnight - ((midnight // DAY + 4) % 7) * DAY  # 1970-01-01 was a Thursday
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    previous = (first - timedelta(days=1)).replace(day=1)
+    windows = {
+        "today": (midnight, midnight + DAY),
+        "yesterday": (midnight - DAY, midnight),
+        "week": (sunday, ts),
+        "lastweek": (sunday - 7 * DAY, sunday),
+        "month": (int(first.timestamp()), ts),
+        "lastmonth": (int(previous.timestamp()), int(first.timestamp())),
+    }
+    if text not in windows:
+        raise ValueError(text)
+    return windows[text]
+
+
+def parse_step(text: str, window_seconds: int) -> int:
+    """A Go-style duration with d/w (`1d`, `2h30m`) or hour/day/week; "" = the whole window."""
+    if not text:
+        return window_seconds
+    if text in _STEP_WORDS:
+        return _STEP_WORDS[text]
+    if not re.fullmatch(r"(?:\d+[wdhms])+", text):
+        raise ValueError(f"invalid duration: {text}")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([wdhms])", text))
+    if seconds <= 0:
+        raise ValueError(f"step must be positive: {text}")
+    if window_seconds / seconds > MAX_STEPS:
+        raise ValueError(f"too many steps ({text} over the window)")
+    return seconds
+
+
+def _parse_bool(text: str) -> bool:
+    return text in ("1", "t", "T", "true", "TRUE", "True")  # Go's strconv.ParseBool
+
+
+# --- the cluster -------------------------------------------------------------------------------
+class _SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class DemoCluster:
+    """The synthetic cluster. `anchor` (default: the clock at construction) is "today" for the
+    workload that started two days ago and for the cluster's 90-day history."""
+
+    def __init__(
+        self,
+        clock: Clock | None = None,
+        *,
+        anchor: datetime | None = None,
+        seed: int = 7,
+        name: str = CLUSTER,
+    ) -> None:
+        self._clock: Clock = clock or _SystemClock()
+        anchor_hour = int((anchor or self._clock.now()).timestamp()) // HOUR
+        self.name = name
+        self.born = (anchor_hour * HOUR // DAY - HISTORY_DAYS) * DAY
+        self._seed = seed
+        self._instances, self._disks = _build(seed, self.born // HOUR, anchor_hour)
+        self._days: OrderedDict[int, dict[_Key, _Acc]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # --- HTTP -----------------------------------------------------------------------------------
+    def respond(self, path: str, params: Mapping[str, str]) -> tuple[int, str, bytes]:
+        """Answer one GET like OpenCost would: (status, content type, body)."""
+        route = path.rstrip("/")
+        if route.endswith("/healthz"):
+            return 200, TEXT_TYPE, b""
+        if route.endswith(("/allocation", "/allocation/compute")):
+            return self._allocation_response(params)
+        if route.endswith("/assets"):
+            return self._assets_response(params)
+        return 404, TEXT_TYPE, b"404 page not found\n"
+
+    def _allocation_response(self, params: Mapping[str, str]) -> tuple[int, str, bytes]:
+        text = params.get("window", "")
+        try:
+            start, end = parse_window(text, self._clock.now())
+        except ValueError:
+            # OpenCost writes the text/plain error, forgets to return, and appends a JSON error.
+            body = f"Invalid 'window' parameter: illegal window: {text}\n" + (
+                '{"code":500,"status":"","data":null,"message":"Error: illegal window: [nil, nil)"}'
+            )
+            return 400, TEXT_TYPE, body.encode()
+        try:
+            step = parse_step(params.get("step", ""), end - start)
+        except ValueError as exc:
+            return 400, TEXT_TYPE, f"Invalid 'step' parameter: {exc}\n".encode()
+        aggregate = params.get("aggregate", "")
+        tokens = tuple(t.strip() for t in aggregate.split(",")) if aggregate else DEFAULT_AGGREGATE
+        sets = self.allocation_sets(
+            start, end, step, tokens, _parse_bool(params.get("includeIdle", "")),
+            accumulate=_parse_bool(params.get("accumulate", "")),
+        )  # fmt: skip
+        payload = {"code": 200, "status": "success", "data": sets}
+        return 200, JSON_TYPE, _dump(payload, _go_float5).encode()
+
+    def _assets_response(self, params: Mapping[str, str]) -> tuple[int, str, bytes]:
+        text = params.get("window", "")
+        try:
+            start, end = parse_window(text, self._clock.now())
+        except ValueError:
+            return 400, TEXT_TYPE, f"Invalid 'window' parameter: illegal window: {text}\n".encode()
+        payload = {"code": 200, "data": self.assets(start, end)}
+        return 200, JSON_TYPE, _dump(payload, _go_float6).encode()
+
+    # --- allocations ----------------------------------------------------------------------------
+    def allocation_sets(
+        self,
+        start: int,
+        end: int,
+        step: int,
+        tokens: tuple[str, ...] = DEFAULT_AGGREGATE,
+        include_idle: bool = False,
+        *,
+        accumulate: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One map name → Allocation (wire dicts) per step, steps clamped to the window end."""
+        bounds = [(s, min(s + step, end)) for s in range(start, end, step)]
+        if accumulate and len(bounds) > 1:
+            return [self._set(start, end, tokens, include_idle, accumulated=True)]
+        return [self._set(lo, hi, tokens, include_idle) for lo, hi in bounds]
+
+    def _set(
+        self, start: int, end: int, tokens: tuple[str, ...], include_idle: bool,
+        accumulated: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        lo, hi = self._clip(start, end)
+        accs = self._sums(lo, hi) if lo < hi else {}
+        if accumulated:  # adding sets together nulls rawAllocationOnly, as in OpenCost
+            for acc in accs.values():
+                acc.raw = False
+        idle = self._idle(list(accs.values()), lo, hi) if include_idle and lo < hi else None
+        rows = _aggregate(accs.values(), tokens)  # merges into the first member of each key
+        if idle is not None:
+            rows[IDLE] = idle
+        window = {"start": _rfc(start), "end": _rfc(end)}
+        return {name: _render(name, rows[name], window, self.name) for name in sorted(rows)}
+
+    def _clip(self, start: int, end: int) -> tuple[int, int]:
+        """Data exists from the cluster's birth up to the last complete hour."""
+        now = int(self._clock.now().timestamp())
+        return max(start, self.born), min(end, now - now % HOUR)
+
+    def _sums(self, lo: int, hi: int) -> dict[_Key, _Acc]:
+        accs: dict[_Key, _Acc] = {}
+        moment = lo
+        while moment < hi:
+            if moment % DAY == 0 and moment + DAY <= hi:
+                for key, acc in self._day(moment // DAY).items():
+                    if key in accs:
+                        accs[key].absorb(acc, combine=False)
+                    else:
+                        accs[key] = acc.copy()
+                moment += DAY
+            else:
+                until = min(moment - moment % HOUR + HOUR, hi)
+                self._add_hour(accs, moment // HOUR, moment, until)
+                moment = until
+        return accs
+
+    def _day(self, day: int) -> dict[_Key, _Acc]:
+        """A whole day's sums; cached because every window reuses them (never mutated)."""
+        with self._lock:
+            if day in self._days:
+                self._days.move_to_end(day)
+                return self._days[day]
+        accs: dict[_Key, _Acc] = {}
+        for hour in range(day * 24, day * 24 + 24):
+            self._add_hour(accs, hour, hour * HOUR, hour * HOUR + HOUR)
+        with self._lock:
+            self._days[day] = accs
+            while len(self._days) > HISTORY_DAYS + 2:
+                self._days.popitem(last=False)
+        return accs
+
+    def _add_hour(self, accs: dict[_Key, _Acc], hour: int, lo: int, hi: int) -> None:
+        for index, sample in enumerate(_samples(self._seed, self._instances, hour)):
+            if sample is None:
+                continue
+            inst = self._instances[index]
+            controller, pod = self._names(inst, hour)
+            acc = accs.get((index, pod))
+            if acc is None:
+                props = self._props(inst, controller, pod)
+                acc = accs[(index, pod)] = _Acc(props, lo, hi, raw=inst.namespace != UNMOUNTED)
+            acc.add_hour(inst, sample, lo, hi)
+
+    def _names(self, inst: _Instance, hour: int) -> tuple[str, str]:
+        """(controller, pod). Each day's 02:00 run of a cronjob is a new Job and pod; the demo
+        reports them under the CronJob's name (kind "job") so per-controller views stay readable."""
+        if inst.kind != "job":
+            return inst.controller, inst.pod
+        job = f"{inst.controller}-{(hour - hour % 24 + 2) * 60}"  # CronJob names Jobs by minute
+        return inst.controller, f"{job}-{_suffix(random.Random(f'{self._seed}:{job}'), 5)}"
+
+    def _props(self, inst: _Instance, controller: str, pod: str) -> dict[str, Any]:
+        props: dict[str, Any] = {"cluster": self.name}
+        if inst.node:
+            props["node"] = inst.node.name
+        props["container"] = inst.container
+        if controller:
+            props.update(controller=controller, controllerKind=inst.kind)
+        props.update(namespace=inst.namespace, pod=pod)
+        if inst.node:
+            props["providerID"] = inst.node.provider_id
+        if inst.labels:
+            props["labels"] = inst.labels
+        if inst.namespace in TEAMS:
+            team = TEAMS[inst.namespace]
+            props["namespaceLabels"] = {"kubernetes_io_metadata_name": inst.namespace, "team": team}
+        return props
+
+    def _idle(self, accs: list[_Acc], lo: int, hi: int) -> _Acc:
+        """Node capacity nobody was allocated, as one `__idle__` row (includeIdle=true)."""
+        hours = (hi - lo) / HOUR
+        idle = _Acc({"cluster": self.name}, lo, hi, raw=False)
+        idle.cpu_alloc = sum(n.cpu for n in NODES) * hours - sum(a.cpu_alloc for a in accs)
+        idle.ram_alloc = sum(n.ram_gib for n in NODES) * GIB * hours - sum(
+            a.ram_alloc for a in accs
+        )
+        idle.gpu = sum(n.gpu for n in NODES) * hours - sum(a.gpu for a in accs)
+        return idle
+
+    # --- assets ---------------------------------------------------------------------------------
+    def assets(self, start: int, end: int) -> dict[str, Any]:
+        """The `/assets` map (key → asset wire dict) for [start, end)."""
+        lo, hi = self._clip(start, end)
+        if lo >= hi:
+            return {}
+        window = {"start": _rfc(start), "end": _rfc(end)}
+        span = {"window": window, "start": _rfc(lo), "end": _rfc(hi), "minutes": (hi - lo) / 60}
+        hours = (hi - lo) / HOUR
+        used = self._cpu_used_by_node(lo, hi)
+        found: list[tuple[str, dict[str, Any]]] = [
+            self._node_asset(node, span, hours, used.get(node.name, 0.0)) for node in NODES
+        ]
+        found += [self._disk_asset(disk, span, hours) for disk in self._disks]
+        ip = "203.0.113.10"
+        balancer = {"adjustment": 0.0, "totalCost": LB_PRICE * hours, "private": False, "ip": ip}
+        found.append(
+            self._asset(
+                "LoadBalancer", "Network", name="web/frontend", provider_id=ip, span=span,
+                fields=balancer,
+            )
+        )  # fmt: skip
+        found.append(self._asset(
+            "ClusterManagement", "Management", name="", provider_id="", span=span,
+            fields={"totalCost": MGMT_PRICE * hours},
+        ))  # fmt: skip
+        return dict(sorted(found))
+
+    def _asset(
+        self, kind: str, category: str, *, name: str, provider_id: str,
+        span: dict[str, Any], fields: dict[str, Any], labels: dict[str, str] | None = None,
+    ) -> tuple[str, dict[str, Any]]:  # fmt: skip
+        props = {"category": category, "provider": "AWS", "service": "Kubernetes",
+                 "cluster": self.name}  # fmt: skip
+        if name:
+            props["name"] = name
+        if provider_id:
+            props["providerID"] = provider_id
+        parts = ["AWS", "", "", category, self.name, kind, "Kubernetes", provider_id, name]
+        key = "/".join(part or "__undefined__" for part in parts)
+        return key, {"type": kind, "properties": props, "labels": labels or {}, **span, **fields}
+
+    def _node_asset(
+        self, node: _Node, span: dict[str, Any], hours: float, cpu_used: float
+    ) -> tuple[str, dict[str, Any]]:
+        busy = min(cpu_used / (node.cpu * hours), 1.0)
+        cpu_cost, ram_cost = node.cpu * hours * CPU_PRICE, node.ram_gib * hours * RAM_PRICE
+        gpu_cost = node.gpu * hours * GPU_PRICE
+        labels = {
+            "kubernetes_io_hostname": node.name,
+            "node_kubernetes_io_instance_type": node.node_type,
+        }
+        fields = {
+            "nodeType": node.node_type, "cpuCores": node.cpu, "ramBytes": node.ram_gib * GIB,
+            "cpuCoreHours": node.cpu * hours, "ramByteHours": node.ram_gib * GIB * hours,
+            "GPUHours": node.gpu * hours,
+            "cpuBreakdown": {"idle": 1 - busy, "other": 0.0, "system": 0.0, "user": busy},
+            "ramBreakdown": {"idle": 0.0, "other": 0.0, "system": 0.0, "user": 0.0},
+            "preemptible": 0.0, "discount": 0.0, "cpuCost": cpu_cost, "gpuCost": gpu_cost,
+            "gpuCount": float(node.gpu), "ramCost": ram_cost, "adjustment": 0.0,
+            "totalCost": cpu_cost + ram_cost + gpu_cost,
+        }  # fmt: skip
+        return self._asset(
+            "Node", "Compute", name=node.name, provider_id=node.provider_id, span=span,
+            fields=fields, labels=labels,
+        )  # fmt: skip
+
+    def _disk_asset(
+        self, disk: _Disk, span: dict[str, Any], hours: float
+    ) -> tuple[str, dict[str, Any]]:
+        size = float(disk.gib * GIB)
+        mounted = bool(disk.claim)  # usage metrics come from the kubelet, only while mounted
+        fields = {
+            "byteHours": size * hours, "bytes": size,
+            "byteHoursUsed": size * disk.used * hours if mounted else None,
+            "byteUsageMax": size * min(disk.used * 1.1, 1.0) if mounted else None,
+            "breakdown": {"idle": 1 - disk.used, "other": 0.0, "system": 0.0, "user": disk.used},
+            "adjustment": 0.0, "totalCost": disk.gib * hours * DISK_PRICE, "storageClass": "gp3",
+            "volumeName": disk.volume, "claimName": disk.claim, "local": 0.0,
+            "claimNamespace": disk.namespace,
+        }  # fmt: skip
+        return self._asset(
+            "Disk", "Storage", name=disk.volume, provider_id=disk.provider_id, span=span,
+            fields=fields,
+        )  # fmt: skip
+
+    def _cpu_used_by_node(self, lo: int, hi: int) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for acc in self._sums(lo, hi).values():
+            node = acc.props.get("node")
+            if node:
+                used[node] = used.get(node, 0.0) + acc.cpu_use
+        return used
+
+
+class DemoOpenCostTransport(httpx.AsyncBaseTransport):
+    """An httpx transport answering like an OpenCost server, from a `DemoCluster`.
+
+    Use with any base URL (e.g. `DEMO_BASE_URL`), with or without a Kubecost-style `/model`.
+    """
+
+    def __init__(self, cluster: DemoCluster | None = None) -> None:
+        self.cluster = cluster or DemoCluster()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method != "GET":
+            return httpx.Response(405, text="Method Not Allowed\n", request=request)
+        params = dict(request.url.params.multi_items())  # the last value wins, as in Go
+        # Building a month of container rows takes a moment of CPU; keep the event loop free.
+        status, content_type, body = await asyncio.to_thread(
+            self.cluster.respond, request.url.path, params
+        )
+        return httpx.Response(
+            status, headers={"content-type": content_type}, content=body, request=request
+        )

@@ -14,13 +14,7 @@ import structlog
 
 from services.errors import OpenCostError
 from services.ports import AllocationData, AllocationQuery, AssetData, Clock, CostSource, Scope
-from services.recommendations.maths import (
-    DEFAULTS,
-    idle_capacity,
-    idle_workload,
-    rightsize,
-    unclaimed_volumes,
-)
+from services.recommendations.maths import DEFAULTS, rightsize
 from services.recommendations.models import (
     HpaSource,
     HpaTarget,
@@ -30,6 +24,7 @@ from services.recommendations.models import (
     Skipped,
 )
 from services.recommendations.series import DatedRow, container_samples, dated_rows, workload_usage
+from services.recommendations.waste import idle_capacity, idle_workload, unclaimed_volumes
 
 log = structlog.get_logger(__name__)
 

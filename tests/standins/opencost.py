@@ -109,6 +109,11 @@ class OpenCostStandIn:
         return self._server.base_url
 
     @property
+    def base_url(self) -> str:
+        """The same as `url`, named like SlackStandIn.base_url."""
+        return self._server.base_url
+
+    @property
     def mode(self) -> Mode:
         return self._mode
 

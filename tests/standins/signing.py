@@ -164,6 +164,12 @@ class SlackRequestBuilder:
         }
 
 
+def events_endpoint(base_url: str, path: str = "/slack/events") -> str:
+    """The bot's events URL, whether given its base URL or the full endpoint already."""
+    base = base_url.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
 class SignedSlackClient:
     """Sends Slack-signed requests to a bot's events endpoint with httpx (sync)."""
 
@@ -177,7 +183,7 @@ class SignedSlackClient:
         timeout: float = 10,
     ) -> None:
         self.build = SlackRequestBuilder(signing_secret, response_urls=response_urls)
-        self.endpoint = base_url.rstrip("/") + path
+        self.endpoint = events_endpoint(base_url, path)
         self._http = httpx.Client(timeout=timeout)
 
     def send(self, request: SignedRequest) -> httpx.Response:
@@ -242,7 +248,7 @@ class AsyncSignedSlackClient:
         timeout: float = 10,
     ) -> None:
         self.build = SlackRequestBuilder(signing_secret, response_urls=response_urls)
-        self.endpoint = base_url.rstrip("/") + path
+        self.endpoint = events_endpoint(base_url, path)
         self._http = httpx.AsyncClient(timeout=timeout)
 
     async def send(self, request: SignedRequest) -> httpx.Response:

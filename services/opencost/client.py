@@ -1,0 +1,194 @@
+"""The OpenCost (or Kubecost `/model`) HTTP adapter: the one place httpx/decoding errors become
+domain errors. It returns what the server sent; `filter` is only a hint, callers filter again."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import httpx
+import msgspec
+import structlog
+
+from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
+from services.models import Allocation, AllocationResponse, Asset, AssetResponse
+from services.ports import AllocationData, AllocationQuery, AssetData, Clock
+
+log = structlog.get_logger(__name__)
+_R = TypeVar("_R", AllocationResponse, AssetResponse)
+
+_allocation_decoder = msgspec.json.Decoder(AllocationResponse)
+_asset_decoder = msgspec.json.Decoder(AssetResponse)
+
+
+class _ErrorEnvelope(msgspec.Struct):
+    """OpenCost's JSON error body, `{"code":400,"data":null,"message":"…"}`."""
+
+    message: str | None = None
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorEnvelope)
+
+
+class OpenCostClient:
+    """A `CostSource` over one OpenCost. `http` is the pooled client built in `bot/` (or any
+    client with a `transport=`, such as the demo's); its timeouts bound each attempt.
+
+    GETs are idempotent, so connection errors, timeouts and 5xx are retried `retries` times with
+    exponential backoff (`backoff`, 2×backoff, …) before `OpenCostUnavailable` is raised.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        http: httpx.AsyncClient,
+        cluster_name: str | None = None,
+        retries: int = 2,
+        backoff: float = 0.2,
+        *,
+        clock: Clock,
+        demo: bool = False,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.cluster_name = cluster_name
+        self.demo = demo
+        self._http = http
+        self._retries = max(0, retries)
+        self._backoff = backoff
+        self._clock = clock
+
+    # --- CostSource ---------------------------------------------------------------------------
+    async def allocations(self, query: AllocationQuery) -> AllocationData:
+        params = {"window": query.window_param(), "accumulate": "false"}
+        if query.step:
+            params["step"] = query.step
+        if query.aggregate:
+            params["aggregate"] = query.aggregate
+        if query.include_idle:
+            params["includeIdle"] = "true"
+        if query.filter:  # a hint: OpenCost before ~1.115 ignores it, so callers filter again
+            params["filter"] = query.filter
+        response = self._decode(await self._get("/allocation", params), _allocation_decoder)
+        steps = [list(step.values()) for step in response.data or []]
+        if self.cluster_name:
+            steps = [[self._relabel(row) for row in step] for step in steps]
+        return AllocationData(steps=steps, fetched_at=self._now(), demo=self.demo)
+
+    async def assets(self, start: datetime, end: datetime) -> AssetData:
+        query = AllocationQuery(start=start, end=end)
+        response = self._decode(
+            await self._get("/assets", {"window": query.window_param()}), _asset_decoder
+        )
+        found = list((response.data or {}).values())
+        if self.cluster_name:
+            found = [self._relabel_asset(asset) for asset in found]
+        return AssetData(assets=found, fetched_at=self._now(), demo=self.demo)
+
+    async def ping(self) -> None:
+        """Raise an OpenCostError unless OpenCost answers: `/healthz`, else a one-minute query."""
+        try:
+            response = await self._http.get(f"{self.base_url}/healthz")
+        except httpx.HTTPError as exc:
+            raise self._unavailable(f"/healthz: {_describe(exc)}") from exc
+        if response.status_code == 404:  # a /model proxy may not route /healthz
+            end = self._clock.now().replace(second=0, microsecond=0)
+            await self.allocations(AllocationQuery(start=end - timedelta(minutes=1), end=end))
+            return
+        if response.status_code != 200:
+            raise self._status_error("/healthz", response)
+
+    # --- HTTP ---------------------------------------------------------------------------------
+    async def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
+        """GET with bounded retries; returns a 2xx/3xx response or raises an OpenCostError."""
+        url = f"{self.base_url}{path}"
+        attempt = 0
+        while True:
+            outcome = await self._attempt(url, params)
+            if isinstance(outcome, httpx.Response) and outcome.status_code < 500:
+                if outcome.status_code >= 400:
+                    raise self._status_error(path, outcome)
+                return outcome
+            log.warning(
+                "opencost.request_failed",
+                cluster=self.cluster_name or "",
+                url=url,
+                attempt=attempt + 1,
+                error=_describe(outcome),
+            )
+            if attempt >= self._retries:
+                if isinstance(outcome, httpx.Response):
+                    raise self._status_error(path, outcome)
+                raise self._unavailable(f"{path}: {_describe(outcome)}") from outcome
+            await asyncio.sleep(self._backoff * 2**attempt)
+            attempt += 1
+
+    async def _attempt(self, url: str, params: dict[str, str]) -> httpx.Response | httpx.HTTPError:
+        try:
+            return await self._http.get(url, params=params)
+        except httpx.TransportError as exc:  # refused, reset, timeouts: worth another try
+            return exc
+        except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
+            raise self._bad(f"{url}: {_describe(exc)}") from exc
+
+    # --- decoding -----------------------------------------------------------------------------
+    def _decode(self, response: httpx.Response, decoder: msgspec.json.Decoder[_R]) -> _R:
+        path = response.request.url.path
+        try:
+            decoded = decoder.decode(response.content)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            snippet = _first_line(response.text)
+            raise self._bad(f"{path}: not an OpenCost answer ({exc}): {snippet!r}") from exc
+        if decoded.code != 200:
+            message = f"{path}: OpenCost said code {decoded.code}: {decoded.message or ''}"
+            raise self._unavailable(message) if decoded.code >= 500 else self._bad(message)
+        return decoded
+
+    def _status_error(self, path: str, response: httpx.Response) -> OpenCostError:
+        """A 4xx/5xx as a domain error, quoting OpenCost's message (JSON or text/plain)."""
+        try:
+            message = _error_decoder.decode(response.content).message or ""
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            message = ""
+        # A bad window gets a text/plain line with a JSON object glued on: quote the line.
+        detail = message or _first_line(response.text)
+        text = f"{path}: HTTP {response.status_code}: {detail}"
+        return self._unavailable(text) if response.status_code >= 500 else self._bad(text)
+
+    def _unavailable(self, message: str) -> OpenCostUnavailable:
+        return OpenCostUnavailable(self._where(message), cluster=self.cluster_name or "")
+
+    def _bad(self, message: str) -> OpenCostBadResponse:
+        return OpenCostBadResponse(self._where(message), cluster=self.cluster_name or "")
+
+    def _where(self, message: str) -> str:
+        name = f" ({self.cluster_name})" if self.cluster_name else ""
+        return f"OpenCost at {self.base_url}{name}: {message}"
+
+    # --- cluster labels -----------------------------------------------------------------------
+    def _relabel(self, row: Allocation) -> Allocation:
+        """With several clusters configured, "cluster" means the configured key."""
+        if row.properties.cluster == self.cluster_name:
+            return row
+        props = msgspec.structs.replace(row.properties, cluster=self.cluster_name or "")
+        return msgspec.structs.replace(row, properties=props)
+
+    def _relabel_asset(self, asset: Asset) -> Asset:
+        if asset.properties.cluster == self.cluster_name:
+            return asset
+        props = msgspec.structs.replace(asset.properties, cluster=self.cluster_name or "")
+        return msgspec.structs.replace(asset, properties=props)
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+
+def _first_line(text: str, limit: int = 200) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _describe(failure: httpx.Response | httpx.HTTPError) -> str:
+    if isinstance(failure, httpx.Response):
+        return f"HTTP {failure.status_code}"
+    return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__
