@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -42,16 +43,21 @@ def build_app(
             bot_user_id=bot_user_id or None,
         )
 
+    # Bolt builds each request's client from this one plus the token `authorize` returns; a
+    # token here too would make it warn that one of the two is ignored.
+    base = AsyncWebClient(
+        base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers
+    )
     app = AsyncApp(
-        client=client,
+        client=base,
         signing_secret=signing_secret,
         authorize=authorize,
         request_verification_enabled=verify_requests,
         process_before_response=process_before_response,
         raise_error_for_unhandled_request=False,
-        logger=structlog.stdlib.get_logger("slack_bolt"),  # type: ignore[arg-type]  # structlog's stdlib BoundLogger quacks like logging.Logger
+        logger=logging.getLogger("slack_bolt"),  # formatted by structlog (bot/logging.py)
     )
-    app.use(logging_middleware(metrics))
+    app.use(logging_middleware())
     app.use(identity_middleware(resolve_identity))
 
     @app.error

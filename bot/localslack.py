@@ -47,6 +47,7 @@ class LocalSlack:
     async def start(self) -> LocalSlack:
         app = web.Application(client_max_size=32 << 20)
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
         app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
@@ -87,7 +88,7 @@ class LocalSlack:
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         result: dict[str, Any] = handler(params)
-        return web.json_response({"ok": True, **result})
+        return web.json_response({"ok": True, **result})  # a handler's own "ok" wins
 
     # --- Web API methods the bot uses ---------------------------------------------------------
     def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +150,7 @@ async def _params(request: web.Request) -> dict[str, Any]:
     if request.content_type == "application/json":
         body = await request.json()
         return dict(body) if isinstance(body, dict) else {}
-    raw = await request.text()
+    raw = await request.text() if request.can_read_body else ""
     return dict(parse_qsl(raw, keep_blank_values=True)) | dict(request.query)
 
 

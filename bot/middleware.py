@@ -6,7 +6,6 @@ resolved once and put in Bolt's context as `identity` for every listener.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +15,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.metrics import Metrics
+from services.errors import DependencyError
 from services.ports import Identity
 
 Next = Callable[[], Awaitable[BoltResponse]]
@@ -49,9 +48,12 @@ def requester_id(body: dict[str, Any]) -> str | None:
     return None
 
 
-def logging_middleware(metrics: Metrics) -> Callable[..., Awaitable[BoltResponse]]:
+def logging_middleware() -> Callable[..., Awaitable[BoltResponse]]:
+    """Bind request context for every log line of this request (Bolt runs middleware as
+    filters before the listener, so timing is measured by the HTTP layer, not here)."""
+
     async def middleware(
-        req: AsyncBoltRequest, context: AsyncBoltContext, next: Next
+        req: AsyncBoltRequest, resp: BoltResponse, context: AsyncBoltContext, next: Next
     ) -> BoltResponse:
         kind, name = request_kind(req.body)
         structlog.contextvars.clear_contextvars()
@@ -62,15 +64,8 @@ def logging_middleware(metrics: Metrics) -> Callable[..., Awaitable[BoltResponse
             kind=kind,
             name=name,
         )
-        started = time.perf_counter()
-        log = structlog.get_logger("costbot.request")
-        try:
-            response = await next()
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.requests.labels(kind=kind).observe(elapsed)
-        log.info("request.handled", status=response.status, duration_ms=round(elapsed * 1000, 1))
-        return response
+        await next()
+        return resp
 
     return middleware
 
@@ -81,15 +76,23 @@ def identity_middleware(
     """Resolve the Slack user to a Kubernetes identity (or an unmapped one) for listeners."""
 
     async def middleware(
-        req: AsyncBoltRequest, context: AsyncBoltContext, next: Next
+        req: AsyncBoltRequest, resp: BoltResponse, context: AsyncBoltContext, next: Next
     ) -> BoltResponse:
         user_id = requester_id(req.body)
         if user_id is not None:
-            identity = await resolve(user_id)
+            try:
+                identity = await resolve(user_id)
+            except DependencyError as error:
+                # Slack or Redis failed: the request goes on as unmapped, and says why.
+                structlog.get_logger("costbot.identity").warning(
+                    "identity.resolve_failed", error=type(error).__name__
+                )
+                identity = Identity(slack_user_id=user_id, source="unavailable")
             context["identity"] = identity
             structlog.contextvars.bind_contextvars(
                 k8s_user=identity.k8s_user, identity_source=identity.source
             )
-        return await next()
+        await next()
+        return resp
 
     return middleware

@@ -126,8 +126,10 @@ class Runtime:
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-local"
         slack = slack_client(token, slack_api_url or settings.slack_api_url)
         kube = _kube_api(settings)
-        authorizer = _authorizer(settings, kube, redis)
-        resolver = IdentityResolver(_identity_map(settings), SlackWebDirectory(slack), None, clock)
+        authorizer = _authorizer(settings, kube, redis, metrics)
+        resolver = IdentityResolver(
+            _identity_map(settings), SlackWebDirectory(slack), redis, clock, prefix=settings.redis_prefix
+        )
         audit = AuditLog(redis, structlog.get_logger("costbot.audit"), clock, prefix=settings.redis_prefix)
         deps = Deps(
             costs=CostService(source, clock),
@@ -218,9 +220,17 @@ def _kube_api(settings: Settings) -> KubeApi | None:
         return None
 
 
-def _authorizer(settings: Settings, kube: KubeApi | None, redis: aioredis.Redis) -> Authorizer:
+def _authorizer(
+    settings: Settings, kube: KubeApi | None, redis: aioredis.Redis, metrics: Metrics
+) -> Authorizer:
     if kube is not None:
-        return SarAuthorizer(kube, redis, settings.authz_cache_ttl, prefix=settings.redis_prefix)
+        return SarAuthorizer(
+            kube,
+            redis,
+            settings.authz_cache_ttl,
+            prefix=settings.redis_prefix,
+            on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
+        )
     if settings.demo_data:
         return StaticRbacAuthorizer(StaticRbac(DEMO_RBAC))
     return NoKubernetes()

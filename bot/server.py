@@ -8,6 +8,7 @@ modes, so Kubernetes probes work for Socket Mode pods too.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import uvicorn
@@ -23,8 +24,20 @@ from starlette.routing import Route
 from bot.logging import get_logger
 from bot.metrics import Metrics
 
+log = get_logger("costbot.http")
 MAX_BODY_BYTES = 1 << 20  # Slack payloads are far smaller; refuse anything bigger unread
 Readiness = Callable[[], Awaitable[dict[str, str]]]
+
+
+def body_kind(body: bytes) -> str:
+    """command / action / view / event, from the raw body, for metrics labels."""
+    if body.startswith(b"{"):
+        return "event"
+    if b"command=" in body[:2000] and not body.startswith(b"payload="):
+        return "command"
+    if b"view_submission" in body[:4000]:
+        return "view"
+    return "action" if body.startswith(b"payload=") else "other"
 
 
 def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness) -> Starlette:
@@ -39,7 +52,14 @@ def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return PlainTextResponse("request body too large\n", 413)
-        return await handler.handle(request)
+        started = time.perf_counter()
+        response = await handler.handle(request)
+        elapsed = time.perf_counter() - started
+        kind = body_kind(body)
+        metrics.requests.labels(kind=kind).observe(elapsed)
+        log.info("request.acked", kind=kind, status=response.status_code,
+                 duration_ms=round(elapsed * 1000, 1))  # fmt: skip
+        return response
 
     async def healthz(_: Request) -> Response:
         return PlainTextResponse("ok\n")

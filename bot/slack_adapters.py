@@ -51,9 +51,10 @@ class SlackWebDirectory:
         try:
             response = await self._client.users_info(user=user_id)
         except SlackApiError as error:
-            if error.response.get("error") in ("user_not_found", "users_not_found"):
+            code = _error_code(error)
+            if code in ("user_not_found", "users_not_found"):
                 return None
-            raise ChatUnavailable("users.info failed", str(error.response.get("error"))) from error
+            raise ChatUnavailable("users.info failed", code) from error
         except SlackClientError as error:
             raise ChatUnavailable("users.info failed") from error
         user: dict[str, Any] = response.get("user") or {}
@@ -107,7 +108,7 @@ class SlackChatPoster:
                 unfurl_links=False,
             )
         except SlackApiError as error:
-            code = str(error.response.get("error", ""))
+            code = _error_code(error)
             raise ChatUnavailable(f"chat.postMessage failed: {code}", code) from error
         except SlackClientError as error:
             raise ChatUnavailable("chat.postMessage failed") from error
@@ -141,3 +142,11 @@ class SlackChatPoster:
             raise ChatUnavailable("file upload failed") from error
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0].get("id", ""))
+
+
+def _error_code(error: SlackApiError) -> str:
+    """Slack's `error` field; a non-JSON answer (a proxy's 405 page) has none."""
+    data = getattr(error.response, "data", None)
+    if isinstance(data, dict):
+        return str(data.get("error", ""))
+    return f"http_{getattr(error.response, 'status_code', 'error')}"

@@ -18,7 +18,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from services.errors import CostbotError, Unmapped
+from services.errors import ChatUnavailable, CostbotError, Unmapped
 from services.ports import Identity
 
 from handlers import grammar
@@ -63,6 +63,8 @@ async def run_command(deps: Deps, asker: Asker) -> Reply:
     try:
         command = grammar.parse(asker.text, deps.clock.now())
         if not asker.identity.mapped and type(command) not in OPEN_TO_UNMAPPED:
+            if asker.identity.source == "unavailable":
+                raise ChatUnavailable("I couldn't look up your Slack profile to find who you are")
             raise Unmapped(asker.user_id)
         handler = ROUTES.get(type(command))
         if handler is None:

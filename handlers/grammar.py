@@ -173,23 +173,33 @@ USAGE: str = "\n".join(
     ["/cost   help (this text)   /cost help TOPIC for one command"]
     + [line for lines in _USAGE.values() for line in lines]
 )
+
+
+def _table(base: dict[str, str] | None = None, **aliases: str) -> dict[str, str]:
+    """{alias: canonical} from canonical="alias alias …" (each canonical maps to itself)."""
+    table = dict(base or {})
+    for canonical, words in aliases.items():
+        table |= dict.fromkeys((canonical, *words.split()), canonical)
+    return table
+
+
 COMMAND_WORDS: tuple[str, ...] = (
     "help", "summary", "namespace", "top", "label", "compare", "trend", "recommendations",
     "digest", "budget", "whoami", "audit",
 )  # fmt: skip
-_ALIASES: dict[str, str] = {
-    **{word: word for word in COMMAND_WORDS},
-    **dict.fromkeys(("ns", "namespaces"), "namespace"),
-    **dict.fromkeys(("recs", "rec", "recommendation", "savings"), "recommendations"),
-    **dict.fromkeys(("total", "overview", "summarize"), "summary"),
-    **dict.fromkeys(("trends", "history"), "trend"),
-    **dict.fromkeys(("comparison", "diff"), "compare"),
-    **dict.fromkeys(("labels",), "label"),
-    **dict.fromkeys(("me", "who", "identity"), "whoami"),
-    **dict.fromkeys(("digests",), "digest"),
-    **dict.fromkeys(("budgets",), "budget"),
-    **dict.fromkeys(("?", "-h", "--help", "usage"), "help"),
-}
+_ALIASES: dict[str, str] = _table(
+    {word: word for word in COMMAND_WORDS},
+    namespace="ns namespaces",
+    recommendations="recs rec recommendation savings",
+    summary="total overview summarize",
+    trend="trends history",
+    compare="comparison diff",
+    label="labels",
+    whoami="me who identity",
+    digest="digests",
+    budget="budgets",
+    help="? -h --help usage",
+)
 
 
 def usage_for(topic: str | None) -> str:
@@ -204,6 +214,8 @@ def usage_for(topic: str | None) -> str:
 def parse(text: str, now: datetime) -> Command:
     """The command in `text` (what follows `/cost`), windows resolved against `now`."""
     words = _Words(_tokens(text), now)
+    if words.peek() == "/cost":  # pasted with the command itself
+        words.take()
     first = words.peek()
     if first is None:
         return Help()
@@ -350,19 +362,17 @@ def _scan(topic: str, words: _Words) -> _Parts:
         if word == _VS:
             parts.vs_previous = True
         elif looks_like_window(word):
-            if parts.window is not None:
-                raise _fail(topic, f"Two time windows ({parts.window} and {raw}); pick one.")
-            parts.window = raw
+            parts.window = _once(topic, parts.window, raw, "time windows")
         elif word in ("namespace", "ns"):
             _set_namespace(topic, parts, words.value(topic, "namespace"))
-        elif word in ("label", "labels"):
-            parts.label = _pair_from(topic, words.value(topic, "label (KEY=VALUE)"), words)
+        elif word in ("label", "labels") or _is_pair(word):
+            text = raw if _is_pair(word) else words.value(topic, "label (KEY=VALUE)")
+            parts.label = _once(topic, parts.label, _pair_from(topic, text, words), "labels")
         elif word == "cluster":
-            parts.cluster = _cluster(topic, words.value(topic, "cluster"))
+            name = _cluster(topic, words.value(topic, "cluster"))
+            parts.cluster = _once(topic, parts.cluster, name, "clusters")
         elif word in ("all", "everything"):
             parts.everything = True
-        elif _is_pair(word):
-            parts.label = _pair_from(topic, raw, words)
         else:
             parts.bare.append(raw)
     return parts
@@ -407,25 +417,18 @@ def _set_namespace(topic: str, parts: _Parts, name: str) -> None:
     parts.namespace = _namespace(topic, name)
 
 
+_DIMENSION_WORDS: tuple[tuple[Dimension, str], ...] = (
+    ("namespace", "namespaces ns"),
+    ("controller", "controllers deployment deployments workload workloads statefulset"),
+    ("pod", "pods"),
+    ("cluster", "clusters"),
+    ("node", "nodes"),
+    ("label", "labels"),
+)
 _DIMENSIONS: dict[str, Dimension] = {
-    **dict.fromkeys(("namespace", "namespaces", "ns"), "namespace"),
-    **dict.fromkeys(
-        (
-            "controller",
-            "controllers",
-            "deployment",
-            "deployments",
-            "workload",
-            "workloads",
-            "statefulset",
-            "statefulsets",
-        ),
-        "controller",
-    ),
-    **dict.fromkeys(("pod", "pods"), "pod"),
-    **dict.fromkeys(("cluster", "clusters"), "cluster"),
-    **dict.fromkeys(("node", "nodes"), "node"),
-    **dict.fromkeys(("label", "labels"), "label"),
+    alias: dimension
+    for dimension, aliases in _DIMENSION_WORDS
+    for alias in (dimension, *aliases.split())
 }
 
 
@@ -477,7 +480,7 @@ def _recommendations(words: _Words) -> Command:
 
 # --- identity, audit, help -------------------------------------------------------------------
 def _whoami(words: _Words) -> Command:
-    if [words.peek(), *words.tokens[words.pos + 1 :]] in (["am", "i"], ["am", "I"]):
+    if [token.lower() for token in words.tokens[words.pos :]] == ["am", "i"]:
         words.pos = len(words.tokens)  # "who am i"
     words.expect_end("whoami")
     return Whoami()
@@ -503,14 +506,12 @@ def _help(words: _Words) -> Command:
 
 
 # --- digests ---------------------------------------------------------------------------------
-_DIGEST_ACTIONS = {
-    **dict.fromkeys(("subscribe", "sub", "add", "create", "new"), "subscribe"),
-    **dict.fromkeys(("list", "ls", "show"), "list"),
-    **dict.fromkeys(
-        ("unsubscribe", "unsub", "remove", "rm", "delete", "del", "cancel", "stop"), "unsubscribe"
-    ),
-    **dict.fromkeys(("preview", "test", "try"), "preview"),
-}
+_DIGEST_ACTIONS = _table(
+    subscribe="sub add create new",
+    list="ls show",
+    unsubscribe="unsub remove rm delete del cancel stop",
+    preview="test try",
+)
 
 
 def _digest(words: _Words) -> Command:
@@ -608,16 +609,16 @@ def _subscription(sub: _Sub) -> DigestSubscribe:
 def _namespaces(words: _Words) -> list[str]:
     """One or more namespace names, separated by spaces or commas, up to the next keyword."""
     names = [words.value("digest", "namespace")]
-    while (
-        (word := words.peek()) is not None
-        and word not in _SUB_WORDS
-        and _NAME.fullmatch(word.strip(","))
-    ):
+    while (word := words.peek()) is not None and word not in _SUB_WORDS and _names(word):
         names.append(words.take())
     found = [_namespace("digest", n) for text in names for n in text.split(",") if n]
     if not found:
         raise _fail("digest", "Which namespace?")
     return found
+
+
+def _names(word: str) -> bool:
+    return all(_NAME.fullmatch(name) for name in word.split(",") if name)
 
 
 def _clock_time(text: str, words: _Words) -> str:
@@ -682,11 +683,9 @@ def _cron(words: _Words) -> str:
 
 
 # --- budgets ---------------------------------------------------------------------------------
-_BUDGET_ACTIONS = {
-    **dict.fromkeys(("set", "add", "create", "new", "update"), "set"),
-    **dict.fromkeys(("list", "ls", "show"), "list"),
-    **dict.fromkeys(("remove", "rm", "delete", "del", "unset", "clear"), "remove"),
-}
+_BUDGET_ACTIONS = _table(
+    set="add create new update", list="ls show", remove="rm delete del unset clear"
+)
 _AMOUNT = re.compile(
     r"[$€£]?([0-9]{1,3}(?:,[0-9]{3})+|[0-9]{1,12})(\.[0-9]{1,6})?([km])?(?:/([a-z]+))?"
 )

@@ -146,7 +146,7 @@ class CachedCostSource:
         # there is one, else fetch without the lock.
         log.warning("cache.single_flight_gave_up", key=key, waited_up_to=self._wait_timeout)
         stale = await self._stale(key, kind)
-        return stale if stale is not None else await load()
+        return self._served_stale(stale, "single flight gave up") if stale else await load()
 
     async def _fill(
         self, key: str, token: str, kind: type[_T], load: Callable[[], Awaitable[_T]]
@@ -217,10 +217,10 @@ class CachedCostSource:
             _redis_failed("get_stale", exc)
             return None
 
-    def _served_stale(self, stale: _T, error: OpenCostError) -> _T:
+    def _served_stale(self, stale: _T, reason: OpenCostError | str) -> _T:
         self._event("stale")
         age = self._clock.now().timestamp() - stale.fetched_at
-        log.warning("cache.stale_served", age_seconds=round(age), error=str(error))
+        log.warning("cache.stale_served", age_seconds=round(age), reason=str(reason))
         return msgspec.structs.replace(stale, stale=True)
 
     async def _publish_failure(self, key: str, token: str, exc: OpenCostError) -> None:

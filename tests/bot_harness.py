@@ -102,6 +102,8 @@ class BotServer:
         if self._server is not None:
             self._server.should_exit = True
         self._thread.join(30)
+        self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+        self._loop.close()
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine on the bot's loop (e.g. to read Redis state the bot wrote)."""

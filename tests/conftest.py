@@ -11,7 +11,7 @@ import redis
 
 from tests.redis_server import RedisServer
 
-pytest_plugins = ["tests.standins.fixtures"]
+pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube"]
 
 # Bolt switches to OAuth mode when these are set; tests never want that.
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):

@@ -202,7 +202,8 @@ async def test_hpa_on_the_workload_makes_the_cpu_request_hpa_aware() -> None:
     hpa = HpaTarget("payments", "Deployment", "api", target_cpu_utilization=80)
     rec = only(await generate(FakeCostSource(api_rows()), hpas=[hpa]), "rightsize")
     assert rec.recommended_cpu == 0.332
-    assert rec.evidence.hpa and rec.evidence.hpa_target_utilization == 80
+    assert rec.evidence.hpa
+    assert rec.evidence.hpa_target_utilization == 80
 
 
 async def test_daily_average_stands_in_when_opencost_dropped_the_maxima() -> None:
@@ -237,10 +238,13 @@ async def test_cluster_wide_viewer_gets_unclaimed_volumes_and_idle_capacity() ->
     result = await generate(source, EVERYTHING)
     assert source.asset_windows == [(START, datetime(2025, 3, 15, tzinfo=UTC))]
     volume = only(result, "unclaimed_volume")
-    assert volume.controller == "pvc-old" and volume.cluster_wide and volume.namespace == ""
+    assert volume.controller == "pvc-old"
+    assert volume.cluster_wide
+    assert volume.namespace == ""
     assert volume.monthly_savings == pytest.approx(14.0 / (14 * 24) * 730)
     capacity = only(result, "idle_capacity")
-    assert capacity.evidence.idle_share is not None and 0 < capacity.evidence.idle_share < 1
+    assert capacity.evidence.idle_share is not None
+    assert 0 < capacity.evidence.idle_share < 1
     assert capacity.cluster_wide
 
 
@@ -266,7 +270,8 @@ async def test_idle_workload_replaces_its_rightsizing() -> None:
     ]  # fmt: skip
     result = await generate(FakeCostSource([*rows, *api_rows()]))
     idle = only(result, "idle_workload")
-    assert idle.controller == "legacy" and idle.container == ""
+    assert idle.controller == "legacy"
+    assert idle.container == ""
     day_cost = 24 * 0.03 + 2 * 24 * 0.004
     assert idle.monthly_savings == pytest.approx(day_cost / 24 * 730)
     assert [rec.controller for rec in result.recommendations if rec.rule == "rightsize"] == ["api"]
@@ -289,7 +294,8 @@ async def test_savings_below_a_dollar_are_not_shown_but_risks_are() -> None:
     result = await generate(FakeCostSource([*tiny, *starved]))
     controllers = {rec.controller: rec for rec in result.recommendations}
     assert "tiny" not in controllers
-    assert controllers["hot"].risk and controllers["hot"].monthly_savings == 0.0
+    assert controllers["hot"].risk
+    assert controllers["hot"].monthly_savings == 0.0
 
 
 async def test_jobs_bare_pods_and_idle_rows_are_not_rightsized() -> None:
@@ -320,7 +326,8 @@ async def test_failing_assets_leave_a_warning_and_the_other_rules() -> None:
     source = FakeCostSource(api_rows(), assets_error=OpenCostUnavailable("connection refused"))
     result = await generate(source, EVERYTHING)
     assert [rec.rule for rec in result.recommendations] == ["rightsize"]
-    assert result.warnings and "unclaimed volumes" in result.warnings[0]
+    assert result.warnings
+    assert "unclaimed volumes" in result.warnings[0]
 
 
 async def test_results_are_ordered_by_savings_and_settings_change_thresholds() -> None:

@@ -1,4 +1,4 @@
-"""The recommendation rules on constructed series: formulas, floors, rounding, ids, waste finders."""
+"""Recommendation rules on constructed series: formulas, floors, rounding, ids, waste finders."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.models import Allocation, Asset
+from services.models import Allocation, Asset, AssetResponse
 from services.recommendations import maths
 from services.recommendations.maths import (
     ceil_mebibytes,
@@ -38,6 +38,7 @@ from services.recommendations.models import (
     WorkloadUsage,
 )
 from services.recommendations.waste import idle_capacity, idle_workload, unclaimed_volumes
+from tests.conftest import SHARED
 
 GIB = 1024 * MIB
 KEY = WorkloadKey("prod", "payments", "deployment", "api", "app")
@@ -190,7 +191,8 @@ def test_under_requested_workload_is_a_risk_with_zero_savings() -> None:
     assert rec.monthly_savings == 0.0
     assert "CPU request 100m" in rec.risk_note
     assert "memory request 256Mi" in rec.risk_note
-    assert rec.evidence.cpu_monthly_delta is not None and rec.evidence.cpu_monthly_delta < 0
+    assert rec.evidence.cpu_monthly_delta is not None
+    assert rec.evidence.cpu_monthly_delta < 0
 
 
 def test_missing_requests_are_named_as_the_risk() -> None:
@@ -204,7 +206,8 @@ def test_mixed_change_counts_the_net_saving_and_flags_the_increase() -> None:
     rec = recommend(memory_peak=2 * GIB)  # CPU falls, memory must rise to 2.3Gi
     assert rec.risk
     delta_cpu, delta_memory = rec.evidence.cpu_monthly_delta, rec.evidence.memory_monthly_delta
-    assert delta_cpu is not None and delta_memory is not None
+    assert delta_cpu is not None
+    assert delta_memory is not None
     assert delta_memory < 0 < delta_cpu
     assert rec.monthly_savings == pytest.approx(delta_cpu + delta_memory)
 
@@ -398,7 +401,8 @@ def test_only_unclaimed_non_local_disks_are_recommended() -> None:
     recs = unclaimed_volumes(assets)
     assert [rec.controller for rec in recs] == ["pvc-1"]
     rec = recs[0]
-    assert rec.cluster_wide and rec.namespace == ""
+    assert rec.cluster_wide
+    assert rec.namespace == ""
     assert rec.monthly_savings == pytest.approx(7.0 / 168 * 730)
     assert "persistentVolumeReclaimPolicy" in rec.kubectl_patch
     assert rec.kubectl_patch.endswith("kubectl delete persistentvolume pvc-1")
@@ -425,7 +429,8 @@ def test_idle_capacity_reports_the_idle_share_and_removable_nodes() -> None:
     rows = [allocation("prod/__idle__", 500.0), allocation("prod/n/ns/pod/app", 500.0)]
     nodes = [node(168.0, 100.0) for _ in range(10)]
     [rec] = idle_capacity(rows, nodes, window_hours=168.0)
-    assert rec.rule == "idle_capacity" and rec.cluster_wide
+    assert rec.rule == "idle_capacity"
+    assert rec.cluster_wide
     assert rec.evidence.idle_share == 0.5
     assert rec.evidence.node_count == 10
     assert rec.evidence.removable_nodes == 3
@@ -445,3 +450,16 @@ def test_settings_reject_nonsense() -> None:
         RecSettings(cpu_percentile=0)
     with pytest.raises(ValueError, match="ascending"):
         RecSettings(savings_bands=(50.0, 10.0))
+
+
+def test_genuine_opencost_assets_yield_no_false_unclaimed_volumes() -> None:
+    """The real Oracle OKE /assets answer: all six disks are claimed, so nothing to delete."""
+    fixture = SHARED / "fixtures" / "opencost" / "assets_window7d_oracle-oke_opencost-ui.json"
+    if not fixture.exists():
+        pytest.skip("shared OpenCost fixtures are not present")
+    response = msgspec.json.decode(fixture.read_bytes(), type=AssetResponse)
+    assets = list((response.data or {}).values())
+    assert sum(asset.type == "Disk" for asset in assets) == 6
+    assert unclaimed_volumes(assets) == []
+    unclaimed = [msgspec.structs.replace(asset, claim_name="") for asset in assets]
+    assert len(unclaimed_volumes(unclaimed)) == 6

@@ -185,11 +185,11 @@ class _Node(NamedTuple):
 
 
 NODES: tuple[_Node, ...] = (
-    _Node("ip-10-0-1-17.ec2.internal", "i-0a1b2c3d4e5f60017", "m6i.4xlarge", 16, 64, 0),
-    _Node("ip-10-0-2-41.ec2.internal", "i-0a1b2c3d4e5f60041", "m6i.4xlarge", 16, 64, 0),
-    _Node("ip-10-0-3-88.ec2.internal", "i-0a1b2c3d4e5f60088", "m6i.4xlarge", 16, 64, 0),
-    _Node("ip-10-0-1-93.ec2.internal", "i-0a1b2c3d4e5f60093", "r6i.2xlarge", 8, 64, 0),
-    _Node("ip-10-0-2-150.ec2.internal", "i-0a1b2c3d4e5f60150", "g4dn.2xlarge", 8, 32, 1),
+    _Node("ip-10-0-1-17.ec2.internal", "i-0a1b2c3d4e5f60017", "m6i.4xlarge", 16.0, 64.0, 0),
+    _Node("ip-10-0-2-41.ec2.internal", "i-0a1b2c3d4e5f60041", "m6i.4xlarge", 16.0, 64.0, 0),
+    _Node("ip-10-0-3-88.ec2.internal", "i-0a1b2c3d4e5f60088", "m6i.4xlarge", 16.0, 64.0, 0),
+    _Node("ip-10-0-1-93.ec2.internal", "i-0a1b2c3d4e5f60093", "r6i.2xlarge", 8.0, 64.0, 0),
+    _Node("ip-10-0-2-150.ec2.internal", "i-0a1b2c3d4e5f60150", "g4dn.2xlarge", 8.0, 32.0, 1),
 )
 
 

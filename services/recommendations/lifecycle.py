@@ -93,7 +93,8 @@ def expire_snooze(state: RecState, now: datetime) -> RecState:
     """A snooze whose end has passed is open again, with a history event saying so."""
     if state.status != "snoozed" or state.until is None or state.until > now:
         return state
-    return _system_reopen(state, now, "snooze_expired", f"snoozed until {state.until.isoformat()}")
+    # Dated at the snooze's end, not at `now`: reading twice gives the same event.
+    return _system_reopen(state, state.until, "snooze_expired", f"until {state.until.isoformat()}")
 
 
 def settle(

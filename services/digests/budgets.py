@@ -1,0 +1,203 @@
+"""Monthly budgets and their alerts: set/list/remove with access checks, and the daily check
+that posts each threshold crossing (and each spend jump) once, through the DeliveryGuard.
+
+Alerts only ever cover what the budget's creator may still see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+
+import msgspec
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from services.audit import AuditLog
+from services.authz import AccessPolicy
+from services.costs import CostService, Focus
+from services.digests.alerts import (
+    BASELINE_DAYS,
+    BudgetAlert,
+    budget_alerts,
+    month_start,
+    spend_change,
+)
+from services.digests.content import Rendered
+from services.digests.delivery import DeliveryGuard, Job, Outgoing, Result
+from services.digests.models import Budget, BudgetKind, RunRecord, new_id
+from services.digests.store import DigestStore
+from services.errors import CostbotError, NotAllowed, NotFound, UserInputError
+from services.ports import EVERYTHING, Clock, Identity, Scope
+from services.windows import TimeRange
+
+MAX_PER_CHANNEL = 50
+
+
+class AlertRenderer(Protocol):
+    def alert(self, alert: BudgetAlert) -> Rendered: ...
+
+
+class BudgetStatus(msgspec.Struct, frozen=True):
+    budget: Budget
+    last: RunRecord | None
+
+
+class BudgetService:
+    def __init__(
+        self,
+        store: DigestStore,
+        guard: DeliveryGuard,
+        costs: CostService,
+        access: AccessPolicy,
+        *,
+        audit: AuditLog,
+        clock: Clock,
+        resolve_identity: Callable[[str], Awaitable[Identity]],
+        renderer: AlertRenderer,
+        admin_groups: frozenset[str] = frozenset(),
+        spend_ratio: float = 1.5,
+        spend_min: float = 50.0,
+        logger: FilteringBoundLogger | None = None,
+    ) -> None:
+        self._store, self._guard, self._costs, self._access = store, guard, costs, access
+        self._audit, self._clock, self._resolve, self._renderer = (
+            audit,
+            clock,
+            resolve_identity,
+            renderer,
+        )
+        self._admins, self._ratio, self._min = admin_groups, spend_ratio, spend_min
+        self._log = logger or structlog.get_logger("costbot.budgets")
+
+    # --- managing -------------------------------------------------------------------------------
+    async def set(
+        self, identity: Identity, channel: str, kind: BudgetKind, target: str, amount: float
+    ) -> Budget:
+        """Create a budget, or change the amount of this channel's budget for the same target."""
+        if not amount > 0:
+            raise UserInputError("A budget must be more than 0.")
+        await self._require_access(identity, kind, target)
+        current = await self._store.budgets(channel)
+        existing = [b for b in current if (b.kind, b.target) == (kind, target)]
+        if not existing and len(current) >= MAX_PER_CHANNEL:
+            raise UserInputError(f"This channel already has {MAX_PER_CHANNEL} budgets.")
+        budget = Budget(
+            id=existing[0].id if existing else new_id("b"), channel=channel, kind=kind,
+            target=target, amount=amount, creator=identity.slack_user_id,
+            created_at=existing[0].created_at if existing else self._clock.now(),
+            spend_ratio=self._ratio, spend_min=self._min,
+        )  # fmt: skip
+        await self._store.save_budget(budget)
+        await self._audit.record(
+            "budget_set", identity.slack_user_id, budget=budget.id, channel=channel, kind=kind,
+            target=target, amount=amount,
+        )  # fmt: skip
+        return budget
+
+    async def statuses(self, identity: Identity, channel: str) -> list[BudgetStatus]:
+        admin = bool(self._admins.intersection(identity.groups))
+        budgets = await self._store.budgets(None if admin else channel)
+        return [BudgetStatus(b, await self._store.last_run("alert", b.id)) for b in budgets]
+
+    async def remove(self, identity: Identity, channel: str, budget_id: str) -> Budget:
+        budget = await self._store.budget(budget_id)
+        admin = bool(self._admins.intersection(identity.groups))
+        if budget is None or (budget.channel != channel and not admin):
+            raise NotFound(f"No budget {budget_id} in this channel (see `/cost budget list`).")
+        if budget.creator != identity.slack_user_id and not admin:
+            await self._require_access(identity, budget.kind, budget.target)
+        await self._store.remove_budget(budget.id)
+        await self._audit.record(
+            "budget_removed", identity.slack_user_id, budget=budget.id, channel=budget.channel,
+            kind=budget.kind, target=budget.target,
+        )  # fmt: skip
+        return budget
+
+    async def acknowledge(self, alert_key: str, user_id: str) -> None:
+        await self._audit.record("alert_acknowledged", user_id, alert=alert_key)
+
+    # --- the daily check ------------------------------------------------------------------------
+    async def check(self, now: datetime | None = None) -> list[Result]:
+        """Every budget: post each newly crossed threshold and yesterday's spend jump, once."""
+        moment = now or self._clock.now()
+        results: list[Result] = []
+        for budget in await self._store.budgets():
+            try:
+                results += await self.check_one(budget, moment)
+            except CostbotError as exc:
+                self._log.warning("budget.check_failed", budget=budget.id, error=str(exc))
+        return results
+
+    async def check_one(self, budget: Budget, now: datetime) -> list[Result]:
+        identity = await self._resolve(budget.creator)
+        scoped = await self._scope(budget, identity)
+        if scoped is None:
+            self._log.info("budget.not_visible", budget=budget.id, creator=budget.creator)
+            return []
+        daily = await self._daily(now, *scoped)
+        start = month_start(now).date()
+        month_to_date = math.fsum(cost for day, cost in daily if day >= start)
+        alerts = budget_alerts(budget, month_to_date, now)
+        crossed = [alert for alert in alerts if alert.kind == "threshold"]
+        for lower in crossed[:-1]:  # first seen together: only the highest is worth a message
+            await self._guard.skip(self._job(lower), "a higher threshold was crossed too")
+        jump = spend_change(budget, daily, now.astimezone(UTC).date())
+        due = [
+            *crossed[-1:],
+            *(a for a in alerts if a.kind == "forecast"),
+            *([jump] if jump else []),
+        ]
+        return [await self._send(alert) for alert in due]
+
+    async def _send(self, alert: BudgetAlert) -> Result:
+        async def produce() -> Outgoing:
+            text, blocks = self._renderer.alert(alert)
+            return Outgoing(text, blocks)
+
+        return await self._guard.deliver(self._job(alert), produce)
+
+    def _job(self, alert: BudgetAlert) -> Job:
+        return Job(
+            kind="alert", subject=alert.budget.id, period=alert.period,
+            channel=alert.budget.channel, event_type="costbot_alert", id_field="budget_id",
+        )  # fmt: skip
+
+    async def _daily(self, now: datetime, scope: Scope, focus: Focus) -> list[tuple[date, float]]:
+        """Daily cost from the month's start (or 15 days back, if earlier) until now."""
+        today = datetime.combine(now.astimezone(UTC).date(), time(0), UTC)
+        start = min(month_start(now), today - timedelta(days=BASELINE_DAYS + 1))
+        window = TimeRange(start, max(now, start + timedelta(minutes=1)), "budget check")
+        try:
+            trend = await self._costs.trend(window, scope, focus)
+        except NotFound:  # nothing carries the label: nothing spent
+            return []
+        return [(point.day, point.cost) for point in trend.points]
+
+    # --- access ---------------------------------------------------------------------------------
+    async def _require_access(self, identity: Identity, kind: BudgetKind, target: str) -> None:
+        if kind == "cluster":
+            if not await self._access.may_see_cluster(identity):
+                raise NotAllowed("A cluster-wide budget needs cluster-wide access.")
+        elif kind == "namespace":
+            if not await self._access.may_see_all(identity, [target]):
+                raise NotAllowed("You may only set budgets for namespaces you may see.")
+        elif not identity.mapped:
+            raise NotAllowed("You need a Kubernetes identity to set budgets.")
+
+    async def _scope(self, budget: Budget, identity: Identity) -> tuple[Scope, Focus] | None:
+        if budget.kind == "cluster":
+            if not await self._access.may_see_cluster(identity):
+                return None
+            return EVERYTHING, Focus(cluster=budget.target or None)
+        if budget.kind == "namespace":
+            scope = await self._access.scope(identity, [budget.target])
+            return (scope, Focus(namespace=budget.target)) if scope.sees(budget.target) else None
+        now = self._clock.now()
+        window = TimeRange(now - timedelta(days=7), now, "7d")
+        present = await self._costs.visible_namespaces(window)
+        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
+        empty = not scope.cluster_wide and not scope.namespaces
+        return None if empty else (scope, Focus(label=budget.label))

@@ -1,0 +1,168 @@
+"""Digest subscriptions as users manage them: subscribe (with the access checks), list with
+next and last runs, unsubscribe, preview. Delivery itself is the DigestRunner's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from services.audit import AuditLog
+from services.authz import AccessPolicy
+from services.costs import CostService
+from services.digests.content import DigestData
+from services.digests.models import RunRecord, Subscription, SubscriptionSpec, new_id
+from services.digests.runner import DigestRunner
+from services.digests.schedule import last_fire, next_fire, trigger_for, zone
+from services.digests.store import DigestStore
+from services.errors import ChatUnavailable, NotAllowed, NotFound, UserInputError
+from services.identity import SlackDirectory
+from services.ports import Clock, Identity
+from services.windows import parse_window
+
+MAX_PER_CHANNEL = 20
+
+
+class SubscriptionStatus(msgspec.Struct, frozen=True):
+    subscription: Subscription
+    next_run: datetime | None
+    last: RunRecord | None
+    paused: bool
+
+
+class DigestService:
+    def __init__(
+        self,
+        store: DigestStore,
+        runner: DigestRunner,
+        costs: CostService,
+        *,
+        access: AccessPolicy,
+        audit: AuditLog,
+        clock: Clock,
+        directory: SlackDirectory | None = None,
+        admin_groups: frozenset[str] = frozenset(),
+    ) -> None:
+        self._store, self._runner, self._costs, self._access = store, runner, costs, access
+        self._audit, self._clock, self._directory = audit, clock, directory
+        self._admins = admin_groups
+
+    def is_admin(self, identity: Identity) -> bool:
+        return bool(self._admins.intersection(identity.groups))
+
+    async def subscribe(
+        self, identity: Identity, channel: str, spec: SubscriptionSpec
+    ) -> Subscription:
+        if spec.frequency == "cron" and not self.is_admin(identity):
+            raise NotAllowed("Only admins may schedule digests with cron; use daily or weekly.")
+        if len(await self._store.subscriptions(channel)) >= MAX_PER_CHANNEL:
+            raise UserInputError(f"This channel already has {MAX_PER_CHANNEL} digests.")
+        sub = await self._new(identity, channel, spec)
+        if next_fire(trigger_for(sub), sub.created_at) is None:
+            raise UserInputError("That schedule never fires.")
+        await self._store.save_subscription(sub)
+        await self._audit.record(
+            "digest_subscribed", identity.slack_user_id, subscription=sub.id, channel=channel,
+            schedule=sub.cron or f"{sub.frequency} {sub.day} {sub.at}", tz=sub.tz,
+            scope=sub.scope_kind, namespaces=list(sub.namespaces),
+            label="=".join(sub.label) if sub.label else "",
+        )  # fmt: skip
+        return sub
+
+    async def statuses(self, identity: Identity, channel: str) -> list[SubscriptionStatus]:
+        """This channel's digests; admins see every channel's, this channel's first."""
+        subs = await self._store.subscriptions(None if self.is_admin(identity) else channel)
+        subs.sort(key=lambda s: s.channel != channel)
+        now = self._clock.now()
+        return [
+            SubscriptionStatus(
+                subscription=sub,
+                next_run=next_fire(trigger_for(sub), now),
+                last=await self._store.last_run("digest", sub.id),
+                paused=await self._store.paused(sub.id),
+            )
+            for sub in subs
+        ]
+
+    async def unsubscribe(self, identity: Identity, channel: str, sub_id: str) -> Subscription:
+        sub = await self._find(identity, channel, sub_id)
+        allowed = (
+            sub.subscriber == identity.slack_user_id
+            or self.is_admin(identity)
+            or await self._may_see_scope(identity, sub)
+        )
+        if not allowed:
+            raise NotAllowed(
+                "Only the subscriber, someone who may see everything it covers, or an admin "
+                "can remove this digest."
+            )
+        await self._store.remove_subscription(sub.id)
+        await self._audit.record(
+            "digest_unsubscribed", identity.slack_user_id, subscription=sub.id,
+            channel=sub.channel, subscriber=sub.subscriber,
+        )  # fmt: skip
+        return sub
+
+    async def preview(
+        self, identity: Identity, channel: str, sub_id: str | None
+    ) -> tuple[Subscription, DigestData | None]:
+        """The digest for the latest period, exactly as it would be sent (None: paused).
+        Without an id: this channel's first digest, else a default weekly one for the asker."""
+        if sub_id is not None:
+            sub = await self._find(identity, channel, sub_id)
+        else:
+            subs = await self._store.subscriptions(channel)
+            sub = subs[0] if subs else await self._new(identity, channel, SubscriptionSpec())
+        now = self._clock.now()
+        fire = last_fire(trigger_for(sub), now) or now
+        return sub, await self._runner.content_for(sub, fire)
+
+    async def run_now(self, sub_id: str) -> str:
+        return await self._runner.run_now(sub_id)
+
+    # --- helpers --------------------------------------------------------------------------------
+    async def _new(self, identity: Identity, channel: str, spec: SubscriptionSpec) -> Subscription:
+        tz = spec.tz or await self._slack_tz(identity.slack_user_id)
+        zone(tz)  # validated before anything is stored
+        cluster = await self._access.may_see_cluster(identity)
+        seen: tuple[str, ...] = ()
+        if spec.scope_kind == "namespaces":
+            if not await self._access.may_see_all(identity, spec.namespaces):
+                raise NotAllowed("You may only subscribe a channel to namespaces you may see.")
+        elif not cluster:
+            seen = await self._visible(identity)
+            if not seen:
+                raise NotAllowed("You may not see any namespace, so a digest would be empty.")
+        return Subscription(
+            id=new_id("d"), channel=channel, subscriber=identity.slack_user_id,
+            frequency=spec.frequency, day=spec.day, at=spec.at, tz=tz, cron=spec.cron,
+            scope_kind=spec.scope_kind, namespaces=spec.namespaces, label=spec.label,
+            cluster_wide=cluster, seen=seen, created_at=self._clock.now(),
+        )  # fmt: skip
+
+    async def _visible(self, identity: Identity) -> tuple[str, ...]:
+        present = await self._costs.visible_namespaces(parse_window("7d", self._clock.now()))
+        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
+        return tuple(sorted(scope.namespaces or ()))
+
+    async def _slack_tz(self, user_id: str) -> str:
+        if self._directory is None:
+            return "UTC"
+        try:
+            user = await self._directory.user(user_id)
+            zone(user.tz if user is not None and user.tz else "UTC")
+        except (ChatUnavailable, UserInputError):  # Slack down, or a zone this host lacks
+            return "UTC"
+        return user.tz if user is not None and user.tz else "UTC"
+
+    async def _find(self, identity: Identity, channel: str, sub_id: str) -> Subscription:
+        sub = await self._store.subscription(sub_id)
+        if sub is None or (sub.channel != channel and not self.is_admin(identity)):
+            raise NotFound(f"No digest {sub_id} in this channel (see `/cost digest list`).")
+        return sub
+
+    async def _may_see_scope(self, identity: Identity, sub: Subscription) -> bool:
+        if sub.scope_kind == "namespaces":
+            return await self._access.may_see_all(identity, sub.namespaces)
+        return await self._access.may_see_all(identity, None if sub.cluster_wide else sub.seen)
