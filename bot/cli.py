@@ -12,7 +12,11 @@ from bot.settings import Settings, load_settings
 
 def _secrets(settings: Settings) -> list[str]:
     found = []
-    for secret in (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret):
+    for secret in (
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+    ):
         if secret is not None:
             found.append(secret.get_secret_value())
     return found

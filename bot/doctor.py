@@ -15,11 +15,18 @@ Check = tuple[str, Callable[[], Awaitable[str]]]
 
 async def check(settings: Settings) -> int:
     problems = settings.require_serve()
-    print(("✗" if problems else "✓") + " config" + (": " + "; ".join(problems) if problems else
-          f": {'Socket Mode' if settings.socket_mode else 'HTTP'} mode"))  # fmt: skip
+    print(
+        ("✗" if problems else "✓")
+        + " config"
+        + (
+            ": " + "; ".join(problems)
+            if problems
+            else f": {'Socket Mode' if settings.socket_mode else 'HTTP'} mode"
+        )
+    )
     try:
         runtime = await asyncio.wait_for(Runtime.start(settings), timeout=30)
-    except Exception as error:  # noqa: BLE001 - the doctor reports everything as a line
+    except Exception as error:
         print(f"✗ start-up: {type(error).__name__}: {error}")
         return 1
     failed = bool(problems)
@@ -28,7 +35,7 @@ async def check(settings: Settings) -> int:
             try:
                 detail = await asyncio.wait_for(probe(), timeout=15)
                 print(f"✓ {name}: {detail}")
-            except Exception as error:  # noqa: BLE001 - every failure becomes a ✗ line
+            except Exception as error:
                 failed = True
                 print(f"✗ {name}: {_reason(error)}")
     finally:
@@ -56,7 +63,7 @@ def _checks(runtime: Runtime) -> list[Check]:
         return "embedded redis-server" if runtime.embedded else "PING ok"
 
     async def opencost() -> str:
-        for name, client in runtime.raw_sources.items():
+        for client in runtime.raw_sources.values():
             await client.ping()
         names = ", ".join(n or "default" for n in runtime.raw_sources)
         return "built-in demo data" if runtime.settings.demo_data else f"answering ({names})"

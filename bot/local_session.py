@@ -86,7 +86,7 @@ class LocalSession:
             headers={
                 "Content-Type": content_type,
                 "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": signature,
+                "X-Slack-Signature": signature or "",
             },
         )
         return response.status_code
@@ -110,9 +110,15 @@ class LocalSession:
         return self.slack.said[before:]
 
     async def click(
-        self, action_id: str, value: str, user: str, block_id: str = "", channel: str = "CLOCAL",
+        self,
+        *,
+        action_id: str,
+        value: str,
+        user: str,
+        block_id: str = "",
+        channel: str = "CLOCAL",
         message_ts: str = "1700000000.000001",
-    ) -> list[Said]:  # fmt: skip
+    ) -> list[Said]:
         before = len(self.slack.said)
         payload = {
             "type": "block_actions",
@@ -124,8 +130,17 @@ class LocalSession:
             "message": {"ts": message_ts, "blocks": []},
             "trigger_id": f"{int(time.time())}.local",
             "response_url": self.slack.response_url(secrets.token_hex(4)),
-            "actions": [{"action_id": action_id, "block_id": block_id, "value": value,
-                         "type": "button", "action_ts": str(time.time())}],
-        }  # fmt: skip
-        await self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id,
+                    "value": value,
+                    "type": "button",
+                    "action_ts": str(time.time()),
+                }
+            ],
+        }
+        await self._post(
+            urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        )
         return self.slack.said[before:]

@@ -54,7 +54,8 @@ class LocalSlack:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]  # aiohttp keeps the bound server private
+        server: Any = site._server  # aiohttp keeps the bound server private
+        sockets = server.sockets if server is not None else []
         self.port = int(sockets[0].getsockname()[1])
         return self
 

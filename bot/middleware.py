@@ -22,7 +22,7 @@ Next = Callable[[], Awaitable[BoltResponse]]
 
 
 def request_kind(body: dict[str, Any]) -> tuple[str, str]:
-    """(kind, name) of a Slack request: command '/cost', action 'rec_ack', event 'app_home_opened'."""
+    """(kind, name) of a request: command '/cost', action 'rec_ack', event 'app_home_opened'."""
     if "command" in body:
         return "command", str(body.get("command", ""))
     kind = str(body.get("type", "unknown"))

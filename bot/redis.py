@@ -68,16 +68,25 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
             redis_server_binary(),
-            "--port", "0",
-            "--unixsocket", self.socket_path,
-            "--unixsocketperm", "700",
-            "--dir", str(self.data_dir),
-            "--dbfilename", "costbot.rdb",
-            "--appendonly", "yes",  # acknowledgements and digest markers survive a crash
-            "--appendfsync", "everysec",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-        ]  # fmt: skip
+            "--port",
+            "0",
+            "--unixsocket",
+            self.socket_path,
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data_dir),
+            "--dbfilename",
+            "costbot.rdb",
+            "--appendonly",
+            "yes",  # acknowledgements and digest markers survive a crash
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary
             args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )

@@ -71,8 +71,9 @@ def _hpa_source(settings: Settings, kube: KubeApi | None) -> HpaSource:
     if kube is not None:
         return KubeHpaSource(kube)
     if settings.demo_data:
-        return StaticHpaSource([HpaTarget(ns, kind, name, target * 100)
-                                for ns, kind, name, target in DEMO_HPAS])  # fmt: skip
+        return StaticHpaSource(
+            [HpaTarget(ns, kind, name, target * 100) for ns, kind, name, target in DEMO_HPAS]
+        )
     return StaticHpaSource([])
 
 
@@ -123,14 +124,24 @@ class Runtime:
             prefix=settings.redis_prefix,
             on_event=lambda event: metrics.cache.labels(result=event).inc(),
         )
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else "xoxb-local"
+        token = (
+            settings.slack_bot_token.get_secret_value()
+            if settings.slack_bot_token
+            else "xoxb-local"
+        )
         slack = slack_client(token, slack_api_url or settings.slack_api_url)
         kube = _kube_api(settings)
         authorizer = _authorizer(settings, kube, redis, metrics)
         resolver = IdentityResolver(
-            _identity_map(settings), SlackWebDirectory(slack), redis, clock, prefix=settings.redis_prefix
+            _identity_map(settings),
+            SlackWebDirectory(slack),
+            redis,
+            clock,
+            prefix=settings.redis_prefix,
         )
-        audit = AuditLog(redis, structlog.get_logger("costbot.audit"), clock, prefix=settings.redis_prefix)
+        audit = AuditLog(
+            redis, structlog.get_logger("costbot.audit"), clock, prefix=settings.redis_prefix
+        )
         deps = Deps(
             costs=CostService(source, clock),
             access=AccessPolicy(
@@ -171,14 +182,14 @@ class Runtime:
         try:
             await self.redis.ping()
             checks["redis"] = "ok"
-        except Exception as error:  # noqa: BLE001 - readiness reports, never raises
+        except Exception as error:
             checks["redis"] = f"error: {type(error).__name__}"
         answered = 0
         for name, client in self.raw_sources.items():
             try:
                 await client.ping()
                 answered += 1
-            except Exception as error:  # noqa: BLE001 - one cluster down is reported, not raised
+            except Exception as error:
                 checks[f"opencost{':' + name if name else ''}"] = f"error: {type(error).__name__}"
         checks["opencost"] = "ok" if answered else "error: no data source answered"
         return checks

@@ -44,8 +44,13 @@ async def serve(settings: Settings) -> int:
         if settings.socket_mode and settings.slack_app_token is not None:
             ops = build_http_app(None, runtime.metrics, runtime.readiness)
             task = asyncio.create_task(
-                run_socket_mode(bolt, settings.slack_app_token.get_secret_value(),
-                                settings.slack_api_url, ops, settings.port)  # fmt: skip
+                run_socket_mode(
+                    bolt,
+                    settings.slack_app_token.get_secret_value(),
+                    settings.slack_api_url,
+                    ops,
+                    settings.port,
+                )
             )
         else:
             web = build_http_app(bolt, runtime.metrics, runtime.readiness)

@@ -57,8 +57,12 @@ def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness
         elapsed = time.perf_counter() - started
         kind = body_kind(body)
         metrics.requests.labels(kind=kind).observe(elapsed)
-        log.info("request.acked", kind=kind, status=response.status_code,
-                 duration_ms=round(elapsed * 1000, 1))  # fmt: skip
+        log.info(
+            "request.acked",
+            kind=kind,
+            status=response.status_code,
+            duration_ms=round(elapsed * 1000, 1),
+        )
         return response
 
     async def healthz(_: Request) -> Response:
@@ -96,9 +100,9 @@ async def run_socket_mode(
     web_client = AsyncWebClient(token=app_token, base_url=api_url)
     handler = AsyncSocketModeHandler(bolt, app_token, web_client=web_client)
     get_logger().info("server.socket_mode_starting")
-    await handler.connect_async()
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
     try:
         await run_http(ops_app, port)
     finally:
-        await handler.close_async()
+        await handler.close_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
         await asyncio.sleep(0)

@@ -186,7 +186,8 @@ class Settings(BaseSettings):
             problems.append("SLACK_BOT_TOKEN: required to serve (example: xoxb-1234-…)")
         if not self.socket_mode and self.slack_signing_secret is None:
             problems.append(
-                "SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"
+                "SLACK_SIGNING_SECRET: required in HTTP mode "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
         return problems
 
@@ -203,12 +204,10 @@ def describe_errors(error: ValidationError) -> list[str]:
     return lines
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Build Settings or print one line per problem to stderr and exit 2."""
+def load_settings() -> Settings:
+    """Build Settings from the environment or print one line per problem and exit 2."""
     try:
-        if env is None:
-            return Settings()
-        return Settings(**{k.lower(): v for k, v in env.items()})
+        return Settings()
     except ValidationError as error:
         print("costbot: configuration is not valid:", file=sys.stderr)
         for line in describe_errors(error):

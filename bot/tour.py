@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import tempfile
@@ -18,10 +19,18 @@ from bot.terminal import ButtonRef, render
 TOUR: tuple[tuple[str, str, str], ...] = (
     ("U0NEWBIE", "help", "An unmapped user gets help and is told whom to ask"),
     ("U0ALICE", "whoami", "alice's Kubernetes identity and the namespaces RBAC lets her see"),
-    ("U0DEMOADMIN", "summary 7d", "The platform team sees the whole cluster, idle capacity included"),
+    (
+        "U0DEMOADMIN",
+        "summary 7d",
+        "The platform team sees the whole cluster, idle capacity included",
+    ),
     ("U0ALICE", "summary 7d", "alice asks the same question and sees only her namespaces"),
     ("U0ALICE", "ns payments 7d", "One namespace by workload and by resource"),
-    ("U0ALICE", "ns search", "A namespace alice may not see answers exactly like one that does not exist"),
+    (
+        "U0ALICE",
+        "ns search",
+        "A namespace alice may not see answers exactly like one that does not exist",
+    ),
     ("U0DEMOADMIN", "top 5 by controller 30d", "The biggest workloads"),
     ("U0DEMOADMIN", "compare 7d", "This week against the week before, with movers"),
     ("U0DEMOADMIN", "trend 14d", "Daily spend with a chart"),
@@ -39,7 +48,7 @@ def _messages(said: list[Said]) -> list[dict[str, Any]]:
             continue
         if isinstance(payload.get("blocks"), str):
             payload = {**payload, "blocks": json.loads(payload["blocks"])}
-        if item.kind == "view" or item.kind == "home":
+        if item.kind in {"view", "home"}:
             view = payload.get("view")
             payload = json.loads(view) if isinstance(view, str) else (view or {})
         shown.append(payload)
@@ -53,8 +62,9 @@ def _image_paths(session: LocalSession) -> dict[str, str]:
 def show(session: LocalSession, said: list[Said], color: bool, start: int = 1) -> list[ButtonRef]:
     buttons: list[ButtonRef] = []
     for message in _messages(said):
-        rendered = render(message, color=color, start=start + len(buttons),
-                          image_paths=_image_paths(session))  # fmt: skip
+        rendered = render(
+            message, color=color, start=start + len(buttons), image_paths=_image_paths(session)
+        )
         print(rendered.text)
         print()
         buttons.extend(rendered.buttons)
@@ -88,8 +98,16 @@ async def _press_first(
     for button in buttons:
         if button.action_id == action_id:
             print(f"▶ {user} presses [{button.number}] {button.text}\n")
-            show(session, await session.click(action_id, button.value or "", user,
-                                              button.block_id or ""), color)  # fmt: skip
+            show(
+                session,
+                await session.click(
+                    action_id=action_id,
+                    value=button.value or "",
+                    user=user,
+                    block_id=button.block_id or "",
+                ),
+                color,
+            )
             return
 
 
@@ -106,7 +124,7 @@ async def console(settings: Settings, user: str) -> int:
     async with LocalSession(settings, files_dir=_files_dir()) as session:
         while True:
             try:
-                line = input(f"{user}> ").strip()
+                line = (await asyncio.to_thread(input, f"{user}> ")).strip()
             except EOFError:
                 break
             if line in ("quit", "exit"):
@@ -119,8 +137,12 @@ async def console(settings: Settings, user: str) -> int:
                 if chosen is None:
                     print("no such button")
                     continue
-                said = await session.click(chosen.action_id, chosen.value or "", user,
-                                           chosen.block_id or "")  # fmt: skip
+                said = await session.click(
+                    action_id=chosen.action_id,
+                    value=chosen.value or "",
+                    user=user,
+                    block_id=chosen.block_id or "",
+                )
             else:
                 said = await session.ask(line.removeprefix("/cost").strip(), user)
             buttons = show(session, said, color=sys.stdout.isatty())

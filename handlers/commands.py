@@ -18,15 +18,14 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from services.errors import ChatUnavailable, CostbotError, Unmapped
-from services.ports import Identity
-
 from handlers import grammar
 from handlers.blockkit import context as context_block
 from handlers.blockkit import escape, image, section
 from handlers.deps import Deps
 from handlers.errors import words_for
 from handlers.reply import SHARE_ACTION, Reply
+from services.errors import ChatUnavailable, CostbotError, Unmapped
+from services.ports import Identity
 
 WORKING_AFTER_SECONDS = 2.0
 log = structlog.get_logger("costbot.commands")
@@ -129,10 +128,10 @@ async def attach_chart(reply: Reply, client: AsyncWebClient, channel: str | None
             title=reply.chart_title or "chart",
             **kwargs,
         )
-        file_id = str(uploaded["files"][0]["id"]) if uploaded.get("files") else str(
-            uploaded.get("file", {}).get("id")
-        )
-    except Exception:  # noqa: BLE001 - a missing chart must not lose the answer
+        data: dict[str, Any] = uploaded.data if isinstance(uploaded.data, dict) else {}
+        files = data.get("files") or [data.get("file") or {}]
+        file_id = str(files[0].get("id", ""))
+    except Exception:
         log.warning("chart.upload_failed", exc_info=True)
         return [*reply.blocks, context_block("_(the chart could not be uploaded)_")]
     picture = image(slack_file_id=file_id, alt_text=reply.chart_title or "chart")
@@ -177,11 +176,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
         )
         # Re-run as the clicker: sharing never reveals more than the clicker may see now.
         reply = await run_command(deps, asker)
-        if not channel_id or reply.blocks and "share" not in _block_ids(reply.blocks):
+        if not channel_id or (reply.blocks and "share" not in _block_ids(reply.blocks)):
             await respond(text=reply.text, blocks=reply.blocks, replace_original=False)
             return
         blocks = [b for b in reply.blocks if b.get("block_id") != "share"]
-        blocks.append(context_block(f"Shared by <@{escape(user_id)}> · `/cost {escape(asker.text)}`"))
+        blocks.append(
+            context_block(f"Shared by <@{escape(user_id)}> · `/cost {escape(asker.text)}`")
+        )
         await client.chat_postMessage(channel=channel_id, text=reply.text, blocks=blocks)
         await deps.audit.record("answer_shared", user_id, channel=channel_id, command=asker.text)
 

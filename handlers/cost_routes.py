@@ -6,10 +6,6 @@ the visible rows only.
 
 from __future__ import annotations
 
-from services.costs import Focus
-from services.ports import Scope
-from services.windows import TimeRange
-
 from handlers import grammar
 from handlers.commands import Asker, route
 from handlers.deps import Deps
@@ -22,6 +18,9 @@ from handlers.render_costs import (
     render_trend,
 )
 from handlers.reply import Reply
+from services.costs import Focus
+from services.ports import Scope
+from services.windows import TimeRange
 
 
 async def visible_scope(deps: Deps, asker: Asker, window: TimeRange) -> Scope:

@@ -5,6 +5,7 @@ Never a traceback, never a secret, never a hint that a hidden namespace exists.
 
 from __future__ import annotations
 
+from handlers.blockkit import escape
 from services.errors import (
     AuthorizationUnavailable,
     ChatUnavailable,
@@ -18,8 +19,6 @@ from services.errors import (
     Unmapped,
     UserInputError,
 )
-
-from handlers.blockkit import escape
 
 UNMAPPED_HELP = (
     "I don't know which Kubernetes identity you are, so I can only show `/cost help` and "

@@ -170,7 +170,7 @@ _USAGE: dict[str, tuple[str, ...]] = {
     ),
 }
 USAGE: str = "\n".join(
-    ["/cost   help (this text)   /cost help TOPIC for one command"]
+    ["/cost  help with examples (/cost help TOPIC for one command)"]
     + [line for lines in _USAGE.values() for line in lines]
 )
 
@@ -248,8 +248,23 @@ def _unknown_command(word: str) -> UserInputError:
 # --- tokens ----------------------------------------------------------------------------------
 _SMART = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "\u00a0": " "})
 _TOKEN = re.compile(r"""(?:[^\s"'=]+=)?(?:"[^"]*"|'[^']*')|\S+""")
-_SPLIT_KEYS = {"namespace", "ns", "label", "labels", "cluster", "by", "tz", "timezone", "at",
-               "window", "top", "limit", "k", "day", "cron"}  # fmt: skip
+_SPLIT_KEYS = {
+    "namespace",
+    "ns",
+    "label",
+    "labels",
+    "cluster",
+    "by",
+    "tz",
+    "timezone",
+    "at",
+    "window",
+    "top",
+    "limit",
+    "k",
+    "day",
+    "cron",
+}
 _FILLERS = {"for", "over", "in", "during", "the", "of", "last", "past", "window"}
 _UNITS = {"days", "day", "weeks", "wks", "hours", "hrs", "d", "w", "h"}
 _VS = "vs previous"  # a marker token; unquoted user text can never contain a space
@@ -453,8 +468,12 @@ def _top(words: _Words) -> Command:
                 label_key = _label_key("top", key)
         else:
             raise _stray("top", raw, (*_DIMENSIONS, "by"))
-    return Top(window=words.window(window), k=10 if k is None else k,
-               dimension=dimension or "namespace", label_key=label_key)  # fmt: skip
+    return Top(
+        window=words.window(window),
+        k=10 if k is None else k,
+        dimension=dimension or "namespace",
+        label_key=label_key,
+    )
 
 
 def _label_key_after(words: _Words) -> str:
@@ -467,8 +486,10 @@ def _label_key_after(words: _Words) -> str:
 def _recommendations(words: _Words) -> Command:
     parts = _scan("recommendations", words)
     if parts.window is not None:
-        raise _fail("recommendations", "Recommendations always use the configured history; "
-                    "leave out the time window.")  # fmt: skip
+        raise _fail(
+            "recommendations",
+            "Recommendations always use the configured history; leave out the time window.",
+        )
     if parts.label is not None or parts.cluster is not None or parts.vs_previous:
         raise _fail("recommendations", "Recommendations can be narrowed to a namespace only.")
     for word in parts.bare:
@@ -538,8 +559,26 @@ _DAYS = {
     for alias in (day, day + "s", day[:3], day[:4] if day[:4] in ("tues", "thur") else day[:3])
 } | {"thurs": "thu"}
 _TIME = re.compile(r"([0-9]{1,2})(?:[:.h]?([0-9]{2}))?\s*(am|pm)?")
-_SUB_WORDS = ("daily", "weekly", "at", "tz", "timezone", "cron", "namespace", "ns", "label",
-              "all", "everything", "every", "on", "for", "in", "day", "week", *_DAYS)  # fmt: skip
+_SUB_WORDS = (
+    "daily",
+    "weekly",
+    "at",
+    "tz",
+    "timezone",
+    "cron",
+    "namespace",
+    "ns",
+    "label",
+    "all",
+    "everything",
+    "every",
+    "on",
+    "for",
+    "in",
+    "day",
+    "week",
+    *_DAYS,
+)
 
 
 @dataclass
@@ -587,8 +626,11 @@ def _subscribe(words: _Words) -> Command:
 
 def _subscription(sub: _Sub) -> DigestSubscribe:
     if sub.cron is not None and (sub.frequency or sub.day or sub.at):
-        raise _fail("digest", "A cron expression is the whole schedule; leave out daily, weekly, "
-                    "the day and the time.")  # fmt: skip
+        raise _fail(
+            "digest",
+            "A cron expression is the whole schedule; leave out daily, weekly, "
+            "the day and the time.",
+        )
     if sub.frequency == "daily" and sub.day is not None:
         raise _fail("digest", "A daily digest has no day; for one day a week write `weekly mon`.")
     scopes = sum((bool(sub.namespaces), sub.label is not None, sub.everything))
@@ -761,8 +803,18 @@ _LABEL_KEY = re.compile(
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _CLUSTER = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.:/@]{0,199}")
 _IDENT = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_.:]{0,63}")
-_WINDOW_WORDS = ("24h", "7d", "30d", "2w", "today", "yesterday", "week", "lastweek", "month",
-                 "lastmonth")  # fmt: skip
+_WINDOW_WORDS = (
+    "24h",
+    "7d",
+    "30d",
+    "2w",
+    "today",
+    "yesterday",
+    "week",
+    "lastweek",
+    "month",
+    "lastmonth",
+)
 
 
 def _is_int(word: str) -> bool:
@@ -776,8 +828,11 @@ def _is_pair(word: str) -> bool:
 
 def _namespace(topic: str, name: str) -> str:
     if _NAME.fullmatch(name.lower()) is None:
-        raise _fail(topic, f"“{_shown(name)}” is not a namespace name "
-                    "(lowercase letters, digits and '-', at most 63).")  # fmt: skip
+        raise _fail(
+            topic,
+            f"“{_shown(name)}” is not a namespace name "
+            "(lowercase letters, digits and '-', at most 63).",
+        )
     return name.lower()
 
 

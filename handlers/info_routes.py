@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from services.errors import NotAllowed
-from services.windows import DEFAULT_WINDOW, parse_window
-
 from handlers import grammar
 from handlers.blockkit import context, escape, header, section
 from handlers.commands import Asker, route
 from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP
 from handlers.reply import Reply
+from services.errors import NotAllowed
+from services.windows import DEFAULT_WINDOW, parse_window
 
 EXAMPLES = (
     ("/cost summary 7d", "total, top namespaces and run-rate for everything you may see"),
@@ -37,7 +36,9 @@ async def help_(cmd: grammar.Help, deps: Deps, asker: Asker) -> Reply:
         context("Replies are only visible to you until you press *Share in channel*."),
     ]
     if not asker.identity.mapped:
-        blocks.insert(1, section(":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id))))
+        blocks.insert(
+            1, section(":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id)))
+        )
     return Reply(blocks).finished()
 
 
@@ -86,6 +87,9 @@ async def audit(cmd: grammar.Audit, deps: Deps, asker: Asker) -> Reply:
     entries = await deps.audit.recent(max(1, min(cmd.limit, 50)))
     if not entries:
         return Reply([header("Audit log"), section("No audit entries yet.")]).finished()
-    lines = [f"`{e.at:%Y-%m-%d %H:%M}` *{escape(e.event)}* by `{escape(e.actor)}` {escape(e.summary)}"
-             for e in entries]  # fmt: skip
+    lines = [
+        f"`{e.at:%Y-%m-%d %H:%M}` *{escape(e.event)}* by `{escape(e.actor)}` "
+        + escape(" ".join(f"{key}={value}" for key, value in sorted(e.fields.items()))[:300])
+        for e in entries
+    ]
     return Reply([header(f"Audit log · last {len(entries)}"), section("\n".join(lines))]).finished()

@@ -8,18 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from services.costs import (
-    Comparison,
-    LabelBreakdown,
-    Mover,
-    NamespaceBreakdown,
-    Summary,
-    TopList,
-    Trend,
-)
-
-from services.windows import TimeRange
-
 from handlers.blockkit import (
     divider,
     escape,
@@ -30,6 +18,16 @@ from handlers.blockkit import (
     section,
 )
 from handlers.reply import Block, Reply, period_text, provenance_block, share_actions
+from services.costs import (
+    Comparison,
+    LabelBreakdown,
+    Mover,
+    NamespaceBreakdown,
+    Summary,
+    TopList,
+    Trend,
+)
+from services.windows import TimeRange
 
 TABLE_ROWS = 15
 NAME_WIDTH = 28
@@ -74,8 +72,10 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         if s.idle_cost is not None
         else ""
     )
-    rows = [[_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
-            for item in s.top_namespaces]  # fmt: skip
+    rows = [
+        [_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
+        for item in s.top_namespaces
+    ]
     blocks: list[Block] = [
         header(f"Cost summary · {s.window.label}"),
         section(_headline(s.total, s.window, now, currency)),
@@ -83,7 +83,9 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     ]
     if rows:
         title = f"*Top namespaces* (of {s.namespace_count})"
-        blocks.append(section(title + "\n" + _table([["namespace", "cost", "share"], *rows], "lrr")))
+        blocks.append(
+            section(title + "\n" + _table([["namespace", "cost", "share"], *rows], "lrr"))
+        )
     else:
         blocks.append(section("No cost recorded in namespaces you can see for this period."))
     blocks += [provenance_block(s.provenance, s.clusters), share_actions(command)]
@@ -91,15 +93,19 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
 
 
 def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
-    resources = [[name.replace("_", " "), money(cost, currency)]
-                 for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1]) if cost]  # fmt: skip
+    resources = [
+        [name.replace("_", " "), money(cost, currency)]
+        for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1])
+        if cost
+    ]
     shown = b.workloads[:TABLE_ROWS]
     workloads = [[_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)] for w in shown]
     blocks: list[Block] = [
         header(f"Namespace {b.namespace} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
-        section(_joined(_run_rate(b.run_rate_monthly, currency), _eff(b.efficiency),
-                        f"{b.pods} pods")),  # fmt: skip
+        section(
+            _joined(_run_rate(b.run_rate_monthly, currency), _eff(b.efficiency), f"{b.pods} pods")
+        ),
     ]
     if workloads:
         more = len(b.workloads) - len(shown)
@@ -136,17 +142,23 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
-    ns_rows = [[_name(s.name), money(s.cost, currency), pct(s.share, signed=False)]
-               for s in b.by_namespace[:TABLE_ROWS]]  # fmt: skip
-    ctl_rows = [[_name(f"{c.namespace}/{c.name}", 34), money(c.cost, currency)]
-                for c in b.by_controller[:TABLE_ROWS]]  # fmt: skip
+    ns_rows = [
+        [_name(s.name), money(s.cost, currency), pct(s.share, signed=False)]
+        for s in b.by_namespace[:TABLE_ROWS]
+    ]
+    ctl_rows = [
+        [_name(f"{c.namespace}/{c.name}", 34), money(c.cost, currency)]
+        for c in b.by_controller[:TABLE_ROWS]
+    ]
     blocks: list[Block] = [
         header(f"Label {b.key}={b.value} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
         section(_run_rate(b.run_rate_monthly, currency) or " "),
     ]
     if ns_rows:
-        blocks.append(section("*By namespace*\n" + _table([["namespace", "cost", "share"], *ns_rows], "lrr")))
+        blocks.append(
+            section("*By namespace*\n" + _table([["namespace", "cost", "share"], *ns_rows], "lrr"))
+        )
     if ctl_rows:
         blocks.append(section("*By workload*\n" + _table([["workload", "cost"], *ctl_rows], "lr")))
     blocks += [provenance_block(b.provenance), share_actions(command)]
@@ -154,8 +166,15 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
 
 
 def _mover_rows(movers: Sequence[Mover], currency: str) -> list[list[str]]:
-    return [[_name(m.name), money(m.after, currency), _signed_money(m.delta, currency),
-             pct(m.delta_pct)] for m in movers[:8]]  # fmt: skip
+    return [
+        [
+            _name(m.name),
+            money(m.after, currency),
+            _signed_money(m.delta, currency),
+            pct(m.delta_pct),
+        ]
+        for m in movers[:8]
+    ]
 
 
 def _signed_money(amount: float, currency: str) -> str:
@@ -164,7 +183,9 @@ def _signed_money(amount: float, currency: str) -> str:
 
 def render_compare(c: Comparison, now: datetime, currency: str, command: str) -> Reply:
     subject = _focus_text(c.focus)
-    arrow = ":arrow_up:" if c.delta > 0 else (":arrow_down:" if c.delta < 0 else ":left_right_arrow:")
+    arrow = (
+        ":arrow_up:" if c.delta > 0 else (":arrow_down:" if c.delta < 0 else ":left_right_arrow:")
+    )
     blocks: list[Block] = [
         header(f"Compare{subject} · {c.window.label} vs previous"),
         section(
@@ -207,8 +228,10 @@ def _focus_text(focus: object) -> str:
 
 
 def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
-    rows = [[p.day.strftime("%a %b %d") + ("*" if p.partial else ""), money(p.cost, currency)]
-            for p in t.points[-31:]]  # fmt: skip
+    rows = [
+        [p.day.strftime("%a %b %d") + ("*" if p.partial else ""), money(p.cost, currency)]
+        for p in t.points[-31:]
+    ]
     facts = []
     if t.average_per_day is not None:
         facts.append(f"average {money(t.average_per_day, currency)}/day")
@@ -225,4 +248,6 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
         note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
         blocks.append(section(_table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
-    return Reply(blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})").finished()
+    return Reply(
+        blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})"
+    ).finished()

@@ -7,7 +7,7 @@ Everything from users or clusters is escaped; money and percentages are formatte
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handlers.blockkit import (
@@ -29,6 +29,7 @@ from services.costs import Mover
 from services.digests.alerts import BudgetAlert
 from services.digests.content import DigestData, Rendered
 from services.digests.models import Budget, RunRecord, Subscription
+from services.windows import TimeRange
 
 ACK_ACTION = "alert_ack"
 NAME_WIDTH = 26
@@ -47,32 +48,21 @@ class DigestBlocks:
     def summary(self, d: DigestData) -> Rendered:
         sub, cur = d.subscription, self._currency
         late = " (late)" if d.late else ""
+        change = f"{_signed(d.delta, cur)}, {_pct(d.delta_pct)}"
+        headline = f"{_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
         blocks: list[Block] = [
             header(f"{_FREQUENCY[sub.frequency]} cost digest · {_span(d)}{late}"),
-            section(
-                f"{_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)} "
-                f"before ({_signed(d.delta, cur)}, {_pct(d.delta_pct)})\n"
-                f"Scope: {scope_text(sub)}"
-            ),  # fmt: skip
+            section(f"{headline} before ({change})\nScope: {scope_text(sub)}"),
         ]
         if d.top:
             rows = [[_clip(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
-            blocks.append(
-                section(
-                    "*Top namespaces*\n" + _table([["namespace", "cost", "share"], *rows], "lrr")
-                )
-            )
-        facts = [
-            _efficiency(d.efficiency),
-            _idle(d.idle_share, d.idle_cost, cur),
-            _recs_line(d, cur),
-        ]
+            table = _table([["namespace", "cost", "share"], *rows], "lrr")
+            blocks.append(section("*Top namespaces*\n" + table))
+        facts = [_efficiency(d.efficiency), _idle(d, cur), _recs_line(d, cur)]
         if any(facts):
             blocks.append(section(" · ".join(f for f in facts if f)))
-        blocks += [section(n) for n in _notices(d)]
-        blocks.append(
-            context(*_footer(d), "Movers, recommendations and the chart are in the thread.")
-        )
+        blocks += [section(note) for note in _notices(d)]
+        blocks.append(context(*_footer(d), "Movers, savings and the chart are in the thread."))
         return _rendered(blocks)
 
     def details(self, d: DigestData, chart_file_id: str | None) -> Rendered:
@@ -81,22 +71,17 @@ class DigestBlocks:
         head = ["namespace", "now", "Δ", "Δ%"]
         for title, movers in (("Up", d.up), ("Down", d.down)):
             if movers:
-                blocks.append(
-                    section(f"*{title}*\n" + _table([head, *_movers(movers, cur)], "lrrr"))
-                )
+                table = _table([head, *_movers(movers, cur)], "lrrr")
+                blocks.append(section(f"*{title}*\n{table}"))
         for title, movers in (("New", d.new), ("Gone", d.gone)):
             if movers:
                 names = ", ".join(f"`{escape(m.name)}`" for m in movers)
                 blocks.append(section(f"*{title}:* {names}"))
         blocks += self._recs_blocks(d)
         if chart_file_id:
-            blocks.append(
-                image(
-                    slack_file_id=chart_file_id,
-                    alt_text="Daily spend, this period vs the one before",
-                )
-            )
-        blocks.append(context(provenance_line(**_provenance(d))))
+            alt = "Daily spend, this period and the one before"
+            blocks.append(image(slack_file_id=chart_file_id, alt_text=alt))
+        blocks.append(context(_provenance(d)))
         return _rendered(blocks)
 
     def chart(self, d: DigestData) -> tuple[bytes, str] | None:
@@ -108,15 +93,14 @@ class DigestBlocks:
         return self._chart(points, before, title, self._currency), title
 
     def paused(self, sub: Subscription) -> Rendered:
-        blocks = [
-            section(
-                f":double_vertical_bar: This {sub.frequency} cost digest (`{escape(sub.id)}`) "
-                f"is paused: <@{escape(sub.subscriber)}> may no longer see anything it covers. "
-                "It resumes by itself when that access returns."
-            ),  # fmt: skip
-            context(f"`/cost digest unsubscribe {escape(sub.id)}` removes it."),
-        ]
-        return _rendered(blocks)
+        who = f"<@{escape(sub.subscriber)}>"
+        text = (
+            f":double_vertical_bar: This {sub.frequency} cost digest (`{escape(sub.id)}`) is "
+            f"paused: {who} may no longer see anything it covers. It resumes by itself when "
+            "that access returns."
+        )
+        hint = f"`/cost digest unsubscribe {escape(sub.id)}` removes it."
+        return _rendered([section(text), context(hint)])
 
     def _recs_blocks(self, d: DigestData) -> list[Block]:
         if d.recs is None:
@@ -135,31 +119,35 @@ class DigestBlocks:
 
     # --- alerts --------------------------------------------------------------------------------
     def alert(self, alert: BudgetAlert) -> Rendered:
-        b, cur = alert.budget, self._currency
-        what = budget_target(b)
+        b = alert.budget
         if alert.kind == "spend_change":
-            ratio = alert.day_cost / alert.baseline if alert.baseline else 0.0
-            title = f":chart_with_upwards_trend: Spend jump: {what}"
-            body = (f"*{money(alert.day_cost, cur)}* on {alert.day:%a %b %d} (UTC) vs "
-                    f"{money(alert.baseline, cur)}/day over the 14 days before (×{ratio:.1f}).")  # fmt: skip
+            text = self._jump_text(alert)
         else:
-            used = alert.month_to_date / b.amount if b.amount else 0.0
-            title = _alert_title(alert, what)
-            body = (f"*{money(alert.month_to_date, cur)}* of {money(b.amount, cur)} this month "
-                    f"({pct(used, signed=False)}) · forecast {money(alert.forecast, cur)} "
-                    "by month end")  # fmt: skip
-        blocks = [
-            section(f"{title}\n{body}"),
-            context(
-                f"Budget `{escape(b.id)}` · calendar month in UTC · "
-                f"`/cost budget list` shows every budget"
-            ),  # fmt: skip
-            actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack"),
-        ]
-        return _rendered(blocks)
+            text = f"{_alert_title(alert, budget_target(b))}\n{self._budget_text(alert)}"
+        note = f"Budget `{escape(b.id)}` · calendar months in UTC · `/cost budget list`"
+        ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
+        return _rendered([section(text), context(note), ack])
+
+    def _jump_text(self, alert: BudgetAlert) -> str:
+        cur = self._currency
+        ratio = alert.day_cost / alert.baseline if alert.baseline else 0.0
+        day = f"{alert.day:%a %b %d}" if alert.day else "yesterday"
+        return (
+            f":chart_with_upwards_trend: Spend jump: {budget_target(alert.budget)}\n"
+            f"*{money(alert.day_cost, cur)}* on {day} (UTC) vs {money(alert.baseline, cur)}/day "
+            f"over the 14 days before (×{ratio:.1f})."
+        )
+
+    def _budget_text(self, alert: BudgetAlert) -> str:
+        cur, amount = self._currency, alert.budget.amount
+        used = alert.month_to_date / amount if amount else 0.0
+        return (
+            f"*{money(alert.month_to_date, cur)}* of {money(amount, cur)} this month "
+            f"({pct(used, signed=False)}) · forecast {money(alert.forecast, cur)} by month end"
+        )
 
 
-# --- lists and confirmations (used by the routes) ---------------------------------------------------
+# --- lists and confirmations (used by the routes) -------------------------------------------
 def scope_text(sub: Subscription) -> str:
     if sub.scope_kind == "namespaces":
         return "namespaces " + ", ".join(f"`{escape(n)}`" for n in sub.namespaces)
@@ -223,9 +211,8 @@ def _span(d: DigestData) -> str:
     return _period(d.period, d)
 
 
-def _period(window: object, d: DigestData) -> str:
-    describe = getattr(window, "describe")  # noqa: B009 - TimeRange, typed loosely for previous
-    return str(describe(ZoneInfo(d.subscription.tz), now=d.fire))
+def _period(window: TimeRange, d: DigestData) -> str:
+    return window.describe(ZoneInfo(d.subscription.tz), now=d.fire)
 
 
 def _footer(d: DigestData) -> list[str]:
@@ -239,42 +226,55 @@ def _footer(d: DigestData) -> list[str]:
 def _notices(d: DigestData) -> list[str]:
     notes = []
     if d.lost_cluster_wide:
-        notes.append(":lock: The subscriber no longer has cluster-wide access; cluster totals "
-                     "and idle capacity are left out.")  # fmt: skip
+        notes.append(
+            ":lock: The subscriber no longer has cluster-wide access; cluster totals and idle "
+            "capacity are left out."
+        )
     if d.hidden_namespaces:
         count = d.hidden_namespaces
-        notes.append(f":lock: {count} namespace{'s' if count != 1 else ''} this digest covered "
-                     "are no longer visible to the subscriber and are left out.")  # fmt: skip
+        notes.append(
+            f":lock: {count} namespace{'s' if count != 1 else ''} this digest covered "
+            f"{'are' if count != 1 else 'is'} no longer visible to the subscriber and left out."
+        )
     return notes
 
 
 def _recs_line(d: DigestData, cur: str) -> str:
     if d.recs is None:
         return ""
-    return (f"savings open {money(d.recs.total_potential, cur)}/month · acknowledged "
-            f"{money(d.recs.acknowledged_since, cur)} · realized "
-            f"{money(d.recs.realized_since, cur)} since the last digest")  # fmt: skip
+    return (
+        f"savings open {money(d.recs.total_potential, cur)}/month · acknowledged "
+        f"{money(d.recs.acknowledged_since, cur)} · realized "
+        f"{money(d.recs.realized_since, cur)} since the last digest"
+    )
 
 
-def _provenance(d: DigestData) -> dict[str, object]:
+def _provenance(d: DigestData) -> str:
     p = d.provenance
-    return {"demo": p.demo, "stale": p.stale, "fetched_at": p.fetched_at,
-            "failed_clusters": list(p.failed_clusters), "partial_scope": False}  # fmt: skip
+    return provenance_line(
+        demo=p.demo,
+        stale=p.stale,
+        fetched_at=p.fetched_at,
+        failed_clusters=list(p.failed_clusters),
+        partial_scope=False,  # the scope line says what the digest covers
+    )
 
 
 def _efficiency(value: float | None) -> str:
     return f"efficiency {value * 100:.0f}%" if value is not None else ""
 
 
-def _idle(share: float | None, cost: float | None, cur: str) -> str:
-    if share is None or cost is None:
+def _idle(d: DigestData, cur: str) -> str:
+    if d.idle_share is None or d.idle_cost is None:
         return ""
-    return f"idle capacity {pct(share, signed=False)} ({money(cost, cur)})"
+    return f"idle capacity {pct(d.idle_share, signed=False)} ({money(d.idle_cost, cur)})"
 
 
 def _movers(movers: Sequence[Mover], cur: str) -> list[list[str]]:
-    return [[_clip(m.name), money(m.after, cur), _signed(m.delta, cur), _pct(m.delta_pct)]
-            for m in movers]  # fmt: skip
+    return [
+        [_clip(m.name), money(m.after, cur), _signed(m.delta, cur), _pct(m.delta_pct)]
+        for m in movers
+    ]
 
 
 def _arrow(delta: float) -> str:
@@ -296,6 +296,3 @@ def _clip(text: str) -> str:
 
 def _table(rows: list[list[str]], align: str) -> str:
     return escape(preformatted_table(rows, list(align)))
-
-
-_ = UTC

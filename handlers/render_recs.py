@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.recommendations.models import MIB, Recommendation, RecState
-
 from handlers.blockkit import (
     actions,
     button,
@@ -18,6 +16,7 @@ from handlers.blockkit import (
     section,
 )
 from handlers.reply import Block
+from services.recommendations.models import MIB, Recommendation, RecState
 
 ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
     "rec_ack",
@@ -53,9 +52,11 @@ def what(rec: Recommendation) -> str:
     target = f"`{escape(rec.namespace)}/{escape(rec.controller)}`" if rec.namespace else ""
     if rec.rule == "rightsize":
         container = f" ({escape(rec.container)})" if rec.container else ""
-        return (f"{target}{container}: CPU {_cpu(rec.current_cpu)} → {_cpu(rec.recommended_cpu)}, "
-                f"memory {_mem(rec.current_memory)} → {_mem(rec.recommended_memory)}")  # fmt: skip
-    return f"{escape(rec.title)}" + (f" · {target}" if target and rec.rule != "rightsize" else "")
+        return (
+            f"{target}{container}: CPU {_cpu(rec.current_cpu)} → {_cpu(rec.recommended_cpu)}, "
+            f"memory {_mem(rec.current_memory)} → {_mem(rec.recommended_memory)}"
+        )
+    return f"{escape(rec.title)}" + (f" · {target}" if target else "")
 
 
 def status_line(state: RecState) -> str:
@@ -73,8 +74,11 @@ def status_line(state: RecState) -> str:
 
 def item_blocks(rec: Recommendation, state: RecState, currency: str) -> list[Block]:
     """A section (what, how much, status) and, while it is open, the action buttons."""
-    amount = (f":warning: *risk* — {escape(rec.risk_note or 'under-requested')}" if rec.risk
-              else f"*{money(rec.monthly_savings, currency)}/month*")  # fmt: skip
+    amount = (
+        f":warning: *risk* — {escape(rec.risk_note or 'under-requested')}"
+        if rec.risk
+        else f"*{money(rec.monthly_savings, currency)}/month*"
+    )
     tags = " · HPA-aware" if rec.evidence.hpa else ""
     lines = [f"{amount} · {what(rec)}{tags}"]
     status = status_line(state)
@@ -98,7 +102,9 @@ def item_blocks(rec: Recommendation, state: RecState, currency: str) -> list[Blo
     return blocks
 
 
-def replace_item(blocks: list[Block], rec: Recommendation, state: RecState, currency: str) -> list[Block]:
+def replace_item(
+    blocks: list[Block], rec: Recommendation, state: RecState, currency: str
+) -> list[Block]:
     """The same message with this recommendation's two blocks swapped for their new state."""
     fresh = item_blocks(rec, state, currency)
     out: list[Block] = []
@@ -119,9 +125,21 @@ def details_view(rec: Recommendation, currency: str, now: datetime) -> dict[str,
         ("CPU peak (raw)", _cpu(ev.cpu_peak_cores)),
         ("Memory peak (raw)", _mem(ev.memory_peak_bytes)),
         ("Buffer", f"{ev.buffer * 100:.0f}%" if ev.buffer is not None else "–"),
-        ("Floor applied", ", ".join(n for n, on in (("CPU", ev.cpu_floor_applied),
-                                                     ("memory", ev.memory_floor_applied)) if on) or "no"),  # fmt: skip
-        ("HPA", f"yes, target {ev.hpa_target_utilization:g}%" if ev.hpa and ev.hpa_target_utilization else "no"),
+        (
+            "Floor applied",
+            ", ".join(
+                n
+                for n, on in (("CPU", ev.cpu_floor_applied), ("memory", ev.memory_floor_applied))
+                if on
+            )
+            or "no",
+        ),
+        (
+            "HPA",
+            f"yes, target {ev.hpa_target_utilization:g}%"
+            if ev.hpa and ev.hpa_target_utilization
+            else "no",
+        ),
         ("Unit prices", _prices(ev.cpu_unit_price, ev.ram_unit_price, currency)),
         ("Average pods", f"{ev.avg_pods:.1f}" if ev.avg_pods is not None else "–"),
     ]
@@ -134,12 +152,21 @@ def details_view(rec: Recommendation, currency: str, now: datetime) -> dict[str,
     if ev.notes:
         blocks.append(context(*(escape(n) for n in ev.notes[:5])))
     if rec.kubectl_patch:
-        blocks += [divider(), section("*Apply with kubectl*\n```" + escape(rec.kubectl_patch) + "```")]
+        blocks += [
+            divider(),
+            section("*Apply with kubectl*\n```" + escape(rec.kubectl_patch) + "```"),
+        ]
     if rec.yaml:
         blocks.append(section("*Or in the manifest*\n```" + escape(rec.yaml) + "```"))
-    blocks.append(context(f"id `{rec.id}` · version `{rec.version}` · as of {now:%Y-%m-%d %H:%M} UTC"))
-    return {"type": "modal", "title": {"type": "plain_text", "text": "Recommendation"},
-            "close": {"type": "plain_text", "text": "Close"}, "blocks": blocks}  # fmt: skip
+    blocks.append(
+        context(f"id `{rec.id}` · version `{rec.version}` · as of {now:%Y-%m-%d %H:%M} UTC")
+    )
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Recommendation"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }
 
 
 def _prices(cpu: float | None, ram: float | None, currency: str) -> str:
@@ -165,9 +192,13 @@ def dismiss_view(rec: Recommendation, private_metadata: str) -> dict[str, Any]:
                 "type": "input",
                 "block_id": "reason",
                 "label": {"type": "plain_text", "text": "Why? (kept in the audit log)"},
-                "element": {"type": "plain_text_input", "action_id": "reason", "multiline": True,
-                            "min_length": 3, "max_length": 500},  # fmt: skip
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "reason",
+                    "multiline": True,
+                    "min_length": 3,
+                    "max_length": 500,
+                },
             },
         ],
     }
-

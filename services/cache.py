@@ -146,7 +146,9 @@ class CachedCostSource:
         # there is one, else fetch without the lock.
         log.warning("cache.single_flight_gave_up", key=key, waited_up_to=self._wait_timeout)
         stale = await self._stale(key, kind)
-        return self._served_stale(stale, "single flight gave up") if stale else await load()
+        if stale is not None:
+            return self._served_stale(stale, "waited too long for another fetch")
+        return await load()
 
     async def _fill(
         self, key: str, token: str, kind: type[_T], load: Callable[[], Awaitable[_T]]

@@ -1,19 +1,19 @@
 """The domain error tree. Library exceptions are translated into these once, at adapter edges.
 
-    CostbotError
-    ├── UserInputError            the question cannot be understood (bad window, bad command)
-    │   └── BadWindow
-    ├── NotFound                  nothing by that name *that you may see* (never says which)
-    ├── NotAllowed                the identity may not do this
-    │   └── Unmapped              no Kubernetes identity for this Slack user
-    ├── StaleAction               a button refers to an older version of a recommendation
-    └── DependencyError           something we depend on failed
-        ├── OpenCostError
-        │   ├── OpenCostUnavailable   connection refused, timeout, 5xx
-        │   └── OpenCostBadResponse   4xx, non-JSON or wrongly shaped body
-        ├── AuthorizationUnavailable  the Kubernetes API could not be asked (we deny)
-        ├── StoreUnavailable          Redis is not answering
-        └── ChatUnavailable           Slack's Web API refused or failed
+CostbotError
+├── UserInputError            the question cannot be understood (bad window, bad command)
+│   └── BadWindow
+├── NotFound                  nothing by that name *that you may see* (never says which)
+├── NotAllowed                the identity may not do this
+│   └── Unmapped              no Kubernetes identity for this Slack user
+├── StaleAction               a button refers to an older version of a recommendation
+└── DependencyError           something we depend on failed
+    ├── OpenCostError
+    │   ├── OpenCostUnavailable   connection refused, timeout, 5xx
+    │   └── OpenCostBadResponse   4xx, non-JSON or wrongly shaped body
+    ├── AuthorizationUnavailable  the Kubernetes API could not be asked (we deny)
+    ├── StoreUnavailable          Redis is not answering
+    └── ChatUnavailable           Slack's Web API refused or failed
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ numeric fields are `float | None` with helpers that read them as 0.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import msgspec
@@ -168,7 +169,7 @@ class AssetResponse(msgspec.Struct, frozen=True):
 
 def _z(value: float | None) -> float:
     """OpenCost prints NaN/Inf as null; for sums, null is nothing."""
-    if value is None or value != value or value in (float("inf"), float("-inf")):
+    if value is None or not math.isfinite(value):
         return 0.0
     return value
 

@@ -66,7 +66,7 @@ class BotServer:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self._main())
-        except BaseException as error:  # noqa: BLE001 - surfaced to the test by start()
+        except BaseException as error:
             self._error = error
             self._ready.set()
 
@@ -81,11 +81,12 @@ class BotServer:
             resolve_identity=self.runtime.resolver.resolve,
         )
         web = build_http_app(bolt, self.runtime.metrics, self.runtime.readiness)
-        config = uvicorn.Config(web, host="127.0.0.1", port=self.port, log_config=None,
-                                access_log=False, lifespan="off")  # fmt: skip
+        config = uvicorn.Config(
+            web, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         serving = asyncio.create_task(self._server.serve())
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
             await asyncio.sleep(0.01)
         self._ready.set()
         await serving
@@ -133,9 +134,12 @@ class World:
 
 
 def demo_world_env(
-    slack: SlackStandIn, opencost: OpenCostStandIn, kube: KubeApiStandIn, redis_url: str,
+    slack: SlackStandIn,
+    opencost: OpenCostStandIn,
+    kube: KubeApiStandIn,
+    redis_url: str,
     tmp: Path,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     identity = tmp / "identity.yaml"
     identity.write_text(DEMO_IDENTITY_MAP)
     return {
@@ -156,8 +160,14 @@ def demo_world_env(
 
 def seed_slack_users(slack: SlackStandIn) -> None:
     for user in DEMO_SLACK_USERS:
-        slack.set_user(user.id, email=user.email, tz=user.tz, real_name=user.name,
-                       deleted=user.deleted, is_bot=user.is_bot)  # fmt: skip
+        slack.set_user(
+            user.id,
+            email=user.email,
+            tz=user.tz,
+            real_name=user.name,
+            deleted=user.deleted,
+            is_bot=user.is_bot,
+        )
     for group, members in DEMO_USERGROUPS.items():
         slack.set_usergroup(group, list(members))
 

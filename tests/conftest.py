@@ -11,7 +11,7 @@ import redis
 
 from tests.redis_server import RedisServer
 
-pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube"]
+pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube", "tests.bot_harness"]
 
 # Bolt switches to OAuth mode when these are set; tests never want that.
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
@@ -29,10 +29,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> Iterator[str]:
+def redis_url(redis_server: RedisServer) -> str:
     if redis_server.process is None:  # a previous test stopped it
         redis_server.start()
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
-    yield redis_server.url
+    return redis_server.url

@@ -172,7 +172,9 @@ def test_keys_name_explicit_instants_so_time_zones_do_not_matter(redis_url: str)
     key = cache.allocation_key(QUERY)
     assert key.startswith("costbot:cost:v1:")
     assert cache.allocation_key(same) == key
-    later = AllocationQuery(start=QUERY.start + timedelta(days=1), end=QUERY.end + timedelta(days=1))
+    later = AllocationQuery(
+        start=QUERY.start + timedelta(days=1), end=QUERY.end + timedelta(days=1)
+    )
     assert cache.allocation_key(later) != key
     assert cache.assets_key(QUERY.start, QUERY.end) != key
 

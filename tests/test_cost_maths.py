@@ -163,23 +163,46 @@ def test_total_treats_null_as_zero_and_reconciles_to_the_cent() -> None:
 
 def test_resource_totals_include_adjustments_and_shared() -> None:
     row = alloc(
-        "a", "p", 10.0, cpuCost=4.0, cpuCostAdjustment=-0.5, ramCost=2.0, gpuCost=1.0,
-        pvCost=1.5, networkCost=0.25, loadBalancerCost=0.75, sharedCost=0.5, externalCost=0.5,
-    )  # fmt: skip
+        "a",
+        "p",
+        10.0,
+        cpuCost=4.0,
+        cpuCostAdjustment=-0.5,
+        ramCost=2.0,
+        gpuCost=1.0,
+        pvCost=1.5,
+        networkCost=0.25,
+        loadBalancerCost=0.75,
+        sharedCost=0.5,
+        externalCost=0.5,
+    )
     parts = cm.resource_totals([row, alloc("b", "q", None)])
     assert parts == {
-        "cpu": 3.5, "gpu": 1.0, "ram": 2.0, "pv": 1.5, "network": 0.25,
-        "load_balancer": 0.75, "shared": 1.0,
-    }  # fmt: skip
+        "cpu": 3.5,
+        "gpu": 1.0,
+        "ram": 2.0,
+        "pv": 1.5,
+        "network": 0.25,
+        "load_balancer": 0.75,
+        "shared": 1.0,
+    }
     assert sum(parts.values()) == 10.0
 
 
 def test_efficiency_is_cost_weighted_and_hour_weighted() -> None:
     """cpu: (0.5·1h + 1·2h)/(2·1h + 1·2h) = 0.625; ram 0.5; (0.625·4 + 0.5·1)/5 = 0.6."""
     a = alloc(
-        "a", "p", 4.0, minutes=60, cpuCoreRequestAverage=2, cpuCoreUsageAverage=0.5, cpuCost=3,
-        ramByteRequestAverage=1e9, ramByteUsageAverage=5e8, ramCost=1,
-    )  # fmt: skip
+        "a",
+        "p",
+        4.0,
+        minutes=60,
+        cpuCoreRequestAverage=2,
+        cpuCoreUsageAverage=0.5,
+        cpuCost=3,
+        ramByteRequestAverage=1e9,
+        ramByteUsageAverage=5e8,
+        ramCost=1,
+    )
     b = alloc("a", "q", 1.0, minutes=120, cpuCoreRequestAverage=1, cpuCoreUsageAverage=1, cpuCost=1)
     assert cm.efficiency([a]) == pytest.approx(0.3125)
     assert cm.efficiency([a, b]) == pytest.approx(0.6)

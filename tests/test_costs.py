@@ -65,28 +65,92 @@ def payments() -> list[Allocation]:
         "labels": {"team": "payments"},
     }
     return [
-        alloc("payments", "api-1", 10.0, **api, minutes=10080, cpuCost=8.0, ramCost=2.0,
-              cpuCoreRequestAverage=1, cpuCoreUsageAverage=0.25,
-              ramByteRequestAverage=1e9, ramByteUsageAverage=5e8),
-        alloc("payments", "api-1", 2.5, **api, container="sidecar", minutes=10080, cpuCost=1.5,
-              ramCost=0.5, pvCost=0.5, cpuCoreRequestAverage=0.5, cpuCoreUsageAverage=0.5,
-              ramByteRequestAverage=1e8, ramByteUsageAverage=1e8),
-        alloc("payments", "api-2", 7.5, **api, minutes=5040, cpuCost=6.0, ramCost=1.5,
-              cpuCoreRequestAverage=1, cpuCoreUsageAverage=0.5,
-              ramByteRequestAverage=1e9, ramByteUsageAverage=2.5e8),
-        alloc("payments", "batch-x", 5.0, controller="batch", kind="job", minutes=600,
-              cpuCost=4.0, networkCost=1.0, cpuCoreRequestAverage=2, cpuCoreUsageAverage=2),
-        alloc("payments", "debug", 1.25, container="shell", minutes=60, cpuCost=1.0,
-              ramCost=0.25, cpuCoreUsageAverage=0.1),
-    ]  # fmt: skip
+        alloc(
+            "payments",
+            "api-1",
+            10.0,
+            **api,
+            minutes=10080,
+            cpuCost=8.0,
+            ramCost=2.0,
+            cpuCoreRequestAverage=1,
+            cpuCoreUsageAverage=0.25,
+            ramByteRequestAverage=1e9,
+            ramByteUsageAverage=5e8,
+        ),
+        alloc(
+            "payments",
+            "api-1",
+            2.5,
+            **api,
+            container="sidecar",
+            minutes=10080,
+            cpuCost=1.5,
+            ramCost=0.5,
+            pvCost=0.5,
+            cpuCoreRequestAverage=0.5,
+            cpuCoreUsageAverage=0.5,
+            ramByteRequestAverage=1e8,
+            ramByteUsageAverage=1e8,
+        ),
+        alloc(
+            "payments",
+            "api-2",
+            7.5,
+            **api,
+            minutes=5040,
+            cpuCost=6.0,
+            ramCost=1.5,
+            cpuCoreRequestAverage=1,
+            cpuCoreUsageAverage=0.5,
+            ramByteRequestAverage=1e9,
+            ramByteUsageAverage=2.5e8,
+        ),
+        alloc(
+            "payments",
+            "batch-x",
+            5.0,
+            controller="batch",
+            kind="job",
+            minutes=600,
+            cpuCost=4.0,
+            networkCost=1.0,
+            cpuCoreRequestAverage=2,
+            cpuCoreUsageAverage=2,
+        ),
+        alloc(
+            "payments",
+            "debug",
+            1.25,
+            container="shell",
+            minutes=60,
+            cpuCost=1.0,
+            ramCost=0.25,
+            cpuCoreUsageAverage=0.1,
+        ),
+    ]
 
 
 def this_week(with_hidden: bool = True) -> list[Allocation]:
     """payments 26.25 + search 40.00 (+ topsecret 13.37 on its own cluster) + idle 20.00."""
-    search = alloc("search", "es-0", 40.0, controller="es", kind="statefulset",
-                   labels={"team": "search", "app_kubernetes_io_name": "es"})  # fmt: skip
-    secret = alloc(HIDDEN, "vault-0", 13.37, controller="vault", kind="deployment",
-                   cluster="shadow", node="node-secret", labels={"team": "search"})  # fmt: skip
+    search = alloc(
+        "search",
+        "es-0",
+        40.0,
+        controller="es",
+        kind="statefulset",
+        labels={"team": "search", "app_kubernetes_io_name": "es"},
+    )
+    secret = alloc(
+        HIDDEN,
+        "vault-0",
+        13.37,
+        controller="vault",
+        kind="deployment",
+        cluster="shadow",
+        node="node-secret",
+        labels={"team": "search"},
+    )
     return [*payments(), search, *([secret] if with_hidden else []), idle(20.0)]
 
 
@@ -208,9 +272,14 @@ async def test_namespace_breakdown_by_workload_and_resource() -> None:
     assert batch.efficiency == 1.0
     assert bare.efficiency == pytest.approx(0.8)  # cpu without request counts as 1, ram as 0
     assert ns.resources == {
-        "cpu": 20.5, "gpu": 0.0, "ram": 4.25, "pv": 0.5, "network": 1.0,
-        "load_balancer": 0.0, "shared": 0.0,
-    }  # fmt: skip
+        "cpu": 20.5,
+        "gpu": 0.0,
+        "ram": 4.25,
+        "pv": 0.5,
+        "network": 1.0,
+        "load_balancer": 0.0,
+        "shared": 0.0,
+    }
     assert math.fsum(ns.resources.values()) == ns.total
     assert ns.efficiency == pytest.approx(_payments_efficiency())
     assert ns.run_rate_monthly == 114.0625

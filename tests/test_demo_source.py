@@ -253,9 +253,15 @@ def test_unknown_aggregate_tokens_are_dropped(cluster: DemoCluster) -> None:
 def test_cluster_has_eight_namespaces_and_about_forty_workloads(cluster: DemoCluster) -> None:
     namespaces = set(one_set(cluster, window=window(1), aggregate="namespace")) - {"__unmounted__"}
     assert namespaces == {
-        "payments", "checkout", "search", "data-pipeline", "ml-training", "web", "monitoring",
+        "payments",
+        "checkout",
+        "search",
+        "data-pipeline",
+        "ml-training",
+        "web",
+        "monitoring",
         "kube-system",
-    }  # fmt: skip
+    }
     controllers = one_set(cluster, window=window(1), aggregate="controller")
     kinds = {name.split(":")[0] for name in controllers if ":" in name}
     assert kinds == {"deployment", "statefulset", "daemonset", "job"}
@@ -285,8 +291,11 @@ def test_an_under_requested_memory_container_is_a_risk(cluster: DemoCluster) -> 
 
 def test_several_containers_are_clearly_over_requested(cluster: DemoCluster) -> None:
     rows = one_set(cluster, window=window(7), aggregate="controller")
-    wasteful = [n for n, r in rows.items() if r["cpuCoreRequestAverage"] >= 0.5 and
-                r["cpuEfficiency"] < 0.15]  # fmt: skip
+    wasteful = [
+        n
+        for n, r in rows.items()
+        if r["cpuCoreRequestAverage"] >= 0.5 and r["cpuEfficiency"] < 0.15
+    ]
     assert len(wasteful) >= 5
 
 

@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from tests.bot_harness import World, world  # noqa: F401 - the fixture
+from tests.bot_harness import World
 from tests.standins.signing import SignedSlackClient
 
 
@@ -26,8 +26,11 @@ def test_signed_help_is_acked_within_a_second_and_answered_via_response_url(worl
 def test_unsigned_forged_and_stale_requests_get_401_and_reach_no_handler(world: World) -> None:
     url = world.slack.new_response_url()
     body = f"command=%2Fcost&text=summary&user_id=U0ALICE&response_url={url}".encode()
-    plain = httpx.post(world.bot.url + "/slack/events", content=body,
-                       headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    plain = httpx.post(
+        world.bot.url + "/slack/events",
+        content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert plain.status_code == 401
     forged = SignedSlackClient(world.bot.url, "not-the-secret")
     assert forged.slash("summary", user_id="U0ALICE", response_url=url).status_code == 401

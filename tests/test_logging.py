@@ -21,7 +21,8 @@ def test_tokens_and_response_urls_are_redacted_in_structlog_and_stdlib_logs() ->
         note="app token xapp-1-A1-2-abc and secret signing-secret-value",
     )
     logging.getLogger("slack_bolt").warning(
-        "Invalid signature: body=token=x&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT%2F1"
+        "Invalid signature: body=token=x&response_url="
+        "https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT%2F1"
     )
     out = stream.getvalue()
     assert "xoxb-1234" not in out

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from services.errors import OpenCostBadResponse, OpenCostUnavailable
 from services.opencost.client import OpenCostClient
-from services.ports import AllocationQuery
+from services.opencost.multi import MultiClusterSource
+from services.ports import AllocationData, AllocationQuery, AssetData
 from tests.redis_server import free_port
 from tests.standins.opencost import (
     OpenCostStandIn,
@@ -29,8 +30,11 @@ JSON = "application/json"
 
 
 class FixedClock:
+    def __init__(self, now: datetime = NOW) -> None:
+        self.moment = now
+
     def now(self) -> datetime:
-        return NOW
+        return self.moment
 
 
 def _rows() -> list[dict[str, object]]:
@@ -55,9 +59,17 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _client(
-    url: str, http: httpx.AsyncClient, *, retries: int = 2, cluster_name: str | None = None
+    url: str,
+    http: httpx.AsyncClient,
+    *,
+    retries: int = 2,
+    cluster_name: str | None = None,
+    clock: FixedClock | None = None,
+    demo: bool = False,
 ) -> OpenCostClient:
-    return OpenCostClient(url, http, cluster_name, retries, backoff=0.01, clock=FixedClock())
+    return OpenCostClient(
+        url, http, cluster_name, retries, backoff=0.01, clock=clock or FixedClock(), demo=demo
+    )
 
 
 def _answer(status: int, body: object, content_type: str = JSON) -> tuple[int, str, bytes]:
@@ -305,3 +317,100 @@ async def test_ping_falls_back_to_a_tiny_allocation_query_when_healthz_is_missin
 async def test_ping_of_a_dead_opencost_is_unavailable(http: httpx.AsyncClient) -> None:
     with pytest.raises(OpenCostUnavailable):
         await _client(f"http://127.0.0.1:{free_port()}", http).ping()
+
+
+# --- several clusters ---------------------------------------------------------------------------
+@pytest.fixture
+def staging() -> Iterator[OpenCostStandIn]:
+    row = allocation_row(namespace="search", pod="es-0", container="es", cluster="x", cpu_cost=3.0)
+    with OpenCostStandIn([allocation_set(row)], assets_map(node_asset("node-9"))) as server:
+        yield server
+
+
+def _two_clusters(
+    prod: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
+) -> MultiClusterSource:
+    older = FixedClock(NOW - timedelta(minutes=5))
+    return MultiClusterSource(
+        {
+            "prod": _client(prod.url, http, cluster_name="prod", retries=0),
+            "staging": _client(staging.url, http, cluster_name="staging", retries=0, clock=older),
+        }
+    )
+
+
+async def test_clusters_are_merged_step_by_step_with_the_oldest_fetch_time(
+    opencost: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    data = await _two_clusters(opencost, staging, http).allocations(DAY)
+    assert [sorted(row.cluster for row in step) for step in data.steps] == [
+        ["prod", "prod", "staging"],
+        [],
+    ]
+    assert data.fetched_at == (NOW - timedelta(minutes=5)).timestamp()
+    assert data.failed_clusters == []
+    assets = await _two_clusters(opencost, staging, http).assets(DAY.start, DAY.end)
+    assert sorted(asset.properties.cluster for asset in assets.assets) == [
+        "prod",
+        "prod",
+        "staging",
+    ]
+
+
+async def test_a_failing_cluster_gives_a_partial_answer_naming_it(
+    opencost: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    staging.mode = "down"
+    data = await _two_clusters(opencost, staging, http).allocations(DAY)
+    assert data.failed_clusters == ["staging"]
+    assert {row.cluster for row in data.rows()} == {"prod"}
+    assets = await _two_clusters(opencost, staging, http).assets(DAY.start, DAY.end)
+    assert assets.failed_clusters == ["staging"]
+
+
+async def test_all_clusters_failing_raises_preferring_unavailable(
+    opencost: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    opencost.mode = "plain_400"
+    staging.mode = "status_500"
+    with pytest.raises(OpenCostUnavailable) as caught:
+        await _two_clusters(opencost, staging, http).allocations(DAY)
+    assert caught.value.cluster == "staging"
+
+
+async def test_demo_flag_survives_merging(
+    opencost: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    multi = MultiClusterSource(
+        {
+            "real": _client(opencost.url, http, cluster_name="real"),
+            "demo": _client(staging.url, http, cluster_name="demo", demo=True),
+        }
+    )
+    assert (await multi.allocations(DAY)).demo
+
+
+class _Broken:
+    """A CostSource with a bug in it: not an OpenCostError, so it must not be swallowed."""
+
+    async def allocations(self, query: AllocationQuery) -> AllocationData:
+        raise RuntimeError("bug")
+
+    async def assets(self, start: datetime, end: datetime) -> AssetData:
+        raise RuntimeError("bug")
+
+
+async def test_a_bug_in_one_cluster_source_is_not_reported_as_an_outage(
+    opencost: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    multi = MultiClusterSource({"ok": _client(opencost.url, http), "broken": _Broken()})
+    with pytest.raises(RuntimeError, match="bug"):
+        await multi.allocations(DAY)
+
+
+async def test_a_single_cluster_is_just_that_source(
+    opencost: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    opencost.mode = "plain_400"
+    with pytest.raises(OpenCostBadResponse):
+        await MultiClusterSource({"only": _client(opencost.url, http)}).allocations(DAY)

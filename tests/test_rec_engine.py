@@ -264,10 +264,16 @@ async def test_short_history_is_reported_as_skipped_not_recommended() -> None:
 
 async def test_idle_workload_replaces_its_rightsizing() -> None:
     rows = [
-        row(day, controller="legacy", pod="legacy-1", cpu_max=0.0005, cpu_avg=0.0002,
-            network_bytes=1000.0)
+        row(
+            day,
+            controller="legacy",
+            pod="legacy-1",
+            cpu_max=0.0005,
+            cpu_avg=0.0002,
+            network_bytes=1000.0,
+        )
         for day in range(14)
-    ]  # fmt: skip
+    ]
     result = await generate(FakeCostSource([*rows, *api_rows()]))
     idle = only(result, "idle_workload")
     assert idle.controller == "legacy"
@@ -287,10 +293,15 @@ async def test_workload_without_network_data_is_never_called_idle() -> None:
 
 
 async def test_savings_below_a_dollar_are_not_shown_but_risks_are() -> None:
-    tiny = [row(day, controller="tiny", pod="t-1", cpu_request=0.27, ram_request=460 * MIB,
-                cpu_max=0.26) for day in range(10, 14)]  # fmt: skip
-    starved = [row(day, controller="hot", pod="h-1", cpu_request=0.1, cpu_max=0.9)
-               for day in range(10, 14)]  # fmt: skip
+    tiny = [
+        row(
+            day, controller="tiny", pod="t-1", cpu_request=0.27, ram_request=460 * MIB, cpu_max=0.26
+        )
+        for day in range(10, 14)
+    ]
+    starved = [
+        row(day, controller="hot", pod="h-1", cpu_request=0.1, cpu_max=0.9) for day in range(10, 14)
+    ]
     result = await generate(FakeCostSource([*tiny, *starved]))
     controllers = {rec.controller: rec for rec in result.recommendations}
     assert "tiny" not in controllers
@@ -331,8 +342,11 @@ async def test_failing_assets_leave_a_warning_and_the_other_rules() -> None:
 
 
 async def test_results_are_ordered_by_savings_and_settings_change_thresholds() -> None:
-    big = [row(day, controller="big", pod=f"big-{p}", cpu_request=4.0)
-           for day in range(10, 14) for p in (1, 2)]  # fmt: skip
+    big = [
+        row(day, controller="big", pod=f"big-{p}", cpu_request=4.0)
+        for day in range(10, 14)
+        for p in (1, 2)
+    ]
     source = FakeCostSource([*api_rows(), *big])
     result = await generate(source)
     assert [rec.controller for rec in result.recommendations] == ["big", "api"]

@@ -274,13 +274,19 @@ def later_rows(cpu_request: float, ram_request: float, days: range) -> Allocatio
         start = datetime(2025, 3, 1, tzinfo=UTC) + timedelta(days=day)
         shaped = {
             "name": "prod/n/payments/api-9/app",
-            "properties": {"cluster": "prod", "namespace": "payments", "controllerKind":
-                           "deployment", "controller": "api", "pod": "api-9", "container": "app"},
+            "properties": {
+                "cluster": "prod",
+                "namespace": "payments",
+                "controllerKind": "deployment",
+                "controller": "api",
+                "pod": "api-9",
+                "container": "app",
+            },
             "window": {"start": start.isoformat(), "end": (start + timedelta(days=1)).isoformat()},
             "end": (start + timedelta(days=1)).isoformat(),
             "cpuCoreRequestAverage": cpu_request,
             "ramByteRequestAverage": ram_request,
-        }  # fmt: skip
+        }
         steps.append([msgspec.convert(shaped, Allocation)])
     return AllocationData(steps=steps, fetched_at=0.0)
 

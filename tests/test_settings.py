@@ -75,6 +75,8 @@ def test_url_and_clusters_together_are_refused() -> None:
         Settings(opencost_url="http://a:9003", opencost_clusters='{"x": "http://b"}')  # type: ignore[arg-type]  # env forms
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("6h", 21600), ("90m", 5400), ("30", 30), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("6h", 21600), ("90m", 5400), ("30", 30), ("1d", 86400)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text) == seconds

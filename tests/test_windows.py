@@ -178,9 +178,15 @@ def test_date_range_reaching_into_the_future_stops_at_now() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["2026-11-1..2026-11-7", "2026-11-01...2026-11-07", "2026-11-01 to 2026-11-07",
-             "2026-11-01–2026-11-07", "2026-11-01/2026-11-07"],
-)  # fmt: skip
+    "text",
+    [
+        "2026-11-1..2026-11-7",
+        "2026-11-01...2026-11-07",
+        "2026-11-01 to 2026-11-07",
+        "2026-11-01–2026-11-07",
+        "2026-11-01/2026-11-07",
+    ],
+)
 def test_date_range_separators_and_short_dates_normalize(text: str) -> None:
     assert parse_window(text, NOW).label == "2026-11-01..2026-11-07"
 
@@ -250,9 +256,22 @@ def test_bad_window_message_does_not_echo_a_huge_input() -> None:
 
 
 @pytest.mark.parametrize(
-    "token", ["7d", "24h", "2w", "0d", "30m", "3mo", "today", "Last-Week", "2026-11-01",
-              "2026-11-01..2026-11-07", "2026-02-30..2026-03-01", "7days"],
-)  # fmt: skip
+    "token",
+    [
+        "7d",
+        "24h",
+        "2w",
+        "0d",
+        "30m",
+        "3mo",
+        "today",
+        "Last-Week",
+        "2026-11-01",
+        "2026-11-01..2026-11-07",
+        "2026-02-30..2026-03-01",
+        "7days",
+    ],
+)
 def test_window_shaped_tokens_are_recognized(token: str) -> None:
     assert looks_like_window(token)
 

@@ -65,9 +65,13 @@ def budget_alerts(budget: Budget, month_to_date: float, now: datetime) -> list[B
 
     def alert(kind: AlertKind, period: str, threshold: int = 0) -> BudgetAlert:
         return BudgetAlert(
-            budget=budget, kind=kind, period=f"{month}:{period}", threshold=threshold,
-            month_to_date=month_to_date, forecast=projected,
-        )  # fmt: skip
+            budget=budget,
+            kind=kind,
+            period=f"{month}:{period}",
+            threshold=threshold,
+            month_to_date=month_to_date,
+            forecast=projected,
+        )
 
     alerts = [alert("threshold", str(limit), limit) for limit in THRESHOLDS if used >= limit]
     elapsed = (now - month_start(now)).total_seconds() / 3600.0

@@ -85,16 +85,26 @@ class BudgetService:
         if not existing and len(current) >= MAX_PER_CHANNEL:
             raise UserInputError(f"This channel already has {MAX_PER_CHANNEL} budgets.")
         budget = Budget(
-            id=existing[0].id if existing else new_id("b"), channel=channel, kind=kind,
-            target=target, amount=amount, creator=identity.slack_user_id,
+            id=existing[0].id if existing else new_id("b"),
+            channel=channel,
+            kind=kind,
+            target=target,
+            amount=amount,
+            creator=identity.slack_user_id,
             created_at=existing[0].created_at if existing else self._clock.now(),
-            spend_ratio=self._ratio, spend_min=self._min,
-        )  # fmt: skip
+            spend_ratio=self._ratio,
+            spend_min=self._min,
+        )
         await self._store.save_budget(budget)
         await self._audit.record(
-            "budget_set", identity.slack_user_id, budget=budget.id, channel=channel, kind=kind,
-            target=target, amount=amount,
-        )  # fmt: skip
+            "budget_set",
+            identity.slack_user_id,
+            budget=budget.id,
+            channel=channel,
+            kind=kind,
+            target=target,
+            amount=amount,
+        )
         return budget
 
     async def statuses(self, identity: Identity, channel: str) -> list[BudgetStatus]:
@@ -111,9 +121,13 @@ class BudgetService:
             await self._require_access(identity, budget.kind, budget.target)
         await self._store.remove_budget(budget.id)
         await self._audit.record(
-            "budget_removed", identity.slack_user_id, budget=budget.id, channel=budget.channel,
-            kind=budget.kind, target=budget.target,
-        )  # fmt: skip
+            "budget_removed",
+            identity.slack_user_id,
+            budget=budget.id,
+            channel=budget.channel,
+            kind=budget.kind,
+            target=budget.target,
+        )
         return budget
 
     async def acknowledge(self, alert_key: str, user_id: str) -> None:
@@ -161,9 +175,13 @@ class BudgetService:
 
     def _job(self, alert: BudgetAlert) -> Job:
         return Job(
-            kind="alert", subject=alert.budget.id, period=alert.period,
-            channel=alert.budget.channel, event_type="costbot_alert", id_field="budget_id",
-        )  # fmt: skip
+            kind="alert",
+            subject=alert.budget.id,
+            period=alert.period,
+            channel=alert.budget.channel,
+            event_type="costbot_alert",
+            id_field="budget_id",
+        )
 
     async def _daily(self, now: datetime, scope: Scope, focus: Focus) -> list[tuple[date, float]]:
         """Daily cost from the month's start (or 15 days back, if earlier) until now."""

@@ -32,18 +32,32 @@ SENT, LATE, RECOVERED = "sent", "late", "recovered"
 PAUSED, SKIPPED, FAILED = "paused", "skipped", "failed"
 ALREADY, BUSY = "already", "busy"  # another replica did it / is doing it: nothing recorded here
 # Slack answers that no retry will change: record the failure instead of retrying every minute.
-PERMANENT = frozenset({
-    "not_in_channel", "channel_not_found", "is_archived", "invalid_auth", "account_inactive",
-    "token_revoked", "missing_scope", "restricted_action", "not_authed", "msg_too_long",
-    "invalid_blocks", "invalid_metadata_format", "ekm_access_denied",
-})  # fmt: skip
+PERMANENT = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+        "not_authed",
+        "msg_too_long",
+        "invalid_blocks",
+        "invalid_metadata_format",
+        "ekm_access_denied",
+    }
+)
 # What the digests counter sees (sent, late, skipped, failed); a pause counts as skipped.
 METRIC_OUTCOMES = {SENT: SENT, LATE: LATE, SKIPPED: SKIPPED, PAUSED: SKIPPED, FAILED: FAILED}
 _MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then "
 _EXTEND = _MINE + "return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = _MINE + "return redis.call('del', KEYS[1]) end return 0"
-_SKIP = ("if redis.call('exists', KEYS[1]) == 0 and redis.call('exists', KEYS[2]) == 0 then "
-         "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0")  # fmt: skip
+_SKIP = (
+    "if redis.call('exists', KEYS[1]) == 0 and redis.call('exists', KEYS[2]) == 0 then "
+    "redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0"
+)
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 After = Callable[[str], Awaitable[None]]
 
@@ -216,16 +230,28 @@ class DeliveryGuard:
         if result.outcome in (ALREADY, BUSY):
             return
         log = self._log.warning if result.outcome == FAILED else self._log.info
-        log(f"delivery.{result.outcome}", kind=job.kind, subject=job.subject, period=job.period,
-            channel=job.channel, ts=result.ts, detail=result.detail)  # fmt: skip
+        log(
+            f"delivery.{result.outcome}",
+            kind=job.kind,
+            subject=job.subject,
+            period=job.period,
+            channel=job.channel,
+            ts=result.ts,
+            detail=result.detail,
+        )
         counted = result.outcome
         if counted == RECOVERED:  # posted by a replica that stopped before counting it
             counted = LATE if job.late else SENT
         metric = METRIC_OUTCOMES.get(counted)
         if metric is not None:
             self._on_outcome(metric)
-        record = RunRecord(period=job.period, outcome=result.outcome, at=self._clock.now(),
-                           ts=result.ts, detail=result.detail)  # fmt: skip
+        record = RunRecord(
+            period=job.period,
+            outcome=result.outcome,
+            at=self._clock.now(),
+            ts=result.ts,
+            detail=result.detail,
+        )
         with contextlib.suppress(RedisError, OSError):
             await self._redis.set(
                 self._last_key(job), msgspec.json.encode(record), ex=self._done_ttl
@@ -235,8 +261,13 @@ class DeliveryGuard:
         try:
             await after(ts)
         except Exception:
-            self._log.warning("delivery.follow_up_failed", kind=job.kind, subject=job.subject,
-                              period=job.period, exc_info=True)  # fmt: skip
+            self._log.warning(
+                "delivery.follow_up_failed",
+                kind=job.kind,
+                subject=job.subject,
+                period=job.period,
+                exc_info=True,
+            )
 
     # --- keys -----------------------------------------------------------------------------------
     def _key(self, job: Job, part: str) -> str:

@@ -161,8 +161,11 @@ class DigestRunner:
             try:
                 file_id = await self._chat.upload_png(None, "costbot-digest.png", png, title)
             except ChatUnavailable as exc:
-                self._log.warning("digest.chart_failed", subscription=data.subscription.id,
-                                  error=exc.code or str(exc))  # fmt: skip
+                self._log.warning(
+                    "digest.chart_failed",
+                    subscription=data.subscription.id,
+                    error=exc.code or str(exc),
+                )
         text, blocks = self._renderer.details(data, file_id or None)
         await self._chat.post(data.subscription.channel, text, blocks, thread_ts=ts)
 

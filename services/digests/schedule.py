@@ -22,6 +22,8 @@ from services.windows import TimeRange
 Trigger = Any  # APScheduler 3 ships no type hints
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CRONTAB_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab 0 (and 7) = Sunday
+_FULL_NAMES = {d[:3]: d for d in ("sunday", "monday", "tuesday", "wednesday", "thursday",
+                                  "friday", "saturday")}  # fmt: skip
 _ANY = ("*", "?")
 _LOOKBACK_FIRST = timedelta(minutes=2)
 _LOOKBACK_LAST = timedelta(days=3 * 366)  # a yearly cron still has a previous fire
@@ -67,7 +69,7 @@ def _crontab_part(part: str) -> set[int]:
 def _crontab_day(token: str) -> int:
     if token.isdigit() and 0 <= int(token) <= 7:
         return int(token)
-    if token[:3] in _CRONTAB_DAYS:
+    if token[:3] in _CRONTAB_DAYS and token in (token[:3], _FULL_NAMES[token[:3]]):
         return _CRONTAB_DAYS.index(token[:3])
     raise ValueError(f"{token!r} is not a day of the week (0-7 or mon-sun)")
 

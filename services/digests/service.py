@@ -63,11 +63,16 @@ class DigestService:
             raise UserInputError("That schedule never fires.")
         await self._store.save_subscription(sub)
         await self._audit.record(
-            "digest_subscribed", identity.slack_user_id, subscription=sub.id, channel=channel,
-            schedule=sub.cron or f"{sub.frequency} {sub.day} {sub.at}", tz=sub.tz,
-            scope=sub.scope_kind, namespaces=list(sub.namespaces),
+            "digest_subscribed",
+            identity.slack_user_id,
+            subscription=sub.id,
+            channel=channel,
+            schedule=sub.cron or f"{sub.frequency} {sub.day} {sub.at}",
+            tz=sub.tz,
+            scope=sub.scope_kind,
+            namespaces=list(sub.namespaces),
             label="=".join(sub.label) if sub.label else "",
-        )  # fmt: skip
+        )
         return sub
 
     async def statuses(self, identity: Identity, channel: str) -> list[SubscriptionStatus]:
@@ -99,9 +104,12 @@ class DigestService:
             )
         await self._store.remove_subscription(sub.id)
         await self._audit.record(
-            "digest_unsubscribed", identity.slack_user_id, subscription=sub.id,
-            channel=sub.channel, subscriber=sub.subscriber,
-        )  # fmt: skip
+            "digest_unsubscribed",
+            identity.slack_user_id,
+            subscription=sub.id,
+            channel=sub.channel,
+            subscriber=sub.subscriber,
+        )
         return sub
 
     async def preview(
@@ -135,11 +143,21 @@ class DigestService:
             if not seen:
                 raise NotAllowed("You may not see any namespace, so a digest would be empty.")
         return Subscription(
-            id=new_id("d"), channel=channel, subscriber=identity.slack_user_id,
-            frequency=spec.frequency, day=spec.day, at=spec.at, tz=tz, cron=spec.cron,
-            scope_kind=spec.scope_kind, namespaces=spec.namespaces, label=spec.label,
-            cluster_wide=cluster, seen=seen, created_at=self._clock.now(),
-        )  # fmt: skip
+            id=new_id("d"),
+            channel=channel,
+            subscriber=identity.slack_user_id,
+            frequency=spec.frequency,
+            day=spec.day,
+            at=spec.at,
+            tz=tz,
+            cron=spec.cron,
+            scope_kind=spec.scope_kind,
+            namespaces=spec.namespaces,
+            label=spec.label,
+            cluster_wide=cluster,
+            seen=seen,
+            created_at=self._clock.now(),
+        )
 
     async def _visible(self, identity: Identity) -> tuple[str, ...]:
         present = await self._costs.visible_namespaces(parse_window("7d", self._clock.now()))

@@ -91,6 +91,7 @@ class _W(NamedTuple):
     lb: bool = False
 
 
+# fmt: off
 WORKLOADS: tuple[_W, ...] = (
     _W("payments", "deployment", "payments-api", 3,
        (_S("api", 1.0, 0.12, 1024, 420), _S("envoy", 0.1, 0.02, 128, 60)), "web", 400),
@@ -172,7 +173,8 @@ WORKLOADS: tuple[_W, ...] = (
        (_S("metrics-server", 0.1, 0.005, 200, 45),)),
     _W("kube-system", "deployment", "cluster-autoscaler", 1,
        (_S("cluster-autoscaler", 0.1, 0.002, 600, 90),)),
-)  # fmt: skip
+)
+# fmt: on
 
 
 class _Node(NamedTuple):
@@ -204,16 +206,16 @@ class _Instance(NamedTuple):
     container: str
     node: _Node | None
     labels: dict[str, str]
-    profile: str
-    cpu_req: float
-    ram_req: float
-    cpu_mean: float
-    ram_mean: float
-    net: float  # bytes sent per hour at average load
-    gpu: int
-    pv: tuple[str, float] | None  # (PV name, bytes) billed to this container
-    lb: float  # $ per hour of load balancer billed to this container
     born: int  # epoch hour the pod started
+    profile: str = "none"
+    cpu_req: float = 0.0
+    ram_req: float = 0.0
+    cpu_mean: float = 0.0
+    ram_mean: float = 0.0
+    net: float = 0.0  # bytes sent per hour at average load
+    gpu: int = 0
+    pv: tuple[str, float] | None = None  # (PV name, bytes) billed to this container
+    lb: float = 0.0  # $ per hour of load balancer billed to this container
 
 
 class _Disk(NamedTuple):
@@ -253,52 +255,66 @@ def _place(requests: dict[str, float], gpu: int) -> _Node:
 
 
 def _build(seed: int, born: int, anchor_hour: int) -> tuple[list[_Instance], list[_Disk]]:
+    """Every container of the cluster (pods placed on nodes) and every volume."""
     instances: list[_Instance] = []
     disks: list[_Disk] = []
-    load: dict[str, float] = {}
+    load: dict[str, float] = {}  # requested cores per node, for placement
     for work in WORKLOADS:
         rng = random.Random(f"{seed}:{work.namespace}/{work.name}")
         start = born if work.age_hours is None else anchor_hour - work.age_hours
-        labels = {"app": work.name, "team": TEAMS[work.namespace]}
         for pod, pinned in _pod_names(work, rng):
             node = pinned or _place(load, work.gpu)
             load[node.name] = load.get(node.name, 0.0) + sum(s.cpu_req for s in work.specs)
             pv = None
             if work.pv_gib:
-                volume = f"pvc-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
-                disks.append(
-                    _Disk(
-                        volume,
-                        f"vol-{rng.getrandbits(64):016x}",
-                        work.pv_gib,
-                        f"data-{pod}",
-                        work.namespace,
-                        0.25 + 0.6 * rng.random(),
-                    )
-                )
-                pv = (volume, float(work.pv_gib * GIB))
-            skew = 0.85 + 0.3 * rng.random()
-            pod_labels = dict(labels)
-            if work.kind == "deployment":
-                pod_labels["pod_template_hash"] = pod.split("-")[-2]
-            replicas = work.replicas or len(NODES)
-            for first, spec in zip([True] + [False] * len(work.specs), work.specs, strict=False):
-                instances.append(_Instance(
-                    work.namespace, work.kind, work.name, pod, spec.container, node,
-                    dict(sorted(pod_labels.items())),
-                    work.profile, spec.cpu_req, spec.ram_req * MIB, spec.cpu_use * skew,
-                    spec.ram_use * MIB * skew, work.net_mb * 1e6 * skew if first else 0.0,
-                    work.gpu if first else 0, pv if first else None,
-                    LB_PRICE / replicas if work.lb and first else 0.0, start,
-                ))  # fmt: skip
-    rng = random.Random(f"{seed}:unclaimed")
-    volume = f"pvc-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
-    disks.append(_Disk(volume, f"vol-{rng.getrandbits(64):016x}", 250, "", "", 0.0))
-    instances.append(_Instance(
-        UNMOUNTED, "", "", UNMOUNTED, UNMOUNTED, None, {}, "none", 0.0, 0.0, 0.0, 0.0, 0.0, 0,
-        (volume, 250.0 * GIB), 0.0, born,
-    ))  # fmt: skip
+                disk = _new_disk(rng, work.pv_gib, f"data-{pod}", work.namespace)
+                disks.append(disk)
+                pv = (disk.volume, float(disk.gib * GIB))
+            skew = 0.85 + 0.3 * rng.random()  # pods of one workload differ a little
+            instances += _containers(work, pod, node, pv=pv, skew=skew, start=start)
+    unclaimed = _new_disk(random.Random(f"{seed}:unclaimed"), 250, "", "")
+    disks.append(unclaimed)
+    pv = (unclaimed.volume, float(unclaimed.gib * GIB))  # OpenCost bills it to __unmounted__
+    instances.append(_Instance(UNMOUNTED, "", "", UNMOUNTED, UNMOUNTED, None, {}, born, pv=pv))
     return instances, disks
+
+
+def _new_disk(rng: random.Random, gib: int, claim: str, namespace: str) -> _Disk:
+    volume = f"pvc-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+    used = 0.25 + 0.6 * rng.random() if claim else 0.0
+    return _Disk(volume, f"vol-{rng.getrandbits(64):016x}", gib, claim, namespace, used)
+
+
+def _containers(
+    work: _W, pod: str, node: _Node, *, pv: tuple[str, float] | None, skew: float, start: int
+) -> list[_Instance]:
+    """A pod's containers; pod-level costs (network, GPU, volume, balancer) go to the first."""
+    labels = {"app": work.name, "team": TEAMS[work.namespace]}
+    if work.kind == "deployment":
+        labels["pod_template_hash"] = pod.split("-")[-2]
+    lb_share = LB_PRICE / (work.replicas or len(NODES)) if work.lb else 0.0
+    return [
+        _Instance(
+            namespace=work.namespace,
+            kind=work.kind,
+            controller=work.name,
+            pod=pod,
+            container=spec.container,
+            node=node,
+            labels=dict(sorted(labels.items())),
+            profile=work.profile,
+            cpu_req=spec.cpu_req,
+            ram_req=spec.ram_req * MIB,
+            cpu_mean=spec.cpu_use * skew,
+            ram_mean=spec.ram_use * MIB * skew,
+            net=work.net_mb * 1e6 * skew if first else 0.0,
+            gpu=work.gpu if first else 0,
+            pv=pv if first else None,
+            lb=lb_share if first else 0.0,
+            born=start,
+        )
+        for first, spec in zip([True] + [False] * len(work.specs), work.specs, strict=False)
+    ]
 
 
 # --- hourly samples and their sums -------------------------------------------------------------
@@ -340,13 +356,33 @@ def _samples(seed: int, instances: list[_Instance], hour: int) -> list[_Sample |
     return out
 
 
+_SUMMED = ("cpu_req", "cpu_use", "cpu_alloc", "ram_req", "ram_use", "ram_alloc", "gpu", "sent",
+           "received", "lb")  # fmt: skip
+
+
 class _Acc:
     """Extensive sums (core-hours, byte-hours, bytes, dollars) of one allocation."""
 
     __slots__ = (
-        "cpu_alloc", "cpu_max", "cpu_req", "cpu_use", "end", "gpu", "lb", "members", "props",
-        "pvs", "ram_alloc", "ram_max", "ram_req", "ram_use", "raw", "received", "sent", "start",
-    )  # fmt: skip
+        "cpu_alloc",
+        "cpu_max",
+        "cpu_req",
+        "cpu_use",
+        "end",
+        "gpu",
+        "lb",
+        "members",
+        "props",
+        "pvs",
+        "ram_alloc",
+        "ram_max",
+        "ram_req",
+        "ram_use",
+        "raw",
+        "received",
+        "sent",
+        "start",
+    )
 
     def __init__(self, props: dict[str, Any], start: int, end: int, raw: bool = True) -> None:
         self.props, self.start, self.end, self.raw, self.members = props, start, end, raw, 1
@@ -377,13 +413,10 @@ class _Acc:
 
     def absorb(self, other: _Acc, *, combine: bool) -> None:
         """Add `other`: a later stretch of the same allocation, or (combine) another one."""
-        for field in ("cpu_req", "cpu_use", "cpu_alloc", "ram_req", "ram_use", "ram_alloc",
-                      "gpu", "sent", "received", "lb"):  # fmt: skip
+        for field in _SUMMED:
             setattr(self, field, getattr(self, field) + getattr(other, field))
-        self.cpu_max, self.ram_max = (
-            max(self.cpu_max, other.cpu_max),
-            max(self.ram_max, other.ram_max),
-        )
+        self.cpu_max = max(self.cpu_max, other.cpu_max)
+        self.ram_max = max(self.ram_max, other.ram_max)
         self.start, self.end = min(self.start, other.start), max(self.end, other.end)
         for volume, byte_hours in other.pvs.items():
             self.pvs[volume] = self.pvs.get(volume, 0.0) + byte_hours
@@ -405,8 +438,13 @@ def _intersect(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
 
 # --- aggregation -------------------------------------------------------------------------------
 DEFAULT_AGGREGATE = ("cluster", "node", "namespace", "pod", "container")
-_LABEL_ALIASES = {"department": "department", "environment": "env", "owner": "owner",
-                  "product": "app", "team": "team"}  # fmt: skip
+_LABEL_ALIASES = {
+    "department": "department",
+    "environment": "env",
+    "owner": "owner",
+    "product": "app",
+    "team": "team",
+}
 
 
 def _key_part(token: str, props: dict[str, Any]) -> str | None:
@@ -442,55 +480,107 @@ def _aggregate(accs: Iterable[_Acc], tokens: tuple[str, ...]) -> dict[str, _Acc]
 
 
 # --- OpenCost's wire format --------------------------------------------------------------------
+def _render(name: str, acc: _Acc, window: dict[str, str], cluster: str) -> dict[str, Any]:
+    """One Allocation, fields in OpenCost's order (pkg/opencost AllocationJSON)."""
+    hours = (acc.end - acc.start) / HOUR
+    row: dict[str, Any] = {
+        "name": name,
+        "properties": acc.props,
+        "window": window,
+        "start": _rfc(acc.start),
+        "end": _rfc(acc.end),
+        "minutes": hours * 60,
+    }
+    for block in (_cpu_fields, _gpu_fields, _network_fields, _pv_fields, _ram_fields):
+        row.update(block(acc, hours, cluster))
+    compute = row["cpuCost"] + row["ramCost"]
+    weighted = row["cpuEfficiency"] * row["cpuCost"] + row["ramEfficiency"] * row["ramCost"]
+    row.update(
+        externalCost=0,
+        sharedCost=0,
+        totalCost=sum(row[f] for f in ("cpuCost", "gpuCost", "networkCost", "pvCost", "ramCost"))
+        + row["loadBalancerCost"],
+        totalEfficiency=weighted / compute if compute else 0,
+    )
+    if acc.raw and acc.members == 1:  # OpenCost nulls (and omits) it once two are summed
+        row["rawAllocationOnly"] = {"cpuCoreUsageMax": acc.cpu_max, "ramByteUsageMax": acc.ram_max}
+    row.update(proportionalAssetResourceCosts={}, lbAllocations=None, sharedCostBreakdown={})
+    return row
+
+
+def _per(value: float, hours: float) -> float:
+    return value / hours if hours > 0 else 0.0
+
+
 def _efficiency(used: float, requested: float, cost: float) -> float:
     if requested > 0:
         return used / requested
     return 1.0 if used > 0 and cost > 0 else 0.0
 
 
-def _render(name: str, acc: _Acc, window: dict[str, str], cluster: str) -> dict[str, Any]:
-    """One Allocation in OpenCost's field order (pkg/opencost AllocationJSON)."""
-    hours = (acc.end - acc.start) / HOUR
+def _cpu_fields(acc: _Acc, hours: float, _cluster: str) -> dict[str, Any]:
+    cost = acc.cpu_alloc * CPU_PRICE
+    return {
+        "cpuCores": _per(acc.cpu_alloc, hours),
+        "cpuCoreRequestAverage": _per(acc.cpu_req, hours),
+        "cpuCoreUsageAverage": _per(acc.cpu_use, hours),
+        "cpuCoreHours": acc.cpu_alloc,
+        "cpuCost": cost,
+        "cpuCostAdjustment": 0,
+        "cpuEfficiency": _efficiency(acc.cpu_use, acc.cpu_req, cost),
+    }
 
-    def per_hour(value: float) -> float:
-        return value / hours if hours > 0 else 0.0
 
-    cpu_cost, ram_cost = acc.cpu_alloc * CPU_PRICE, acc.ram_alloc / GIB * RAM_PRICE
-    gpu_cost, net_cost = acc.gpu * GPU_PRICE, acc.sent / 1e9 * NET_PRICE
-    pv_byte_hours = sum(acc.pvs.values())
-    pv_cost = pv_byte_hours / GIB * DISK_PRICE
-    cpu_eff = _efficiency(acc.cpu_use, acc.cpu_req, cpu_cost)
-    ram_eff = _efficiency(acc.ram_use, acc.ram_req, ram_cost)
-    compute = cpu_cost + ram_cost
+def _gpu_fields(acc: _Acc, hours: float, _cluster: str) -> dict[str, Any]:
+    return {
+        "gpuCount": _per(acc.gpu, hours),
+        "gpuHours": acc.gpu,
+        "gpuCost": acc.gpu * GPU_PRICE,
+        "gpuCostAdjustment": 0,
+    }
+
+
+def _network_fields(acc: _Acc, _hours: float, _cluster: str) -> dict[str, Any]:
+    cost = acc.sent / 1e9 * NET_PRICE
+    return {
+        "networkTransferBytes": acc.sent,
+        "networkReceiveBytes": acc.received,
+        "networkCost": cost,
+        "networkCrossZoneCost": cost * 0.75,
+        "networkCrossRegionCost": 0,
+        "networkInternetCost": cost * 0.25,
+        "networkCostAdjustment": 0,
+        "loadBalancerCost": acc.lb,
+        "loadBalancerCostAdjustment": 0,
+    }
+
+
+def _pv_fields(acc: _Acc, hours: float, cluster: str) -> dict[str, Any]:
+    byte_hours = sum(acc.pvs.values())
     pvs = {
         f"cluster={cluster}:name={volume}": {"byteHours": bh, "cost": bh / GIB * DISK_PRICE}
         for volume, bh in sorted(acc.pvs.items())
     }
-    row: dict[str, Any] = {
-        "name": name, "properties": acc.props, "window": window,
-        "start": _rfc(acc.start), "end": _rfc(acc.end), "minutes": hours * 60,
-        "cpuCores": per_hour(acc.cpu_alloc), "cpuCoreRequestAverage": per_hour(acc.cpu_req),
-        "cpuCoreUsageAverage": per_hour(acc.cpu_use), "cpuCoreHours": acc.cpu_alloc,
-        "cpuCost": cpu_cost, "cpuCostAdjustment": 0, "cpuEfficiency": cpu_eff,
-        "gpuCount": per_hour(acc.gpu), "gpuHours": acc.gpu, "gpuCost": gpu_cost,
-        "gpuCostAdjustment": 0, "networkTransferBytes": acc.sent,
-        "networkReceiveBytes": acc.received, "networkCost": net_cost,
-        "networkCrossZoneCost": net_cost * 0.75, "networkCrossRegionCost": 0,
-        "networkInternetCost": net_cost * 0.25, "networkCostAdjustment": 0,
-        "loadBalancerCost": acc.lb, "loadBalancerCostAdjustment": 0,
-        "pvBytes": per_hour(pv_byte_hours), "pvByteHours": pv_byte_hours, "pvCost": pv_cost,
-        "pvs": pvs or None, "pvCostAdjustment": 0,
-        "ramBytes": per_hour(acc.ram_alloc), "ramByteRequestAverage": per_hour(acc.ram_req),
-        "ramByteUsageAverage": per_hour(acc.ram_use), "ramByteHours": acc.ram_alloc,
-        "ramCost": ram_cost, "ramCostAdjustment": 0, "ramEfficiency": ram_eff,
-        "externalCost": 0, "sharedCost": 0,
-        "totalCost": compute + gpu_cost + net_cost + pv_cost + acc.lb,
-        "totalEfficiency": (cpu_eff * cpu_cost + ram_eff * ram_cost) / compute if compute else 0,
-    }  # fmt: skip
-    if acc.raw and acc.members == 1:  # OpenCost nulls (and omits) it once two are summed
-        row["rawAllocationOnly"] = {"cpuCoreUsageMax": acc.cpu_max, "ramByteUsageMax": acc.ram_max}
-    row.update(proportionalAssetResourceCosts={}, lbAllocations=None, sharedCostBreakdown={})
-    return row
+    return {
+        "pvBytes": _per(byte_hours, hours),
+        "pvByteHours": byte_hours,
+        "pvCost": byte_hours / GIB * DISK_PRICE,
+        "pvs": pvs or None,
+        "pvCostAdjustment": 0,
+    }
+
+
+def _ram_fields(acc: _Acc, hours: float, _cluster: str) -> dict[str, Any]:
+    cost = acc.ram_alloc / GIB * RAM_PRICE
+    return {
+        "ramBytes": _per(acc.ram_alloc, hours),
+        "ramByteRequestAverage": _per(acc.ram_req, hours),
+        "ramByteUsageAverage": _per(acc.ram_use, hours),
+        "ramByteHours": acc.ram_alloc,
+        "ramCost": cost,
+        "ramCostAdjustment": 0,
+        "ramEfficiency": _efficiency(acc.ram_use, acc.ram_req, cost),
+    }
 
 
 def _rfc(epoch: float) -> str:
@@ -670,9 +760,13 @@ class DemoCluster:
         aggregate = params.get("aggregate", "")
         tokens = tuple(t.strip() for t in aggregate.split(",")) if aggregate else DEFAULT_AGGREGATE
         sets = self.allocation_sets(
-            start, end, step, tokens, _parse_bool(params.get("includeIdle", "")),
+            start,
+            end,
+            step,
+            tokens,
+            _parse_bool(params.get("includeIdle", "")),
             accumulate=_parse_bool(params.get("accumulate", "")),
-        )  # fmt: skip
+        )
         payload = {"code": 200, "status": "success", "data": sets}
         return 200, JSON_TYPE, _dump(payload, _go_float5).encode()
 
@@ -703,9 +797,13 @@ class DemoCluster:
         return [self._set(lo, hi, tokens, include_idle) for lo, hi in bounds]
 
     def _set(
-        self, start: int, end: int, tokens: tuple[str, ...], include_idle: bool,
+        self,
+        start: int,
+        end: int,
+        tokens: tuple[str, ...],
+        include_idle: bool,
         accumulated: bool = False,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         lo, hi = self._clip(start, end)
         accs = self._sums(lo, hi) if lo < hi else {}
         if accumulated:  # adding sets together nulls rawAllocationOnly, as in OpenCost
@@ -821,22 +919,43 @@ class DemoCluster:
         balancer = {"adjustment": 0.0, "totalCost": LB_PRICE * hours, "private": False, "ip": ip}
         found.append(
             self._asset(
-                "LoadBalancer", "Network", name="web/frontend", provider_id=ip, span=span,
+                "LoadBalancer",
+                "Network",
+                name="web/frontend",
+                provider_id=ip,
+                span=span,
                 fields=balancer,
             )
-        )  # fmt: skip
-        found.append(self._asset(
-            "ClusterManagement", "Management", name="", provider_id="", span=span,
-            fields={"totalCost": MGMT_PRICE * hours},
-        ))  # fmt: skip
+        )
+        found.append(
+            self._asset(
+                "ClusterManagement",
+                "Management",
+                name="",
+                provider_id="",
+                span=span,
+                fields={"totalCost": MGMT_PRICE * hours},
+            )
+        )
         return dict(sorted(found))
 
     def _asset(
-        self, kind: str, category: str, *, name: str, provider_id: str,
-        span: dict[str, Any], fields: dict[str, Any], labels: dict[str, str] | None = None,
-    ) -> tuple[str, dict[str, Any]]:  # fmt: skip
-        props = {"category": category, "provider": "AWS", "service": "Kubernetes",
-                 "cluster": self.name}  # fmt: skip
+        self,
+        kind: str,
+        category: str,
+        *,
+        name: str,
+        provider_id: str,
+        span: dict[str, Any],
+        fields: dict[str, Any],
+        labels: dict[str, str] | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        props = {
+            "category": category,
+            "provider": "AWS",
+            "service": "Kubernetes",
+            "cluster": self.name,
+        }
         if name:
             props["name"] = name
         if provider_id:
@@ -856,19 +975,32 @@ class DemoCluster:
             "node_kubernetes_io_instance_type": node.node_type,
         }
         fields = {
-            "nodeType": node.node_type, "cpuCores": node.cpu, "ramBytes": node.ram_gib * GIB,
-            "cpuCoreHours": node.cpu * hours, "ramByteHours": node.ram_gib * GIB * hours,
+            "nodeType": node.node_type,
+            "cpuCores": node.cpu,
+            "ramBytes": node.ram_gib * GIB,
+            "cpuCoreHours": node.cpu * hours,
+            "ramByteHours": node.ram_gib * GIB * hours,
             "GPUHours": node.gpu * hours,
             "cpuBreakdown": {"idle": 1 - busy, "other": 0.0, "system": 0.0, "user": busy},
             "ramBreakdown": {"idle": 0.0, "other": 0.0, "system": 0.0, "user": 0.0},
-            "preemptible": 0.0, "discount": 0.0, "cpuCost": cpu_cost, "gpuCost": gpu_cost,
-            "gpuCount": float(node.gpu), "ramCost": ram_cost, "adjustment": 0.0,
+            "preemptible": 0.0,
+            "discount": 0.0,
+            "cpuCost": cpu_cost,
+            "gpuCost": gpu_cost,
+            "gpuCount": float(node.gpu),
+            "ramCost": ram_cost,
+            "adjustment": 0.0,
             "totalCost": cpu_cost + ram_cost + gpu_cost,
-        }  # fmt: skip
+        }
         return self._asset(
-            "Node", "Compute", name=node.name, provider_id=node.provider_id, span=span,
-            fields=fields, labels=labels,
-        )  # fmt: skip
+            "Node",
+            "Compute",
+            name=node.name,
+            provider_id=node.provider_id,
+            span=span,
+            fields=fields,
+            labels=labels,
+        )
 
     def _disk_asset(
         self, disk: _Disk, span: dict[str, Any], hours: float
@@ -876,18 +1008,27 @@ class DemoCluster:
         size = float(disk.gib * GIB)
         mounted = bool(disk.claim)  # usage metrics come from the kubelet, only while mounted
         fields = {
-            "byteHours": size * hours, "bytes": size,
+            "byteHours": size * hours,
+            "bytes": size,
             "byteHoursUsed": size * disk.used * hours if mounted else None,
             "byteUsageMax": size * min(disk.used * 1.1, 1.0) if mounted else None,
             "breakdown": {"idle": 1 - disk.used, "other": 0.0, "system": 0.0, "user": disk.used},
-            "adjustment": 0.0, "totalCost": disk.gib * hours * DISK_PRICE, "storageClass": "gp3",
-            "volumeName": disk.volume, "claimName": disk.claim, "local": 0.0,
+            "adjustment": 0.0,
+            "totalCost": disk.gib * hours * DISK_PRICE,
+            "storageClass": "gp3",
+            "volumeName": disk.volume,
+            "claimName": disk.claim,
+            "local": 0.0,
             "claimNamespace": disk.namespace,
-        }  # fmt: skip
+        }
         return self._asset(
-            "Disk", "Storage", name=disk.volume, provider_id=disk.provider_id, span=span,
+            "Disk",
+            "Storage",
+            name=disk.volume,
+            provider_id=disk.provider_id,
+            span=span,
             fields=fields,
-        )  # fmt: skip
+        )
 
     def _cpu_used_by_node(self, lo: int, hi: int) -> dict[str, float]:
         used: dict[str, float] = {}

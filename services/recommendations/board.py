@@ -68,7 +68,7 @@ class RecommendationBoard:
             skipped=len(found.skipped),
             realized_monthly=await self.store.total_realized_since(
                 datetime.min.replace(tzinfo=found.start.tzinfo), scope
-            ),  # fmt: skip
+            ),
             demo=found.demo,
             stale=found.stale,
             fetched_at=found.fetched_at,
