@@ -49,6 +49,14 @@ def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+class _BoltNoise(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN from the environment is unused because costbot hands it
+    a configured client; that is by design, so the warning only confuses operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def configure_logging(
     level: str = "info",
     fmt: str | None = None,
@@ -84,6 +92,7 @@ def configure_logging(
             foreign_pre_chain=shared,
         )
     )
+    handler.addFilter(_BoltNoise())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

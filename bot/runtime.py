@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import redis.asyncio as aioredis
@@ -23,7 +23,6 @@ from handlers.deps import Deps
 from services.audit import AuditLog
 from services.authz import AccessPolicy, SarAuthorizer
 from services.cache import CachedCostSource
-from services.charts import daily_spend_chart
 from services.costs import CostService
 from services.errors import AuthorizationUnavailable
 from services.identity import (
@@ -34,7 +33,6 @@ from services.identity import (
     IdentityResolver,
     MapProvider,
 )
-from services.kube import KubeApi
 from services.opencost.client import OpenCostClient
 from services.opencost.demo import DEMO_HPAS, DemoOpenCostTransport
 from services.opencost.multi import MultiClusterSource
@@ -45,7 +43,19 @@ from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
 from services.recommendations.store import RecommendationStore
 
+if TYPE_CHECKING:
+    from services.kube import KubeApi
+
 log = structlog.get_logger("costbot.runtime")
+
+
+def _chart(*args: Any, **kwargs: Any) -> bytes:
+    """matplotlib takes ~2 s to import: load it on the first chart, not at start-up."""
+    from services.charts import daily_spend_chart
+
+    return daily_spend_chart(*args, **kwargs)
+
+
 DEMO_BASE_URL = "http://opencost.demo"
 
 
@@ -152,7 +162,7 @@ class Runtime:
             currency=settings.currency,
             admin_groups=frozenset(settings.admin_groups),
             demo=settings.demo_data,
-            chart=daily_spend_chart,
+            chart=_chart,
         )
         rec_settings = RecSettings(history_days=settings.recs_history_days)
         deps.recs = RecommendationBoard(
@@ -224,6 +234,8 @@ def _kube_api(settings: Settings) -> KubeApi | None:
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if not settings.kubeconfig and not in_cluster:
         return None
+    from services.kube import KubeApi  # the kubernetes client takes ~2 s to import
+
     try:
         return KubeApi.from_config(settings.kubeconfig)
     except AuthorizationUnavailable as error:

@@ -8,8 +8,9 @@ modes, so Kubernetes probes work for Socket Mode pods too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -86,11 +87,27 @@ def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness
     )
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `costbot serve` owns SIGTERM/SIGINT, drains
+    and exits 0 (uvicorn would re-raise the signal after shutdown and exit 143)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def run_http(app: Starlette, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
     config = uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
     )
-    await uvicorn.Server(config).serve()
+    server = _Server(config)
+    try:
+        await server.serve()
+    except asyncio.CancelledError:
+        # Cancelled by serve(): finish in-flight requests, then stop listening.
+        server.should_exit = True
+        await server.shutdown()
+        raise
 
 
 async def run_socket_mode(
