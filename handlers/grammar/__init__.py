@@ -1,0 +1,58 @@
+"""The `/cost` grammar: the text after `/cost` becomes one typed command.
+
+Pure (`now` is passed in) and total: `parse` returns a Command or raises UserInputError.
+"""
+
+from __future__ import annotations
+
+from handlers.grammar.commands import (
+    Audit,
+    BudgetList,
+    BudgetRemove,
+    BudgetSet,
+    Command,
+    Compare,
+    DigestList,
+    DigestPreview,
+    DigestSubscribe,
+    DigestUnsubscribe,
+    Dimension,
+    Focus,
+    Help,
+    LabelQuery,
+    NamespaceQuery,
+    Recommendations,
+    Summary,
+    Top,
+    Trend,
+    Whoami,
+)
+from handlers.grammar.parser import parse
+from handlers.grammar.usage import COMMAND_WORDS, USAGE, usage_for
+
+__all__ = [
+    "COMMAND_WORDS",
+    "USAGE",
+    "Audit",
+    "BudgetList",
+    "BudgetRemove",
+    "BudgetSet",
+    "Command",
+    "Compare",
+    "DigestList",
+    "DigestPreview",
+    "DigestSubscribe",
+    "DigestUnsubscribe",
+    "Dimension",
+    "Focus",
+    "Help",
+    "LabelQuery",
+    "NamespaceQuery",
+    "Recommendations",
+    "Summary",
+    "Top",
+    "Trend",
+    "Whoami",
+    "parse",
+    "usage_for",
+]

@@ -1,0 +1,125 @@
+"""The typed commands `/cost` text becomes: frozen msgspec structs, tagged by class name."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, TypeAlias
+
+import msgspec
+
+from services.windows import TimeRange
+
+
+class _Command(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """Base of every parsed command (tagged by class name when encoded)."""
+
+
+class Help(_Command, frozen=True, kw_only=True):
+    topic: str | None = None  # a COMMAND_WORDS entry or "window"; None = everything
+
+
+class Summary(_Command, frozen=True, kw_only=True):
+    window: TimeRange
+
+
+class NamespaceQuery(_Command, frozen=True, kw_only=True):
+    namespace: str
+    window: TimeRange
+
+
+Dimension: TypeAlias = Literal["namespace", "controller", "pod", "label", "cluster", "node"]
+
+
+class Top(_Command, frozen=True, kw_only=True):
+    window: TimeRange
+    k: int = 10
+    dimension: Dimension = "namespace"
+    label_key: str | None = None  # set iff dimension == "label"
+
+    def aggregate(self) -> str:
+        """The OpenCost `aggregate` value, e.g. "controller" or "label:team"."""
+        return f"label:{self.label_key}" if self.dimension == "label" else self.dimension
+
+
+class LabelQuery(_Command, frozen=True, kw_only=True):
+    key: str
+    value: str
+    window: TimeRange
+
+
+class Focus(msgspec.Struct, frozen=True, kw_only=True):
+    """What part of the visible cost a compare/trend looks at; all None = everything."""
+
+    namespace: str | None = None
+    label: tuple[str, str] | None = None
+    cluster: str | None = None
+
+
+class Compare(_Command, frozen=True, kw_only=True):
+    focus: Focus
+    window: TimeRange
+
+
+class Trend(_Command, frozen=True, kw_only=True):
+    focus: Focus
+    window: TimeRange
+
+
+class Recommendations(_Command, frozen=True, kw_only=True):
+    namespace: str | None = None
+    include_all: bool = False  # also acknowledged, snoozed and dismissed ones
+
+
+class Whoami(_Command, frozen=True, kw_only=True):
+    pass
+
+
+class Audit(_Command, frozen=True, kw_only=True):
+    limit: int = 20
+
+
+class DigestSubscribe(_Command, frozen=True, kw_only=True):
+    """Subscribe this channel. No scope given means everything the subscriber may see."""
+
+    frequency: Literal["daily", "weekly", "cron"] = "weekly"
+    day: str = "mon"  # mon..sun, used when weekly
+    at: str = "09:00"  # HH:MM in `tz`
+    tz: str | None = None  # IANA zone, validated; None = UTC
+    cron: str | None = None  # five-field crontab, validated, when frequency == "cron"
+    namespaces: tuple[str, ...] = ()
+    label: tuple[str, str] | None = None
+    everything: bool = False
+
+
+class DigestList(_Command, frozen=True, kw_only=True):
+    pass
+
+
+class DigestUnsubscribe(_Command, frozen=True, kw_only=True):
+    sub_id: str
+
+
+class DigestPreview(_Command, frozen=True, kw_only=True):
+    sub_id: str | None = None  # None = what this channel's digest would look like now
+
+
+class BudgetSet(_Command, frozen=True, kw_only=True):
+    kind: Literal["namespace", "label", "cluster"]
+    target: str  # namespace name, "key=value", or cluster name ("" = every cluster)
+    amount: Decimal
+    period: Literal["month"] = "month"
+
+
+class BudgetList(_Command, frozen=True, kw_only=True):
+    pass
+
+
+class BudgetRemove(_Command, frozen=True, kw_only=True):
+    budget_id: str
+
+
+Command: TypeAlias = (
+    Help | Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend | Recommendations
+    | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe | DigestPreview
+    | BudgetSet | BudgetList | BudgetRemove
+)  # fmt: skip

@@ -1,0 +1,169 @@
+"""Cost questions: summary, namespace, label, compare, trend, top, and recommendations.
+
+Windows, scopes and `vs previous` may come in any order; what each command requires differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from handlers.grammar.commands import (
+    Command,
+    Compare,
+    Dimension,
+    Focus,
+    LabelQuery,
+    NamespaceQuery,
+    Recommendations,
+    Summary,
+    Top,
+    Trend,
+)
+from handlers.grammar.tokens import VS, Words, is_int, is_pair
+from handlers.grammar.usage import fail, stray
+from handlers.grammar.values import cluster, label_key, namespace, number, once, pair_from
+from services.windows import TimeRange, looks_like_window
+
+
+@dataclass
+class _Parts:
+    window: str | None = None
+    namespace: str | None = None
+    label: tuple[str, str] | None = None
+    cluster: str | None = None
+    vs_previous: bool = False
+    everything: bool = False
+    bare: list[str] = field(default_factory=list)
+
+
+def _scan(topic: str, words: Words) -> _Parts:
+    """Windows, scopes and the `vs previous` marker in any order; unknown words go to `bare`."""
+    parts = _Parts()
+    while (word := words.peek()) is not None:
+        raw = words.take()
+        if word == VS:
+            parts.vs_previous = True
+        elif looks_like_window(word):
+            parts.window = once(topic, parts.window, raw, "time windows")
+        elif word in ("namespace", "ns"):
+            _set_namespace(topic, parts, words.value(topic, "namespace"))
+        elif word in ("label", "labels") or is_pair(word):
+            text = raw if is_pair(word) else words.value(topic, "label (KEY=VALUE)")
+            parts.label = once(topic, parts.label, pair_from(topic, text, words), "labels")
+        elif word == "cluster":
+            name = cluster(topic, words.value(topic, "cluster"))
+            parts.cluster = once(topic, parts.cluster, name, "clusters")
+        elif word in ("all", "everything"):
+            parts.everything = True
+        else:
+            parts.bare.append(raw)
+    return parts
+
+
+def parse_focused(topic: str, words: Words) -> Command:
+    """summary / namespace / label / compare / trend: they differ only in what they require."""
+    parts = _scan(topic, words)
+    if topic == "label" and parts.label is None and parts.bare:  # "label team payments"
+        rest = Words(parts.bare[1:], words.now)
+        parts.label = pair_from(topic, parts.bare[0], rest)
+        parts.bare = rest.tokens[rest.pos :]
+    for word in parts.bare:
+        if topic in ("summary", "label") or parts.namespace is not None:
+            raise stray(topic, word, ("namespace", "label", "cluster", "vs"))
+        _set_namespace(topic, parts, word)
+    if parts.everything and topic not in ("compare", "trend", "summary"):
+        raise fail(topic, "“all” doesn't fit here.")
+    return _focused_command(topic, parts, words.window(parts.window))
+
+
+def _focused_command(topic: str, parts: _Parts, window: TimeRange) -> Command:
+    focus = Focus(namespace=parts.namespace, label=parts.label, cluster=parts.cluster)
+    if topic == "trend":
+        return Trend(focus=focus, window=window)
+    if topic == "compare" or parts.vs_previous:
+        return Compare(focus=focus, window=window)
+    if parts.cluster is not None:
+        raise fail(topic, "A cluster only narrows `compare` and `trend`; try `top by cluster`.")
+    if parts.namespace is not None and parts.label is None and topic != "label":
+        return NamespaceQuery(namespace=parts.namespace, window=window)
+    if parts.label is not None and parts.namespace is None and topic != "namespace":
+        return LabelQuery(key=parts.label[0], value=parts.label[1], window=window)
+    if topic == "summary" and parts.namespace is None and parts.label is None:
+        return Summary(window=window)
+    raise fail(topic, _MISSING.get(topic, "Ask about one namespace or one label at a time."))
+
+
+_MISSING = {"namespace": "Which namespace?", "label": "Which label? Write it as KEY=VALUE."}
+
+
+def _set_namespace(topic: str, parts: _Parts, name: str) -> None:
+    if parts.namespace is not None:
+        raise fail(topic, "One namespace at a time, please.")
+    parts.namespace = namespace(topic, name)
+
+
+_DIMENSION_WORDS: tuple[tuple[Dimension, str], ...] = (
+    ("namespace", "namespaces ns"),
+    ("controller", "controllers deployment deployments workload workloads statefulset"),
+    ("pod", "pods"),
+    ("cluster", "clusters"),
+    ("node", "nodes"),
+    ("label", "labels"),
+)
+_DIMENSIONS: dict[str, Dimension] = {
+    alias: dimension
+    for dimension, aliases in _DIMENSION_WORDS
+    for alias in (dimension, *aliases.split())
+}
+
+
+def parse_top(words: Words) -> Command:
+    k: int | None = None
+    dimension: Dimension | None = None
+    key: str | None = None
+    window: str | None = None
+    while (word := words.peek()) is not None:
+        raw = words.take()
+        if word == "by":
+            raw = words.value("top", "dimension")
+            word = raw.lower()
+        if is_int(word):
+            k = number("top", word, k, 50)
+        elif looks_like_window(word):
+            window = once("top", window, raw, "time windows")
+        elif word in _DIMENSIONS or word.startswith(("label:", "labels:")):
+            dimension = once("top", dimension, _DIMENSIONS.get(word, "label"), "dimensions")
+            if dimension == "label":
+                text = raw.partition(":")[2] if ":" in raw else _key_after(words)
+                key = label_key("top", text)
+        else:
+            raise stray("top", raw, (*_DIMENSIONS, "by"))
+    return Top(
+        window=words.window(window),
+        k=10 if k is None else k,
+        dimension=dimension or "namespace",
+        label_key=key,
+    )
+
+
+def _key_after(words: Words) -> str:
+    word = words.peek()
+    if word is None or is_int(word) or word == "by" or looks_like_window(word):
+        raise fail("top", "Which label key? e.g. top by label:team")
+    return words.take()
+
+
+def parse_recommendations(words: Words) -> Command:
+    parts = _scan("recommendations", words)
+    if parts.window is not None:
+        raise fail(
+            "recommendations",
+            "Recommendations always use the configured history; leave out the time window.",
+        )
+    if parts.label is not None or parts.cluster is not None or parts.vs_previous:
+        raise fail("recommendations", "Recommendations can be narrowed to a namespace only.")
+    for word in parts.bare:
+        if parts.namespace is not None:
+            raise stray("recommendations", word, ("namespace", "all"))
+        _set_namespace("recommendations", parts, word)
+    return Recommendations(namespace=parts.namespace, include_all=parts.everything)
