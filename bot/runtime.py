@@ -17,9 +17,11 @@ import structlog
 
 from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
+from bot.scheduler import install_digests
 from bot.settings import Settings
 from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
 from handlers.deps import Deps
+from handlers.recs_digest import BoardDigestSource
 from services.audit import AuditLog
 from services.authz import AccessPolicy, SarAuthorizer
 from services.cache import CachedCostSource
@@ -185,6 +187,7 @@ class Runtime:
             raw_sources=raw,
         )
         deps.ready = runtime.readiness
+        install_digests(runtime, recs=BoardDigestSource(deps.recs, clock, settings.currency))
         return runtime
 
     async def readiness(self) -> dict[str, str]:

@@ -12,9 +12,10 @@ if TYPE_CHECKING:
 
 def register_all(app: AsyncApp, deps: Deps) -> None:
     """Attach every listener; importing the route modules registers their /cost routes."""
-    from handlers import commands, cost_routes, home, info_routes, recs
+    from handlers import commands, cost_routes, digest_routes, home, info_routes, recs
 
     _ = (cost_routes, info_routes)
     commands.register(app, deps)
+    digest_routes.register(app, deps)
     recs.register(app, deps)
     home.register(app, deps)

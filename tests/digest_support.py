@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 
@@ -31,7 +32,6 @@ from services.errors import ChatUnavailable
 from services.models import IDLE, Allocation
 from services.ports import AllocationData, AllocationQuery, AssetData, Identity
 from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
-from tests.test_cost_maths import alloc
 
 DAY = timedelta(days=1)
 CHANNEL = "C0TEAM"
@@ -84,17 +84,14 @@ class FakeCostSource:
                 continue
             stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ") if stamped else None
             if ns == IDLE:
-                rows.append(alloc(IDLE, cost=cost, window_start=stamp))
+                rows.append(alloc(IDLE, cost, stamp))
                 continue
             minutes = (end - start).total_seconds() / 60
             rows.append(
                 alloc(
                     ns,
-                    f"{ns}-pod",
                     cost,
-                    controller=ns,
-                    kind="deployment",
-                    window_start=stamp,
+                    stamp,
                     minutes=minutes,
                     cpuCost=cost,
                     cpuCoreRequestAverage=1.0,
@@ -102,6 +99,25 @@ class FakeCostSource:
                 )
             )
         return rows
+
+
+def alloc(namespace: str, cost: float, stamp: str | None, **fields: Any) -> Allocation:
+    """A container-level row as OpenCost prints it (no pytest imports: replicas load this)."""
+    props = {"cluster": "prod", "node": "node-a"}
+    name = f"prod/{IDLE}"
+    if namespace != IDLE:
+        props |= {
+            "namespace": namespace,
+            "pod": f"{namespace}-pod",
+            "container": "app",
+            "controller": namespace,
+            "controllerKind": "deployment",
+        }
+        name = f"prod/node-a/{namespace}/{namespace}-pod/app"
+    raw: dict[str, Any] = {"name": name, "properties": props, "totalCost": cost, **fields}
+    if stamp is not None:
+        raw["window"] = {"start": stamp, "end": None}
+    return msgspec.convert(raw, Allocation)
 
 
 def _days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
@@ -212,6 +228,7 @@ def build_env(
     chart: Callable[..., bytes] | None = None,
     grace: timedelta = timedelta(hours=6),
     claim_ttl: int = 300,
+    directory: Any = None,
 ) -> Env:
     chat = chat if chat is not None else FakeChat()
     source = source or FakeCostSource()
@@ -235,7 +252,14 @@ def build_env(
     )
     admins = frozenset({"platform-admins"})
     digests = DigestService(
-        store, runner, costs, access=access, audit=audit, clock=clock, admin_groups=admins
+        store,
+        runner,
+        costs,
+        access=access,
+        audit=audit,
+        clock=clock,
+        admin_groups=admins,
+        directory=directory,
     )
     budgets = BudgetService(
         store,

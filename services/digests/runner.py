@@ -81,8 +81,8 @@ class DigestRunner:
             return None
         job = self.job(sub, fire, late=now - fire > LATE_AFTER)
         if now - fire > self._grace:
-            await self._guard.skip(job, "missed by more than DIGEST_GRACE")
-            return Result(SKIPPED)
+            skipped = await self._guard.skip(job, "missed by more than DIGEST_GRACE")
+            return Result(SKIPPED if skipped else ALREADY)
         return await self.run(sub, fire, late=job.late)
 
     async def run(self, sub: Subscription, fire: datetime, *, late: bool = False) -> Result:

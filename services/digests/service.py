@@ -121,7 +121,11 @@ class DigestService:
             sub = await self._find(identity, channel, sub_id)
         else:
             subs = await self._store.subscriptions(channel)
-            sub = subs[0] if subs else await self._new(identity, channel, SubscriptionSpec())
+            if subs:
+                sub = subs[0]
+            else:  # what subscribing with the defaults would bring; never stored
+                fresh = await self._new(identity, channel, SubscriptionSpec())
+                sub = msgspec.structs.replace(fresh, id="preview")
         now = self._clock.now()
         fire = last_fire(trigger_for(sub), now) or now
         return sub, await self._runner.content_for(sub, fire)
