@@ -10,13 +10,16 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
-from bot.middleware import identity_middleware, logging_middleware
+from bot.middleware import identity_middleware, logging_middleware, respond_middleware
+from bot.slack_adapters import chat_error
 from handlers import register_all
 from handlers.deps import Deps
-from handlers.errors import words_for
+from handlers.errors import SLACK_AUTH_ERRORS, words_for
+from services.errors import ChatUnavailable
 
 log = structlog.get_logger("costbot.app")
 
@@ -58,12 +61,18 @@ def build_app(
         logger=logging.getLogger("slack_bolt"),  # formatted by structlog (bot/logging.py)
     )
     app.use(logging_middleware())
+    app.use(respond_middleware())
     app.use(identity_middleware(resolve_identity))
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
         ref = uuid.uuid4().hex[:8]
-        log.error("request.failed", ref=ref, error=type(error).__name__, exc_info=error)
+        if isinstance(error, SlackApiError):  # a listener's own Web API call was refused
+            error = chat_error(error, str(error.response.get("error") or "Slack Web API"))
+        if isinstance(error, ChatUnavailable) and error.code in SLACK_AUTH_ERRORS:
+            log.error("slack.token_refused", ref=ref, code=error.code)
+        else:
+            log.error("request.failed", ref=ref, error=type(error).__name__, exc_info=error)
         if body.get("response_url"):
             await respond(text=words_for(error, ref), response_type="ephemeral")
 

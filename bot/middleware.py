@@ -1,4 +1,4 @@
-"""Bolt global middleware: request context + timing for logs and metrics, then identity.
+"""Bolt global middleware: request context for logs, a retrying `respond`, then identity.
 
 Context is bound with structlog contextvars once per request; the identity of the requester is
 resolved once and put in Bolt's context as `identity` for every listener.
@@ -6,6 +6,7 @@ resolved once and put in Bolt's context as `identity` for every listener.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,9 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from services.errors import DependencyError
+from bot.slack_adapters import RetryingRespond
+from handlers.errors import SLACK_AUTH_ERRORS
+from services.errors import ChatUnavailable, DependencyError
 from services.ports import Identity
 
 Next = Callable[[], Awaitable[BoltResponse]]
@@ -70,6 +73,20 @@ def logging_middleware() -> Callable[..., Awaitable[BoltResponse]]:
     return middleware
 
 
+def respond_middleware() -> Callable[..., Awaitable[BoltResponse]]:
+    """Every listener's (and the error handler's) `respond` retries 429 and 5xx."""
+
+    async def middleware(
+        req: AsyncBoltRequest, resp: BoltResponse, context: AsyncBoltContext, next: Next
+    ) -> BoltResponse:
+        if context.response_url:
+            context["respond"] = RetryingRespond(response_url=context.response_url)
+        await next()
+        return resp
+
+    return middleware
+
+
 def identity_middleware(
     resolve: Callable[[str], Awaitable[Identity]],
 ) -> Callable[..., Awaitable[BoltResponse]]:
@@ -84,8 +101,12 @@ def identity_middleware(
                 identity = await resolve(user_id)
             except DependencyError as error:
                 # Slack or Redis failed: the request goes on as unmapped, and says why.
-                structlog.get_logger("costbot.identity").warning(
-                    "identity.resolve_failed", error=type(error).__name__
+                code = error.code if isinstance(error, ChatUnavailable) else ""
+                structlog.get_logger("costbot.identity").log(
+                    logging.ERROR if code in SLACK_AUTH_ERRORS else logging.WARNING,
+                    "identity.resolve_failed",
+                    error=type(error).__name__,
+                    code=code,
                 )
                 identity = Identity(slack_user_id=user_id, source="unavailable")
             context["identity"] = identity

@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 5.0,
-    "socket_connect_timeout": 2.0,
+    "socket_connect_timeout": 1.0,
     "health_check_interval": 15,
     "max_connections": 64,
     "retry_on_error": [RedisConnectionError, RedisTimeoutError],
@@ -29,7 +29,12 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 
 
 def _retry() -> Retry:
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5)
+    """Rides out a blip (a restart, a failover) of a few hundred milliseconds, no more.
+
+    redis-py nests this policy (connect inside command), so `retries` n means up to (n+1)²
+    attempts; a longer budget would make every Redis call of a request wait it out while Redis
+    is down, and each caller already has a fallback (cache bypass, "nothing was changed")."""
+    return Retry(ExponentialWithJitterBackoff(base=0.02, cap=0.25), retries=3)
 
 
 def async_client(url: str) -> aioredis.Redis:

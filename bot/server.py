@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message
 
 from bot.logging import get_logger
 from bot.metrics import Metrics
@@ -41,20 +42,64 @@ def body_kind(body: bytes) -> str:
     return "action" if body.startswith(b"payload=") else "other"
 
 
+def signature_headers_ok(request: Request) -> bool:
+    """Slack's v0 headers are at least well-formed. Bolt answers a non-numeric timestamp with a
+    500 and a traceback; a forgery deserves the same quiet 401 as any other."""
+    timestamp = request.headers.get("x-slack-request-timestamp", "")
+    signature = request.headers.get("x-slack-signature", "")
+    return (
+        timestamp.isascii()
+        and timestamp.isdigit()
+        and len(timestamp) <= 12
+        and (signature.startswith("v0="))
+    )
+
+
+async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None as soon as it exceeds `limit` (a chunked upload has no length to
+    check up front, so bytes are counted as they arrive and the rest is never read)."""
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(request: Request, body: bytes) -> Request:
+    """The same request with its (already read) body, for Bolt's adapter to read again."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
 def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness) -> Starlette:
     handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
 
     async def events(request: Request) -> Response:
         if handler is None:
             return PlainTextResponse("Slack events are taken over Socket Mode here\n", 404)
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+        body = await read_capped(request)
+        if body is None:
+            log.warning("request.rejected", reason="body too large")
             return PlainTextResponse("request body too large\n", 413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return PlainTextResponse("request body too large\n", 413)
+        if not signature_headers_ok(request):
+            log.warning("request.rejected", reason="malformed signature headers")
+            return PlainTextResponse("invalid request\n", 401)
         started = time.perf_counter()
-        response = await handler.handle(request)
+        response = await handler.handle(_replay(request, body))
         elapsed = time.perf_counter() - started
         kind = body_kind(body)
         metrics.requests.labels(kind=kind).observe(elapsed)

@@ -1,7 +1,9 @@
-"""Services' Slack-side ports implemented over slack_sdk's AsyncWebClient.
+"""Services' Slack-side ports implemented over slack_sdk's AsyncWebClient, and Bolt's
+`respond()` made as patient as the Web API client.
 
-The client carries slack_sdk's retry handlers (429 with Retry-After, connection errors), so a
-rate limit is waited out, not lost; what still fails is translated into ChatUnavailable here.
+Both carry retry handlers (429 with Retry-After, any 5xx, connection errors), so a rate limit is
+waited out, not lost; what still fails is translated into ChatUnavailable here (Web API) or
+logged as `slack.response_failed` (response_url, where nobody is left to tell).
 """
 
 from __future__ import annotations
@@ -10,32 +12,104 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slack_sdk.webhook.webhook_response import WebhookResponse
 
 from services.errors import ChatUnavailable
 from services.identity import SlackUser
 
 USERGROUPS_TTL = 300.0
+log = structlog.get_logger("costbot.slack")
+
+
+class AnyServerErrorRetryHandler(AsyncRetryHandler):
+    """Retries every 5xx: Slack's edge also answers 502 and 504, which slack_sdk's built-in
+    server-error handler (500 and 503 only) gives up on."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return response is not None and response.status_code >= 500
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+        AnyServerErrorRetryHandler(max_retry_count=2),
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+    ]
 
 
 def slack_client(token: str, base_url: str) -> AsyncWebClient:
     """The one Web API client: retries 429 (honouring Retry-After), 5xx and connection errors."""
     return AsyncWebClient(
-        token=token,
-        base_url=base_url,
-        timeout=15,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
+        token=token, base_url=base_url, timeout=15, retry_handlers=retry_handlers()
     )
+
+
+class RetryingRespond(AsyncRespond):
+    """Bolt's `respond()` with the Web API client's retries. Bolt's own sends once and returns
+    a 429 or 5xx silently, so the user's answer would simply never arrive."""
+
+    async def __call__(  # noqa: PLR0917 - Bolt's signature, argument for argument
+        self,
+        text: str | dict[str, Any] = "",
+        blocks: Sequence[Any] | None = None,
+        attachments: Sequence[Any] | None = None,
+        response_type: str | None = None,
+        replace_original: bool | None = None,
+        delete_original: bool | None = None,
+        unfurl_links: bool | None = None,
+        unfurl_media: bool | None = None,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> WebhookResponse:
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        message: dict[str, Any] = dict(text) if isinstance(text, dict) else {"text": text}
+        extra = {
+            "blocks": _dicts(blocks),
+            "attachments": _dicts(attachments),
+            "response_type": response_type,
+            "replace_original": replace_original,
+            "delete_original": delete_original,
+            "unfurl_links": unfurl_links,
+            "unfurl_media": unfurl_media,
+            "thread_ts": thread_ts,
+            "metadata": metadata,
+        }
+        message.update({key: value for key, value in extra.items() if value is not None})
+        client = AsyncWebhookClient(
+            url=self.response_url, ssl=self.ssl, proxy=self.proxy, retry_handlers=retry_handlers()
+        )
+        response = await client.send_dict(message)
+        if response.status_code != 200:
+            # The response_url is a bearer capability: log its outcome, never the URL.
+            log.error("slack.response_failed", status=response.status_code, body=response.body)
+        return response
+
+
+def _dicts(items: Sequence[Any] | None) -> list[Any] | None:
+    if items is None:
+        return None
+    return [item.to_dict() if hasattr(item, "to_dict") else item for item in items]
 
 
 class SlackWebDirectory:
@@ -142,6 +216,12 @@ class SlackChatPoster:
             raise ChatUnavailable("file upload failed") from error
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0].get("id", ""))
+
+
+def chat_error(error: SlackApiError, what: str) -> ChatUnavailable:
+    """A Web API refusal as the domain error, carrying Slack's error code."""
+    code = _error_code(error)
+    return ChatUnavailable(f"{what} failed: {code}", code)
 
 
 def _error_code(error: SlackApiError) -> str:

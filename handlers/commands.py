@@ -16,6 +16,7 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import grammar
@@ -179,12 +180,35 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not channel_id or (reply.blocks and "share" not in _block_ids(reply.blocks)):
             await respond(text=reply.text, blocks=reply.blocks, replace_original=False)
             return
-        blocks = [b for b in reply.blocks if b.get("block_id") != "share"]
-        blocks.append(
-            context_block(f"Shared by <@{escape(user_id)}> · `/cost {escape(asker.text)}`")
-        )
-        await client.chat_postMessage(channel=channel_id, text=reply.text, blocks=blocks)
-        await deps.audit.record("answer_shared", user_id, channel=channel_id, command=asker.text)
+        await share_in_channel(deps, asker, reply, respond, client)
+
+
+async def share_in_channel(
+    deps: Deps, asker: Asker, reply: Reply, respond: AsyncRespond, client: AsyncWebClient
+) -> None:
+    """Post the clicker's own answer (without its buttons) to the channel, then audit it."""
+    by = f"Shared by <@{escape(asker.user_id)}> · `/cost {escape(asker.text)}`"
+    kept = [b for b in reply.blocks if b.get("block_id") != "share"]
+    shared = Reply([*kept, context_block(by)], chart=reply.chart, chart_title=reply.chart_title)
+    blocks = await attach_chart(shared, client, channel=None)
+    try:
+        await client.chat_postMessage(channel=asker.channel_id, text=reply.text, blocks=blocks)
+    except SlackApiError as error:
+        code = str(error.response.get("error") or "")
+        if code not in _NOT_A_MEMBER:
+            raise
+        await respond(text=NOT_A_MEMBER, response_type="ephemeral", replace_original=False)
+        return
+    await deps.audit.record(
+        "answer_shared", asker.user_id, channel=asker.channel_id, command=asker.text
+    )
+
+
+_NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+NOT_A_MEMBER = (
+    ":warning: I can't post in this channel because I'm not a member of it. "
+    "Invite me with `/invite @costbot` and press *Share in channel* again."
+)
 
 
 def _block_ids(blocks: list[dict[str, Any]]) -> set[str]:

@@ -18,7 +18,7 @@ from handlers.render_costs import (
     render_trend,
 )
 from handlers.reply import Reply
-from services.costs import Focus
+from services.cost_views import Focus
 from services.ports import Scope
 from services.windows import TimeRange
 

@@ -20,6 +20,11 @@ from services.errors import (
     UserInputError,
 )
 
+# Slack error codes meaning costbot's own token is refused: the operator's problem, not the user's.
+SLACK_AUTH_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+)
+
 UNMAPPED_HELP = (
     "I don't know which Kubernetes identity you are, so I can only show `/cost help` and "
     "`/cost whoami`. Your Slack ID is `{user}`: ask your platform team to add it to costbot's "
@@ -60,8 +65,18 @@ def words_for(error: BaseException, ref: str = "") -> str:
     if isinstance(error, StoreUnavailable):
         return ":warning: My storage (Redis) is not answering; nothing was changed. Try again."
     if isinstance(error, ChatUnavailable):
-        return f":warning: Slack refused the request ({escape(error.code or str(error))})."
+        return _chat_words(error)
     if isinstance(error, CostbotError):
         return f":warning: {escape(str(error))}"
     suffix = f" (reference `{ref}`)" if ref else ""
     return f":warning: Something went wrong on my side{suffix}. It has been logged."
+
+
+def _chat_words(error: ChatUnavailable) -> str:
+    if error.code in SLACK_AUTH_ERRORS:
+        return (
+            f":warning: Slack refused costbot's token (`{escape(error.code)}`), so I couldn't do "
+            "that. Please tell your platform team: the bot token needs to be renewed or the app "
+            "reinstalled."
+        )
+    return f":warning: Slack refused the request ({escape(error.code or str(error))})."

@@ -9,6 +9,7 @@ from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP
 from handlers.reply import Reply
 from services.errors import NotAllowed
+from services.ports import Scope
 from services.windows import DEFAULT_WINDOW, parse_window
 
 EXAMPLES = (
@@ -48,36 +49,76 @@ def grammar_windows() -> list[str]:
     return list(WINDOW_FORMS)
 
 
+MAPPED_BY = {
+    "explicit": "an explicit entry in the identity map",
+    "email": "your Slack profile email (a trusted domain)",
+}
+
+
 @route(grammar.Whoami, unmapped_ok=True)
 async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
     identity = asker.identity
     if not identity.mapped:
-        text = UNMAPPED_HELP.format(user=escape(asker.user_id))
-        return Reply([header("Who you are"), section(":bust_in_silhouette: " + text)]).finished()
+        return Reply([header("Who you are"), section(_unmapped_words(asker))]).finished()
     window = parse_window(DEFAULT_WINDOW, deps.clock.now())
     present = await deps.costs.visible_namespaces(window)
     everything = sorted({ns for names in present.values() for ns in names if ns})
     scope = await deps.access.scope(identity, everything)
     groups = ", ".join(f"`{escape(g)}`" for g in identity.groups) or "none"
+    how = MAPPED_BY.get(identity.source, escape(identity.source))
     lines = [
         f"*Slack:* <@{escape(asker.user_id)}> (`{escape(asker.user_id)}`)",
-        f"*Kubernetes user:* `{escape(identity.k8s_user or '')}` (mapped by {identity.source})",
+        f"*Kubernetes user:* `{escape(identity.k8s_user or '')}` (mapped by {how})",
         f"*Groups:* {groups}",
         f"*Cluster-wide figures:* {'yes' if scope.cluster_wide else 'no'}",
     ]
+    blocks = [
+        header("Who you are"),
+        section("\n".join(lines)),
+        section("*Namespaces you may see*\n" + _visible_lines(present, scope)),
+    ]
+    if not scope.cluster_wide and not scope.namespaces:
+        check = deps.access.see_check()
+        what = f"{check.verb} {check.resource}" + (f".{check.group}" if check.group else "")
+        blocks.append(
+            section(
+                f":see_no_evil: Kubernetes lets `{escape(identity.k8s_user or '')}` "
+                f"`{escape(what)}` in none of these namespaces, so every answer will be empty. "
+                "Ask your platform team for a RoleBinding in the namespaces you work in."
+            )
+        )
+    blocks.append(
+        context("Access is decided by Kubernetes RBAC (SubjectAccessReview) each time you ask.")
+    )
+    return Reply(blocks).finished()
+
+
+def _visible_lines(present: dict[str, set[str]], scope: Scope) -> str:
     per_cluster = []
     for cluster, names in sorted(present.items()):
         seen = sorted(n for n in names if n and scope.sees(n))
         shown = ", ".join(f"`{escape(n)}`" for n in seen[:40]) or "none"
         more = f" …and {len(seen) - 40} more" if len(seen) > 40 else ""
         per_cluster.append(f"*{escape(cluster or 'cluster')}:* {shown}{more}")
-    blocks = [
-        header("Who you are"),
-        section("\n".join(lines)),
-        section("*Namespaces you may see*\n" + ("\n".join(per_cluster) or "none")),
-        context("Access is decided by Kubernetes RBAC (SubjectAccessReview) each time you ask."),
-    ]
-    return Reply(blocks).finished()
+    return "\n".join(per_cluster) or "none"
+
+
+def _unmapped_words(asker: Asker) -> str:
+    """Why this Slack user has no Kubernetes identity, as far as we can tell, and what to do."""
+    identity = asker.identity
+    text = ":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id))
+    if identity.source == "unavailable":
+        return (
+            ":warning: I couldn't look up your Slack profile just now, so I can't tell who you "
+            f"are in Kubernetes. Your Slack ID is `{escape(asker.user_id)}`; try again shortly."
+        )
+    if identity.email:
+        domain = identity.email.rpartition("@")[2]
+        text += (
+            f"\nYour Slack profile email is in `{escape(domain)}`, which is not a domain "
+            "costbot maps automatically."
+        )
+    return text
 
 
 @route(grammar.Audit)

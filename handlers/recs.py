@@ -16,14 +16,14 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from handlers import grammar
-from handlers.blockkit import context, escape, fit, header, money, section
+from handlers.blockkit import fit, section
 from handlers.commands import Asker, route
 from handlers.cost_routes import visible_scope
 from handlers.deps import Deps
 from handlers.errors import words_for
+from handlers.home import publish_home
 from handlers.render_recs import (
     ACK,
     DETAILS,
@@ -35,16 +35,23 @@ from handlers.render_recs import (
     dismiss_view,
     item_blocks,
     parse_value,
+    render_board,
     replace_item,
 )
-from handlers.reply import Block, Reply, provenance_line
-from services.errors import CostbotError, NotAllowed, StaleAction
+from handlers.reply import Block, Reply
+from services.authz import CLUSTER_RESOURCES
+from services.errors import (
+    AuthorizationUnavailable,
+    CostbotError,
+    NotAllowed,
+    StaleAction,
+    Unmapped,
+)
 from services.ports import Identity, Scope
-from services.recommendations.board import Board, RecommendationBoard
+from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import Action, Recommendation, RecState
 from services.windows import DEFAULT_WINDOW, parse_window
 
-SHOWN = 15
 log = structlog.get_logger("costbot.recs")
 
 
@@ -65,52 +72,6 @@ async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker
     scope = await scope_for(deps, asker.identity, asker.user_id)
     board = await board_of(deps).board(scope, cmd.namespace, cmd.include_all)
     return render_board(board, deps.currency, cmd.namespace)
-
-
-def render_board(board: Board, currency: str, namespace: str | None = None) -> Reply:
-    where = f" in `{escape(namespace)}`" if namespace else ""
-    blocks: list[Block] = [
-        header("Savings you can act on" + (f" · {namespace}" if namespace else "")),
-        section(
-            f"*{money(board.total_savings, currency)}/month* potential across "
-            f"{len(board.items)} recommendation(s){where}."
-            + (
-                f"\n:moneybag: Realized so far: *{money(board.realized_monthly, currency)}/month*"
-                if board.realized_monthly
-                else ""
-            )
-        ),
-    ]
-    for item in board.items[:SHOWN]:
-        blocks += item_blocks(item.rec, item.state, currency)
-    if len(board.items) > SHOWN:
-        blocks.append(
-            context(f"…and {len(board.items) - SHOWN} more; narrow with `recs namespace N`")
-        )
-    for item in board.risks[:5]:
-        blocks += item_blocks(item.rec, item.state, currency)
-    notes = []
-    if board.hidden:
-        notes.append(
-            f"{board.hidden} acknowledged/snoozed/dismissed hidden (`recs all` shows them)"
-        )
-    if board.skipped:
-        notes.append(f"{board.skipped} workload(s) skipped: fewer than 3 days of data")
-    if not board.items and not board.risks:
-        blocks.append(section("Nothing to recommend in what you can see. :sparkles:"))
-    blocks.append(
-        context(
-            provenance_line(
-                demo=board.demo,
-                stale=board.stale,
-                fetched_at=board.fetched_at,
-                failed_clusters=board.failed_clusters,
-                partial_scope=board.partial_scope,
-            ),
-            *notes,
-        )
-    )
-    return Reply(blocks).finished()
 
 
 @dataclass(frozen=True)
@@ -137,6 +98,9 @@ ACTION_VERBS: dict[str, Action] = {
 async def authorize_click(deps: Deps, who: Clicker, value: str) -> tuple[Recommendation, str]:
     """The current recommendation for a button value, if this clicker may act on it."""
     rec_id, version = parse_value(value)
+    if not who.identity.mapped:
+        await deps.audit.record("access_denied", who.user_id, rec_id=rec_id[:40], reason="unmapped")
+        raise Unmapped(who.user_id)
     scope = await scope_for(deps, who.identity, who.user_id)
     rec = await board_of(deps).find(scope, rec_id)
     if rec is None:
@@ -144,19 +108,24 @@ async def authorize_click(deps: Deps, who: Clicker, value: str) -> tuple[Recomme
             "recommendation_rejected", who.user_id, rec_id=rec_id[:40], reason="not visible"
         )
         raise NotAllowed("That recommendation is not available to you (or no longer exists).")
-    if rec.namespace:
-        allowed = await deps.access.may_act(who.identity, rec.namespace, rec.kind, rec.controller)
-    else:
-        allowed = scope.cluster_wide
-    if not allowed:
+    if not await _may_act(deps, who, rec, scope):
         await deps.audit.record(
             "access_denied", who.user_id, rec_id=rec.id, namespace=rec.namespace, action="act"
         )
         raise NotAllowed(
-            f"You may not change `{escape(rec.namespace or 'cluster')}/{escape(rec.controller)}` "
+            # Plain text: words_for escapes the whole message once.
+            f"You may not change `{rec.namespace or 'cluster'}/{rec.controller}` "
             "in Kubernetes, so you can't act on this recommendation."
         )
     return rec, version
+
+
+async def _may_act(deps: Deps, who: Clicker, rec: Recommendation, scope: Scope) -> bool:
+    """`patch` on the target (a workload, or a cluster-scoped volume or node); cluster-level
+    insights without one target (idle capacity) need cluster-wide figures."""
+    if rec.namespace or rec.kind.lower() in CLUSTER_RESOURCES:
+        return await deps.access.may_act(who.identity, rec.namespace, rec.kind, rec.controller)
+    return scope.cluster_wide
 
 
 async def act(
@@ -187,12 +156,46 @@ async def act(
     return rec, result.state
 
 
+# --- listeners ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Surface:
+    """Where a click came from and how to answer there: a message (via its response_url) or
+    the clicker's App Home, which has no response_url and is re-published instead."""
+
+    deps: Deps
+    who: Clicker
+    client: AsyncWebClient
+    respond: AsyncRespond | None
+    home: bool
+
+    @classmethod
+    def of(
+        cls,
+        deps: Deps,
+        body: dict[str, Any],
+        context: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+    ) -> Surface:
+        from_home = (body.get("view") or {}).get("type") == "home" or not body.get("response_url")
+        return cls(deps, Clicker.of(body, context), client, respond, from_home)
+
+    async def refuse(self, error: CostbotError) -> None:
+        if isinstance(error, AuthorizationUnavailable):  # failed closed: a denial too
+            await self.deps.audit.record(
+                "access_denied", self.who.user_id, reason="authorization_unavailable"
+            )
+        if self.home or self.respond is None:
+            await self.republish(words_for(error))
+            return
+        await self.respond(text=words_for(error), response_type="ephemeral", replace_original=False)
+
+    async def republish(self, notice: str) -> None:
+        await publish_home(self.deps, self.client, self.who.identity, self.who.user_id, notice)
+
+
 def _value(body: dict[str, Any]) -> str:
     return str((body.get("actions") or [{}])[0].get("value", ""))
-
-
-async def _refuse(respond: AsyncRespond, error: CostbotError) -> None:
-    await respond(text=words_for(error), response_type="ephemeral", replace_original=False)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -203,22 +206,24 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
 def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:
     async def on_button(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: dict[str, Any]
+        ack: AsyncAck,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        respond: AsyncRespond | None,
+        context: dict[str, Any],
     ) -> None:
         await ack()
-        who = Clicker.of(body, context)
+        where = Surface.of(deps, body, context, client, respond)
         action_id = str((body.get("actions") or [{}])[0].get("action_id"))
-        original = list((body.get("message") or {}).get("blocks") or [])
         try:
-            rec, state = await act(deps, who, _value(body), action_id)
+            rec, state = await act(deps, where.who, _value(body), action_id)
         except StaleAction as error:
-            await _show_current(deps, who, _value(body), respond, error)
+            await _show_current(where, _value(body), error)
             return
         except CostbotError as error:
-            await _refuse(respond, error)
+            await where.refuse(error)
             return
-        blocks = await _updated(deps, who, original, rec, state)
-        await respond(blocks=blocks, text=f"{rec.title}: {state.status}", replace_original=True)
+        await _show_change(where, list((body.get("message") or {}).get("blocks") or []), rec, state)
 
     for action_id in (ACK, SNOOZE_7, SNOOZE_30):
         app.action(action_id)(on_button)
@@ -230,22 +235,28 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         ack: AsyncAck,
         body: dict[str, Any],
         client: AsyncWebClient,
-        respond: AsyncRespond,
+        respond: AsyncRespond | None,
         context: dict[str, Any],
     ) -> None:
         await ack()
+        where = Surface.of(deps, body, context, client, respond)
         try:
-            rec, _ = await authorize_click(deps, Clicker.of(body, context), _value(body))
+            rec, _ = await authorize_click(deps, where.who, _value(body))
         except CostbotError as error:
-            await _refuse(respond, error)
+            await where.refuse(error)
             return
         # private_metadata holds ≤ 3000 chars: the value and where to update, never the blocks.
-        meta = json.dumps({"value": _value(body), "response_url": body.get("response_url", "")})
-        await client.views_open(trigger_id=body["trigger_id"], view=dismiss_view(rec, meta))
+        meta = {"value": _value(body), "response_url": body.get("response_url", "")}
+        view = dismiss_view(rec, json.dumps(meta | {"home": where.home}))
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.view(DISMISS_MODAL)
     async def on_dismiss_submit(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], context: dict[str, Any]
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: dict[str, Any],
     ) -> None:
         reason = str(view["state"]["values"]["reason"]["reason"].get("value") or "").strip()
         if len(reason) < 3:
@@ -254,18 +265,24 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
             )
             return
         await ack()
-        who = Clicker.of(body, context)
-        meta = _meta(view.get("private_metadata", ""))
-        try:
-            rec, state = await act(deps, who, str(meta.get("value", "")), "dismiss", reason)
-        except CostbotError as error:
-            log.info("recommendation.dismiss_refused", error=type(error).__name__)
-            return
-        if meta.get("response_url"):
-            blocks = await _updated(deps, who, [], rec, state)
-            await AsyncWebhookClient(str(meta["response_url"])).send(
-                blocks=blocks, text=f"{rec.title}: dismissed", replace_original=True
-            )
+        await _dismiss(deps, Clicker.of(body, context), client, _meta(view), reason)
+
+
+async def _dismiss(
+    deps: Deps, who: Clicker, client: AsyncWebClient, meta: dict[str, Any], reason: str
+) -> None:
+    """Apply a submitted dismissal and answer where the button was: the message (through the
+    response_url kept in the modal) or the App Home."""
+    url = str(meta.get("response_url") or "")
+    respond = AsyncRespond(response_url=url) if url else None
+    where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
+    try:
+        rec, state = await act(deps, who, str(meta.get("value", "")), "dismiss", reason)
+    except CostbotError as error:
+        log.info("recommendation.dismiss_refused", error=type(error).__name__)
+        await where.refuse(error)
+        return
+    await _show_change(where, [], rec, state)
 
 
 def _register_details(app: AsyncApp, deps: Deps) -> None:
@@ -274,52 +291,60 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
         ack: AsyncAck,
         body: dict[str, Any],
         client: AsyncWebClient,
-        respond: AsyncRespond,
+        respond: AsyncRespond | None,
         context: dict[str, Any],
     ) -> None:
         await ack()
-        who = Clicker.of(body, context)
+        where = Surface.of(deps, body, context, client, respond)
         rec_id, _ = parse_value(_value(body))
         try:
-            scope = await scope_for(deps, who.identity, who.user_id)
+            scope = await scope_for(deps, where.who.identity, where.who.user_id)
             rec = await board_of(deps).find(scope, rec_id)
             if rec is None:
                 raise NotAllowed("That recommendation is not available to you.")
         except CostbotError as error:
-            await _refuse(respond, error)
+            await where.refuse(error)
             return
         view = details_view(rec, deps.currency, deps.clock.now())
         await client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
-async def _updated(
-    deps: Deps, who: Clicker, original: list[Block], rec: Recommendation, state: RecState
-) -> list[Block]:
-    """The clicked message with this item updated; ephemeral messages carry no blocks, so
-    those are re-rendered for the clicker with the change on top."""
+async def _show_change(
+    where: Surface, original: list[Block], rec: Recommendation, state: RecState
+) -> None:
+    """The clicked message with this item in its new state; ephemeral messages carry no
+    blocks, so those are re-rendered for the clicker with the change on top."""
+    deps, who = where.deps, where.who
+    if where.home or where.respond is None:
+        await where.republish(item_blocks(rec, state, deps.currency)[0]["text"]["text"])
+        return
     if original:
-        return replace_item(original, rec, state, deps.currency)
-    scope = await scope_for(deps, who.identity, who.user_id)
-    reply = render_board(await board_of(deps).board(scope), deps.currency)
-    changed = item_blocks(rec, state, deps.currency)[0]
-    return fit([reply.blocks[0], changed, *reply.blocks[1:]])
+        blocks = replace_item(original, rec, state, deps.currency)
+    else:
+        scope = await scope_for(deps, who.identity, who.user_id)
+        reply = render_board(await board_of(deps).board(scope), deps.currency)
+        changed = item_blocks(rec, state, deps.currency)[0]
+        blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
+    text = f"{rec.title}: {state.status}"
+    await where.respond(blocks=blocks, text=text, replace_original=True)
 
 
-def _meta(text: str) -> dict[str, Any]:
+def _meta(view: dict[str, Any]) -> dict[str, Any]:
     try:
-        value = json.loads(text)
+        value = json.loads(view.get("private_metadata") or "")
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}
 
 
-async def _show_current(
-    deps: Deps, who: Clicker, value: str, respond: AsyncRespond, error: StaleAction
-) -> None:
-    rec_id, _ = parse_value(value)
+async def _show_current(where: Surface, value: str, error: StaleAction) -> None:
+    deps, who = where.deps, where.who
+    if where.home or where.respond is None:
+        await where.republish(words_for(error))
+        return
     scope = await scope_for(deps, who.identity, who.user_id)
-    rec = await board_of(deps).find(scope, rec_id)
+    rec = await board_of(deps).find(scope, parse_value(value)[0])
     blocks: list[Block] = [section(words_for(error))]
     if rec is not None:
         blocks += item_blocks(rec, await board_of(deps).state(rec.id), deps.currency)
-    await respond(blocks=blocks, text="This recommendation changed", replace_original=False)
+    await where.respond(blocks=blocks, text="This recommendation changed", replace_original=False)

@@ -5,10 +5,13 @@ Everything from users or clusters is escaped; figures are formatted here and onl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 
 from handlers.blockkit import (
+    MAX_TEXT,
+    delta_money,
     divider,
     escape,
     header,
@@ -18,7 +21,7 @@ from handlers.blockkit import (
     section,
 )
 from handlers.reply import Block, Reply, period_text, provenance_block, share_actions
-from services.costs import (
+from services.cost_views import (
     Comparison,
     LabelBreakdown,
     Mover,
@@ -30,7 +33,21 @@ from services.costs import (
 from services.windows import TimeRange
 
 TABLE_ROWS = 15
+TREND_ROWS = 31
 NAME_WIDTH = 28
+
+
+def _qualified(namespace: str, name: str, width: int = 34) -> str:
+    """`namespace/name` for controllers and pods (just the name without a namespace), cut to
+    `width` from the namespace side first, so rows in long namespaces stay distinguishable."""
+    if not namespace:
+        return _name(name, width)
+    room = width - len(name) - 1  # what is left for the namespace and its "/"
+    if len(namespace) <= room:
+        return f"{namespace}/{name}"
+    if room >= 4:
+        return f"{namespace[: room - 1]}…/{name}"
+    return _name(f"{namespace}/{name}", width)
 
 
 def _name(text: str, width: int = NAME_WIDTH) -> str:
@@ -66,6 +83,32 @@ def _more(count: int, cost: float, currency: str) -> str:
     return f"…and {count} more ({money(cost, currency)})" if count else ""
 
 
+Ranked = tuple[list[str], float]  # the cells of one table row, and the cost it stands for
+
+
+def _ranked_section(
+    title: str,
+    head: list[str],
+    align: str,
+    rows: Sequence[Ranked],
+    currency: str,
+    *,
+    rest: tuple[int, float] = (0, 0.0),
+) -> Block:
+    """A table in one section that always fits Slack's 3000 characters: rows that would not
+    fit join the rest in "…and N more ($X)", so shown + more always adds up to the total."""
+    shown = len(rows)
+    while True:
+        hidden = rows[shown:]
+        count = rest[0] + len(hidden)
+        cost = math.fsum([rest[1], *(c for _, c in hidden)])
+        table = _table([head, *(cells for cells, _ in rows[:shown])], align)
+        text = "\n".join(p for p in (title, table, _more(count, cost, currency)) if p)
+        if len(text) <= MAX_TEXT or shown == 0:
+            return section(text)
+        shown -= 1
+
+
 def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Reply:
     idle = (
         f"idle capacity {pct(s.idle_share, signed=False)} ({money(s.idle_cost, currency)})"
@@ -98,8 +141,10 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
         for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1])
         if cost
     ]
-    shown = b.workloads[:TABLE_ROWS]
-    workloads = [[_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)] for w in shown]
+    workloads: list[Ranked] = [
+        ([_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)], w.cost)
+        for w in b.workloads
+    ]
     blocks: list[Block] = [
         header(f"Namespace {b.namespace} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
@@ -108,13 +153,20 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
         ),
     ]
     if workloads:
-        more = len(b.workloads) - len(shown)
-        table = _table([["workload", "cost", "eff"], *workloads], "lrr")
-        blocks.append(section("*By workload*\n" + table + (f"\n…and {more} more" if more else "")))
+        blocks.append(
+            _top_rows("*By workload*", ["workload", "cost", "eff"], "lrr", workloads, currency)
+        )
     if resources:
         blocks.append(section("*By resource*\n" + _table([["resource", "cost"], *resources], "lr")))
     blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
     return Reply(blocks).finished()
+
+
+def _top_rows(title: str, head: list[str], align: str, rows: list[Ranked], currency: str) -> Block:
+    """The first TABLE_ROWS rows as a table; the others summed up in "…and N more"."""
+    rest = rows[TABLE_ROWS:]
+    hidden = (len(rest), math.fsum(cost for _, cost in rest))
+    return _ranked_section(title, head, align, rows[:TABLE_ROWS], currency, rest=hidden)
 
 
 def _eff_cell(value: float | None) -> str:
@@ -123,18 +175,20 @@ def _eff_cell(value: float | None) -> str:
 
 def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     with_ns = t.dimension in ("controller", "pod")
-    rows = []
+    rows: list[Ranked] = []
     for item in t.items:
-        name = f"{item.namespace}/{item.name}" if with_ns and item.namespace else item.name
-        rows.append([_name(name, 34), money(item.cost, currency), pct(item.share, signed=False)])
+        name = _qualified(item.namespace, item.name) if with_ns else _name(item.name, 34)
+        cells = [name, money(item.cost, currency), pct(item.share, signed=False)]
+        rows.append((cells, item.cost))
     title = f"Top {len(t.items)} by {t.dimension} · {t.window.label}"
     blocks: list[Block] = [
         header(title),
         section(_headline(t.total, t.window, now, currency) + " in total"),
     ]
     if rows:
-        table = _table([[t.dimension, "cost", "share"], *rows], "lrr")
-        blocks.append(section(table + ("\n" + _more(t.rest_count, t.rest_cost, currency))))
+        head = [t.dimension, "cost", "share"]
+        rest = (t.rest_count, t.rest_cost)
+        blocks.append(_ranked_section("", head, "lrr", rows, currency, rest=rest))
     else:
         blocks.append(section("Nothing to rank in what you can see for this period."))
     blocks += [provenance_block(t.provenance), share_actions(command)]
@@ -142,43 +196,42 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
-    ns_rows = [
-        [_name(s.name), money(s.cost, currency), pct(s.share, signed=False)]
-        for s in b.by_namespace[:TABLE_ROWS]
+    ns_rows: list[Ranked] = [
+        ([_name(s.name), money(s.cost, currency), pct(s.share, signed=False)], s.cost)
+        for s in b.by_namespace
     ]
-    ctl_rows = [
-        [_name(f"{c.namespace}/{c.name}", 34), money(c.cost, currency)]
-        for c in b.by_controller[:TABLE_ROWS]
+    ctl_rows: list[Ranked] = [
+        ([_qualified(c.namespace, c.name), money(c.cost, currency)], c.cost)
+        for c in b.by_controller
     ]
     blocks: list[Block] = [
         header(f"Label {b.key}={b.value} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
-        section(_run_rate(b.run_rate_monthly, currency) or " "),
     ]
+    if b.run_rate_monthly is not None:
+        blocks.append(section(_run_rate(b.run_rate_monthly, currency)))
     if ns_rows:
-        blocks.append(
-            section("*By namespace*\n" + _table([["namespace", "cost", "share"], *ns_rows], "lrr"))
-        )
+        head = ["namespace", "cost", "share"]
+        blocks.append(_top_rows("*By namespace*", head, "lrr", ns_rows, currency))
     if ctl_rows:
-        blocks.append(section("*By workload*\n" + _table([["workload", "cost"], *ctl_rows], "lr")))
+        blocks.append(_top_rows("*By workload*", ["workload", "cost"], "lr", ctl_rows, currency))
     blocks += [provenance_block(b.provenance), share_actions(command)]
     return Reply(blocks).finished()
 
 
-def _mover_rows(movers: Sequence[Mover], currency: str) -> list[list[str]]:
-    return [
-        [
-            _name(m.name),
-            money(m.after, currency),
-            _signed_money(m.delta, currency),
-            pct(m.delta_pct),
-        ]
-        for m in movers[:8]
+MOVERS = 8
+
+
+def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str) -> Block:
+    """The biggest moves as a table; the others counted with their net change."""
+    rows = [
+        [_name(m.name), money(m.after, currency), delta_money(m.delta, currency), pct(m.delta_pct)]
+        for m in movers[:MOVERS]
     ]
-
-
-def _signed_money(amount: float, currency: str) -> str:
-    return ("+" if amount >= 0 else "−") + money(abs(amount), currency)
+    rest = movers[MOVERS:]
+    more = math.fsum(m.delta for m in rest)
+    tail = f"\n…and {len(rest)} more ({delta_money(more, currency)})" if rest else ""
+    return section(f"{title}\n" + _table([head, *rows], "lrrr") + tail)
 
 
 def render_compare(c: Comparison, now: datetime, currency: str, command: str) -> Reply:
@@ -190,15 +243,15 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         header(f"Compare{subject} · {c.window.label} vs previous"),
         section(
             f"{arrow} *{money(c.total, currency)}* vs {money(c.previous_total, currency)} "
-            f"({_signed_money(c.delta, currency)}, {pct(c.delta_pct)})\n"
+            f"({delta_money(c.delta, currency)}, {pct(c.delta_pct)})\n"
             f"This: {_period(c.window, now)}\nBefore: {_period(c.previous_window, now)}"
         ),
     ]
     head = [c.dimension, "now", "Δ", "Δ%"]
     if c.up:
-        blocks.append(section("*Up*\n" + _table([head, *_mover_rows(c.up, currency)], "lrrr")))
+        blocks.append(_movers("*Up*", head, c.up, currency))
     if c.down:
-        blocks.append(section("*Down*\n" + _table([head, *_mover_rows(c.down, currency)], "lrrr")))
+        blocks.append(_movers("*Down*", head, c.down, currency))
     if c.new:
         names = ", ".join(escape(m.name) for m in c.new[:10])
         blocks.append(section(f"*New:* {names}" + _extra(len(c.new) - 10)))
@@ -230,7 +283,7 @@ def _focus_text(focus: object) -> str:
 def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
     rows = [
         [p.day.strftime("%a %b %d") + ("*" if p.partial else ""), money(p.cost, currency)]
-        for p in t.points[-31:]
+        for p in t.points[-TREND_ROWS:]
     ]
     facts = []
     if t.average_per_day is not None:
@@ -246,6 +299,8 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
     ]
     if rows:
         note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
+        if len(t.points) > TREND_ROWS:
+            note += f"\n_the last {TREND_ROWS} of {len(t.points)} days; the chart shows them all_"
         blocks.append(section(_table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
     return Reply(

@@ -1,4 +1,5 @@
-"""Block Kit for recommendations: one line of what and how much, buttons, evidence modal."""
+"""Block Kit for recommendations: the list, one line of what and how much per item, buttons,
+the evidence modal and the dismiss modal."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from handlers.blockkit import (
     money,
     section,
 )
-from handlers.reply import Block
+from handlers.reply import Block, Reply, provenance_line
+from services.recommendations.board import Board
 from services.recommendations.models import MIB, Recommendation, RecState
 
 ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
@@ -27,6 +29,8 @@ ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
 )
 REC_ACTIONS = (ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS)
 DISMISS_MODAL = "rec_dismiss_modal"
+SHOWN = 15  # savings items in one list; more are summarized
+RISKS_SHOWN = 5
 STATUS_ICON = {"acknowledged": "✅", "snoozed": ":zzz:", "dismissed": ":wastebasket:", "open": ""}
 
 
@@ -56,7 +60,11 @@ def what(rec: Recommendation) -> str:
             f"{target}{container}: CPU {_cpu(rec.current_cpu)} → {_cpu(rec.recommended_cpu)}, "
             f"memory {_mem(rec.current_memory)} → {_mem(rec.recommended_memory)}"
         )
-    return f"{escape(rec.title)}" + (f" · {target}" if target else "")
+    if not target:
+        return escape(rec.title)
+    # The other rules' titles name the target too ("Idle deployment ns/name"): say it once.
+    words = rec.title.replace(f"{rec.namespace}/{rec.controller}", "").strip()
+    return f"{target}: {escape(words[:1].lower() + words[1:])}" if words else target
 
 
 def status_line(state: RecState) -> str:
@@ -202,3 +210,65 @@ def dismiss_view(rec: Recommendation, private_metadata: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+# --- the list ----------------------------------------------------------------------------------
+def render_board(board: Board, currency: str, namespace: str | None = None) -> Reply:
+    blocks: list[Block] = [
+        header("Savings you can act on" + (f" · {namespace}" if namespace else "")),
+        section(_headline(board, currency, namespace)),
+    ]
+    for item in board.items[:SHOWN]:
+        blocks += item_blocks(item.rec, item.state, currency)
+    if len(board.items) > SHOWN:
+        blocks.append(
+            context(f"…and {len(board.items) - SHOWN} more; narrow with `recs namespace N`")
+        )
+    for item in board.risks[:RISKS_SHOWN]:
+        blocks += item_blocks(item.rec, item.state, currency)
+    if len(board.risks) > RISKS_SHOWN:
+        blocks.append(context(f"…and {len(board.risks) - RISKS_SHOWN} more risk(s)"))
+    if not board.items and not board.risks:
+        blocks.append(section("Nothing to recommend in what you can see. :sparkles:"))
+    blocks.append(context(_provenance(board), *_notes(board)))
+    return Reply(blocks).finished()
+
+
+def _headline(board: Board, currency: str, namespace: str | None) -> str:
+    where = f" in `{escape(namespace)}`" if namespace else ""
+    if board.items:
+        text = (
+            f"*{money(board.total_savings, currency)}/month* potential across "
+            f"{len(board.items)} recommendation(s){where}."
+        )
+    else:
+        text = f"No savings to act on{where}."
+    if board.risks:
+        text += f" {len(board.risks)} workload(s) look under-requested (risks below)."
+    if board.realized_monthly:
+        text += (
+            f"\n:moneybag: Realized so far: *{money(board.realized_monthly, currency)}/month* "
+            "from acknowledged changes that were applied"
+        )
+    return text
+
+
+def _provenance(board: Board) -> str:
+    return provenance_line(
+        demo=board.demo,
+        stale=board.stale,
+        fetched_at=board.fetched_at,
+        failed_clusters=board.failed_clusters,
+        partial_scope=board.partial_scope,
+    )
+
+
+def _notes(board: Board) -> list[str]:
+    notes = []
+    if board.hidden:
+        notes.append(
+            f"{board.hidden} acknowledged/snoozed/dismissed hidden (`recs all` shows them)"
+        )
+    if board.skipped:
+        notes.append(f"{board.skipped} workload(s) skipped: fewer than 3 days of data")
+    return notes

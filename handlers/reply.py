@@ -37,8 +37,8 @@ def period_text(start: datetime, end: datetime, now: datetime | None = None) -> 
 
     def fmt(moment: datetime) -> str:
         moment = moment.astimezone(UTC)
-        pattern = "%b %d %H:%M" if moment.year == current else "%b %d %Y %H:%M"
-        return moment.strftime(pattern).replace(" 0", " ", 1)
+        year = "" if moment.year == current else f" {moment.year}"
+        return f"{moment:%b} {moment.day}{year} {moment:%H:%M}"
 
     return f"{fmt(start)} – {fmt(end_shown)} UTC"
 

@@ -84,6 +84,9 @@ class CachedCostSource:
         self._on_event = on_event
         self._partial_ttl = max(1, min(partial_ttl, self._ttl))
         self._release = redis.register_script(_RELEASE)
+        # Locks we hold but could not release (Redis failed mid-way): a persistent Redis keeps
+        # them across its restart, and every waiter would sit out `lock_ttl` for nothing.
+        self._orphans: dict[str, str] = {}
         self.hits = 0
         self.misses = 0
         self.stale_served = 0
@@ -132,6 +135,7 @@ class CachedCostSource:
         self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]]
     ) -> _T:
         """One fetch per key across processes: the lock winner loads, the others wait for it."""
+        await self._release_orphans()
         deadline = asyncio.get_running_loop().time() + self._wait_timeout
         for _ in range(2):  # if the winner vanished without an answer, try once to be the winner
             token = secrets.token_hex(16)
@@ -236,8 +240,17 @@ class CachedCostSource:
     async def _unlock(self, key: str, token: str) -> None:
         try:
             await self._release(keys=[f"{key}:lock"], args=[token])
-        except RedisError as exc:  # the lock expires by itself after lock_ttl
+        except RedisError as exc:  # released on our next miss, or expires after lock_ttl
+            self._orphans[f"{key}:lock"] = token
             _redis_failed("unlock", exc)
+
+    async def _release_orphans(self) -> None:
+        for lock, token in list(self._orphans.items()):
+            try:
+                await self._release(keys=[lock], args=[token])
+            except RedisError:
+                return  # still down; the next miss tries again
+            self._orphans.pop(lock, None)
 
     async def _call(self, pending: Awaitable[Any]) -> Any:
         try:

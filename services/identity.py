@@ -372,6 +372,7 @@ users:
   U0DEMOADMIN: {user: admin@demo.example, groups: [platform-admins]}
   U0ALICE: {user: alice@demo.example, groups: [payments-devs]}
   U0BOB: {user: bob@demo.example, groups: [search-team]}
+  U0DAVE: {user: dave@demo.example, groups: [contractors]}
 usergroups:
   S0DEMOSRE: [sre]
 email:
@@ -381,13 +382,15 @@ email:
 default_groups: []
 """
 """Demo users; RBAC for them is `services.rbac_static.DEMO_RBAC`. U0CAROL is mapped by email
-and gets `sre` from the S0DEMOSRE user group; U0MALLORY's domain is not trusted (unmapped)."""
+and gets `sre` from the S0DEMOSRE user group; U0DAVE is mapped, but no binding names him or
+`contractors` (he sees nothing); U0MALLORY's domain is not trusted (unmapped)."""
 
 DEMO_SLACK_USERS = (
     SlackUser(id="U0DEMOADMIN", email="admin@demo.example", name="demo-admin", tz="UTC"),
     SlackUser(id="U0ALICE", email="alice@demo.example", name="alice", tz="Europe/Berlin"),
     SlackUser(id="U0BOB", email="bob@demo.example", name="bob", tz="America/New_York"),
     SlackUser(id="U0CAROL", email="carol@demo.example", name="carol", tz="Asia/Tokyo"),
+    SlackUser(id="U0DAVE", email="dave@demo.example", name="dave", tz="Australia/Sydney"),
     SlackUser(id="U0MALLORY", email="mallory@elsewhere.example", name="mallory", tz="UTC"),
 )
 DEMO_USERGROUPS = {"S0DEMOSRE": ("U0CAROL",)}

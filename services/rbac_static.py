@@ -288,6 +288,7 @@ DEMO_RBAC: list[dict[str, Any]] = [
         for ns in ("monitoring", "kube-system")
         for role in ("demo-view", "demo-patch-workloads")
     ),
+    # contractors (U0DAVE): deliberately no binding, so a mapped user can see nothing at all.
     # The bot itself: ask SubjectAccessReviews and read HPAs (see deploy/ for the real one).
     _cluster_role(
         "costbot",

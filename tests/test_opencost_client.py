@@ -3,7 +3,9 @@ translation of every failure into OpenCostUnavailable / OpenCostBadResponse."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +25,7 @@ from tests.standins.opencost import (
     disk_asset,
     node_asset,
 )
+from tests.standins.server import wait_until_async
 
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 DAY = AllocationQuery(start=datetime(2024, 3, 4, tzinfo=UTC), end=datetime(2024, 3, 5, tzinfo=UTC))
@@ -66,9 +69,19 @@ def _client(
     cluster_name: str | None = None,
     clock: FixedClock | None = None,
     demo: bool = False,
+    deadline: float | None = None,
+    cooldown: float = 0.0,
 ) -> OpenCostClient:
     return OpenCostClient(
-        url, http, cluster_name, retries, backoff=0.01, clock=clock or FixedClock(), demo=demo
+        url,
+        http,
+        cluster_name,
+        retries,
+        backoff=0.01,
+        clock=clock or FixedClock(),
+        demo=demo,
+        deadline=deadline,
+        cooldown=cooldown,
     )
 
 
@@ -217,12 +230,45 @@ async def test_stand_in_going_down_is_unavailable(
 
 
 async def test_timeout_is_retried_then_unavailable(opencost: OpenCostStandIn) -> None:
-    opencost.delay_seconds = 1.0
-    async with httpx.AsyncClient(timeout=0.2) as slow_http:
+    opencost.delay_seconds = 1.5
+    async with httpx.AsyncClient(timeout=0.3) as slow_http:
         with pytest.raises(OpenCostUnavailable, match="Timeout") as caught:
-            await _client(opencost.url, slow_http, retries=1).allocations(DAY)
+            await _client(opencost.url, slow_http, retries=1, deadline=10).allocations(DAY)
     assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+    # Both attempts were sent; on a busy machine the stand-in may log the second one late.
+    await wait_until_async(
+        lambda: opencost.request_count if opencost.request_count >= 2 else None,
+        timeout=5,
+        failure=lambda: f"{opencost.request_count} attempts reached OpenCost, expected 2",
+    )
+
+
+async def test_deadline_bounds_a_whole_call_retries_included(opencost: OpenCostStandIn) -> None:
+    opencost.delay_seconds = 3.0
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        client = _client(opencost.url, http, retries=2, deadline=0.4)
+        started = time.monotonic()
+        with pytest.raises(OpenCostUnavailable, match="Timeout"):
+            await client.allocations(DAY)
+    assert time.monotonic() - started < 2.0  # not 3 × 5 s of timeouts
+    assert opencost.request_count == 1  # no time was left for a retry
+
+
+async def test_after_an_outage_calls_fail_fast_until_the_cooldown_passes(
+    opencost: OpenCostStandIn, http: httpx.AsyncClient
+) -> None:
+    client = _client(opencost.url, http, retries=1, cooldown=0.3)
+    opencost.mode = "status_500"
+    with pytest.raises(OpenCostUnavailable):
+        await client.allocations(DAY)
     assert opencost.request_count == 2
+    opencost.mode = "ok"
+    with pytest.raises(OpenCostUnavailable, match="not asked"):
+        await client.assets(DAY.start, DAY.end)
+    assert opencost.request_count == 2  # failed without asking
+    await asyncio.sleep(0.35)
+    assert len((await client.allocations(DAY)).rows()) == 2
+    assert opencost.request_count == 3
 
 
 # --- bad answers --------------------------------------------------------------------------------

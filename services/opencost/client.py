@@ -4,6 +4,7 @@ domain errors. It returns what the server sent; `filter` is only a hint, callers
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -37,6 +38,13 @@ class OpenCostClient:
 
     GETs are idempotent, so connection errors, timeouts and 5xx are retried `retries` times with
     exponential backoff (`backoff`, 2×backoff, …) before `OpenCostUnavailable` is raised.
+
+    Two bounds keep a sick OpenCost from holding a user's question hostage:
+    - `deadline`: seconds one call may take, retries included (default 1.5 × the client's read
+      timeout), so "slow beyond the timeout" costs about one timeout, not `retries + 1` of them;
+    - `cooldown`: after a call ends unavailable, calls in the next `cooldown` seconds fail at
+      once instead of waiting again (a command asks several questions in a row; the cache
+      then serves its last good copy straight away). The first call after it asks again.
     """
 
     def __init__(
@@ -49,6 +57,8 @@ class OpenCostClient:
         *,
         clock: Clock,
         demo: bool = False,
+        deadline: float | None = None,
+        cooldown: float = 3.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.cluster_name = cluster_name
@@ -57,6 +67,10 @@ class OpenCostClient:
         self._retries = max(0, retries)
         self._backoff = backoff
         self._clock = clock
+        read = http.timeout.read
+        self._deadline = deadline if deadline is not None else (read * 1.5 if read else None)
+        self._cooldown = max(0.0, cooldown)
+        self._down_since: float | None = None  # monotonic time of the last unavailable call
 
     # --- CostSource ---------------------------------------------------------------------------
     async def allocations(self, query: AllocationQuery) -> AllocationData:
@@ -101,11 +115,21 @@ class OpenCostClient:
     # --- HTTP ---------------------------------------------------------------------------------
     async def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
         """GET with bounded retries; returns a 2xx/3xx response or raises an OpenCostError."""
+        self._refuse_while_cooling_down(path)
+        try:
+            return await self._get_with_retries(path, params)
+        except OpenCostUnavailable:
+            self._down_since = time.monotonic()
+            raise
+
+    async def _get_with_retries(self, path: str, params: dict[str, str]) -> httpx.Response:
         url = f"{self.base_url}{path}"
+        give_up_at = time.monotonic() + self._deadline if self._deadline else None
         attempt = 0
         while True:
-            outcome = await self._attempt(url, params)
+            outcome = await self._attempt(url, params, give_up_at)
             if isinstance(outcome, httpx.Response) and outcome.status_code < 500:
+                self._down_since = None
                 if outcome.status_code >= 400:
                     raise self._status_error(path, outcome)
                 return outcome
@@ -116,20 +140,50 @@ class OpenCostClient:
                 attempt=attempt + 1,
                 error=_describe(outcome),
             )
-            if attempt >= self._retries:
+            pause = self._backoff * 2**attempt
+            if attempt >= self._retries or not _time_left(give_up_at, pause + _MIN_ATTEMPT):
                 if isinstance(outcome, httpx.Response):
                     raise self._status_error(path, outcome)
                 raise self._unavailable(f"{path}: {_describe(outcome)}") from outcome
-            await asyncio.sleep(self._backoff * 2**attempt)
+            await asyncio.sleep(pause)
             attempt += 1
 
-    async def _attempt(self, url: str, params: dict[str, str]) -> httpx.Response | httpx.HTTPError:
+    def _refuse_while_cooling_down(self, path: str) -> None:
+        if self._down_since is None:
+            return
+        age = time.monotonic() - self._down_since
+        if age < self._cooldown:
+            raise self._unavailable(
+                f"{path}: not asked; it failed {age:.1f}s ago (asking again after "
+                f"{self._cooldown:g}s)"
+            )
+
+    async def _attempt(
+        self, url: str, params: dict[str, str], give_up_at: float | None
+    ) -> httpx.Response | httpx.HTTPError:
         try:
-            return await self._http.get(url, params=params)
+            return await self._http.get(url, params=params, timeout=self._timeout(give_up_at))
         except httpx.TransportError as exc:  # refused, reset, timeouts: worth another try
             return exc
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
             raise self._bad(f"{url}: {_describe(exc)}") from exc
+
+    def _timeout(self, give_up_at: float | None) -> httpx.Timeout:
+        """The client's timeouts, each cut to what is left of this call's deadline."""
+        configured = self._http.timeout
+        if give_up_at is None:
+            return configured
+        left = max(0.001, give_up_at - time.monotonic())
+
+        def cut(value: float | None) -> float:
+            return left if value is None else min(value, left)
+
+        return httpx.Timeout(
+            connect=cut(configured.connect),
+            read=cut(configured.read),
+            write=cut(configured.write),
+            pool=cut(configured.pool),
+        )
 
     # --- decoding -----------------------------------------------------------------------------
     def _decode(self, response: httpx.Response, decoder: msgspec.json.Decoder[_R]) -> _R:
@@ -181,6 +235,13 @@ class OpenCostClient:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+_MIN_ATTEMPT = 0.05  # seconds: less than this left of the deadline is not worth another try
+
+
+def _time_left(give_up_at: float | None, needed: float) -> bool:
+    return give_up_at is None or give_up_at - time.monotonic() >= needed
 
 
 def _first_line(text: str, limit: int = 200) -> str:

@@ -1051,7 +1051,9 @@ class DemoOpenCostTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method != "GET":
             return httpx.Response(405, text="Method Not Allowed\n", request=request)
-        params = dict(request.url.params.multi_items())  # the last value wins, as in Go
+        params: dict[str, str] = {}
+        for key, value in request.url.params.multi_items():
+            params.setdefault(key, value)  # Go's Query().Get: the first value wins
         # Building a month of container rows takes a moment of CPU; keep the event loop free.
         status, content_type, body = await asyncio.to_thread(
             self.cluster.respond, request.url.path, params

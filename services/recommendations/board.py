@@ -1,18 +1,20 @@
 """The recommendations one requester sees, with their lifecycle states: list, find, act.
 
 Joins OptimizationService (what is recommended now, for a Scope) with RecommendationStore
-(what people did about it), so handlers and digests ask one question.
+(what people did about it) and RealizedSavings (what acknowledged changes saved), so handlers
+and digests ask one question.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
 
 import msgspec
 
 from services.ports import Scope
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import Recommendation, RecState
+from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
 
 
@@ -27,7 +29,7 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
     total_savings: float  # of the open savings items
     hidden: int  # not open (acknowledged, snoozed, dismissed) and not asked for
     skipped: int  # workloads with too little history
-    realized_monthly: float
+    realized_monthly: float  # measured savings of acknowledged changes the scope may see
     demo: bool
     stale: bool
     fetched_at: float
@@ -36,39 +38,37 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class RecommendationBoard:
-    def __init__(self, optimizer: OptimizationService, store: RecommendationStore) -> None:
+    def __init__(
+        self,
+        optimizer: OptimizationService,
+        store: RecommendationStore,
+        *,
+        realized: RealizedSavings | None = None,
+    ) -> None:
         self.optimizer = optimizer
         self.store = store
+        self.realized = realized
 
     async def board(
         self, scope: Scope, namespace: str | None = None, include_all: bool = False
     ) -> Board:
-        found = await self.optimizer.generate(scope)
+        found, _ = await asyncio.gather(self.optimizer.generate(scope), self._measure())
         recs = [r for r in found.recommendations if namespace is None or r.namespace == namespace]
-        items: list[BoardItem] = []
-        hidden = 0
         for rec in recs:
             await self.store.visible_status(rec)  # settles snooze expiry and re-opening
         states = await self.store.states([rec.id for rec in recs])
-        for rec in recs:
-            state = states[rec.id]
-            if state.status != "open" and not include_all:
-                hidden += 1
-                continue
-            items.append(BoardItem(rec, state))
-        savings = [i for i in items if not i.rec.risk]
-        savings.sort(key=lambda i: (-i.rec.monthly_savings, i.rec.id))
-        risks = [i for i in items if i.rec.risk]
-        open_total = sum(i.rec.monthly_savings for i in savings if i.state.status == "open")
+        items = [BoardItem(rec, states[rec.id]) for rec in recs]
+        shown = [i for i in items if include_all or i.state.status == "open"]
+        savings = sorted(
+            (i for i in shown if not i.rec.risk), key=lambda i: (-i.rec.monthly_savings, i.rec.id)
+        )
         return Board(
             items=savings,
-            risks=risks,
-            total_savings=open_total,
-            hidden=hidden,
+            risks=[i for i in shown if i.rec.risk],
+            total_savings=sum(i.rec.monthly_savings for i in savings if i.state.status == "open"),
+            hidden=len(items) - len(shown),
             skipped=len(found.skipped),
-            realized_monthly=await self.store.total_realized_since(
-                datetime.min.replace(tzinfo=found.start.tzinfo), scope
-            ),
+            realized_monthly=await self._realized(scope, namespace),
             demo=found.demo,
             stale=found.stale,
             fetched_at=found.fetched_at,
@@ -83,3 +83,13 @@ class RecommendationBoard:
 
     async def state(self, rec_id: str) -> RecState:
         return await self.store.get(rec_id)
+
+    async def _measure(self) -> None:
+        # At most once per hour (RealizedSavings decides); never fails the board.
+        if self.realized is not None:
+            await self.realized.refresh_if_due()
+
+    async def _realized(self, scope: Scope, namespace: str | None) -> float:
+        """Realized monthly savings the scope may see (in `namespace`, when given)."""
+        entries = await self.store.realized(scope)
+        return sum(e.monthly_amount for e in entries if namespace in (None, e.namespace))

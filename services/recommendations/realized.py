@@ -2,27 +2,49 @@
 
 Compares the acknowledged version's snapshot (requests, unit prices, pods at that time) with
 later container-level allocation data and records realized monthly savings in the store.
+`refresh_if_due` runs the measurement at most once per clock hour, per process and (with Redis)
+across replicas, so building a board never pays for it more often.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from services.errors import DependencyError
 from services.ports import AllocationData, AllocationQuery, Clock, CostSource, Scope
 from services.recommendations.maths import realized_monthly
 from services.recommendations.models import RealizedEntry, RecState
 from services.recommendations.series import DatedRow, dated_rows, requests_after
-from services.recommendations.store import RecommendationStore
+from services.recommendations.store import SNAPSHOT_TTL, RecommendationStore
 
 LOOKBACK_DAYS = 3  # recent full days read by `refresh`; the latest one decides the request
+log = structlog.get_logger(__name__)
 
 
 class RealizedSavings:
     """Turns acknowledged right-sizing recommendations into measured monthly savings."""
 
-    def __init__(self, store: RecommendationStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RecommendationStore,
+        clock: Clock,
+        *,
+        source: CostSource | None = None,
+        redis: Redis | None = None,
+        prefix: str = "costbot:",
+        every: timedelta = timedelta(hours=1),
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._source = source
+        self._redis = redis
+        self._marker = f"{prefix}rec:realized:refreshed:"
+        self._every = max(every, timedelta(seconds=1))
+        self._last_slot: int | None = None  # the slot this process last refreshed in
 
     async def refresh(self, source: CostSource, since: datetime) -> list[RealizedEntry]:
         """Fetch the last few full UTC days and `measure` against them."""
@@ -30,6 +52,53 @@ class RealizedSavings:
         start = end - timedelta(days=LOOKBACK_DAYS)
         data = await source.allocations(AllocationQuery(start=start, end=end, step="1d"))
         return await self.measure(data, since, start=start)
+
+    async def refresh_if_due(self) -> list[RealizedEntry] | None:
+        """`refresh` over acknowledgements of the last SNAPSHOT_TTL, unless this clock hour
+        already had one (here or on another replica). None when skipped.
+
+        Never raises a DependencyError: a failed measurement only means the figure shown is
+        the last one measured; the next slot tries again.
+        """
+        if self._source is None:
+            return None
+        now = self._clock.now()
+        since = now - SNAPSHOT_TTL
+        try:
+            if not self._measurable(await self._store.acknowledged_since(since), now):
+                return None  # nothing to measure yet: leave the slot for when there is
+            if not await self._claim(now):
+                return None
+            return await self.refresh(self._source, since)
+        except DependencyError as exc:
+            log.warning("realized.refresh_failed", error=type(exc).__name__, detail=str(exc))
+            return None
+
+    @staticmethod
+    def _measurable(states: list[RecState], now: datetime) -> bool:
+        """Whether any acknowledgement has a whole UTC day of data after it before today."""
+        last_full_day = now.astimezone(UTC).date() - timedelta(days=1)
+        return any(
+            (at := _acknowledged_at(state)) is not None
+            and at.astimezone(UTC).date() < last_full_day
+            for state in states
+        )
+
+    async def _claim(self, now: datetime) -> bool:
+        """Take this time slot for this process, then across replicas (SET NX on a key per
+        slot, so the movable test clock and the real one behave the same)."""
+        slot = int(now.timestamp() // self._every.total_seconds())
+        if self._last_slot == slot:
+            return False
+        self._last_slot = slot
+        if self._redis is None:
+            return True
+        ttl = int(self._every.total_seconds() * 2)
+        try:
+            return bool(await self._redis.set(f"{self._marker}{slot}", b"1", nx=True, ex=ttl))
+        except (RedisError, OSError) as exc:
+            log.warning("realized.marker_failed", error=str(exc))
+            return True  # measuring twice is harmless (it overwrites); never measuring is not
 
     async def measure(
         self, later: AllocationData, since: datetime, *, start: datetime | None = None

@@ -1,0 +1,169 @@
+"""The answer cache seen from Slack: one OpenCost request for a stampede of identical questions,
+the last good answer (labelled stale) while OpenCost fails, and fresh data after the TTL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bot_harness import MovableClock, World
+from tests.cost_world import ADMIN, all_text, cost_world, headline
+from tests.standins.fixtures import SIGNING_SECRET
+from tests.standins.opencost import Mode, OpenCostStandIn, allocation_row, allocation_set
+from tests.standins.signing import AsyncSignedSlackClient
+
+ASKED_AT = datetime(2024, 3, 8, 12, 0, tzinfo=UTC)
+STALE = ":warning: data as of 12:00 UTC — OpenCost is not answering"
+TTL = 1
+
+
+def _data(cost: float) -> list[dict[str, Any]]:
+    row = allocation_row(namespace="payments", pod="api-1", container="app", cpu_cost=cost)
+    return [allocation_set(row)]
+
+
+@pytest.fixture
+def quick(redis_url: str, tmp_path: Path) -> Iterator[tuple[World, OpenCostStandIn]]:
+    """CACHE_TTL=1 and a 1 s OpenCost timeout, so expiry and time-outs take a second."""
+    with (
+        OpenCostStandIn(_data(12.5)) as standin,
+        cost_world(
+            redis_url,
+            tmp_path,
+            {"": standin},
+            clock=MovableClock(ASKED_AT),
+            cache_ttl=TTL,
+            opencost_timeout=1.0,
+        ) as world,
+    ):
+        yield world, standin
+
+
+async def _stampede(world: World, text: str, count: int) -> list[str]:
+    """`count` identical signed slash commands at once; returns their response URLs."""
+    urls = [world.slack.new_response_url() for _ in range(count)]
+    client = AsyncSignedSlackClient(world.bot.url, SIGNING_SECRET, timeout=30)
+    try:
+        sent = await asyncio.gather(
+            *(client.slash(text, user_id=ADMIN, response_url=url) for url in urls)
+        )
+    finally:
+        await client.aclose()
+    assert {response.status_code for response in sent} == {200}
+    return urls
+
+
+def _final(world: World, url: str) -> dict[str, Any]:
+    """The answer at `url`, past any "Working on it…" placeholder."""
+    replies = world.slack.wait_for_response(url, 1, timeout=30)
+    while replies[-1].get("text", "").startswith(":hourglass"):
+        replies = world.slack.wait_for_response(url, len(replies) + 1, timeout=30)
+    return replies[-1]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bot/redis.py builds a non-blocking pool of 64 connections: the 65th concurrent "
+    "Redis call fails with MaxConnectionsError, the cache is bypassed and OpenCost is asked "
+    "~70 times. Fix: a BlockingConnectionPool there (see the cost-answers report).",
+)
+def test_a_hundred_identical_questions_make_one_opencost_request(
+    quick: tuple[World, OpenCostStandIn],
+) -> None:
+    world, standin = quick
+    standin.delay_seconds = 0.5  # so the questions really overlap
+    urls = asyncio.run(_stampede(world, "top 5 7d", 100))
+    replies = [_final(world, url) for url in urls]
+    assert {headline(reply) for reply in replies} == {headline(replies[0])}
+    assert headline(replies[0]).startswith("*$12.50*")
+    # the visible-scope lookup and the answer ask the same question: one request in all
+    assert len(standin.requests_to("/allocation")) == 1
+
+
+def test_a_different_window_is_a_different_question(quick: tuple[World, OpenCostStandIn]) -> None:
+    world, standin = quick
+    world.ask("top 7d", ADMIN)
+    world.ask("top 7d", ADMIN)
+    world.ask("top 30d", ADMIN)
+    windows = [request.params["window"] for request in standin.requests_to("/allocation")]
+    assert len(windows) == 2
+    assert len(set(windows)) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "delay"), [("status_500", 0.0), ("garbage", 0.0), ("ok", 3.0)], ids=str
+)
+def test_after_the_ttl_a_failing_opencost_gets_the_last_answer_labelled_stale(
+    quick: tuple[World, OpenCostStandIn], fault: Mode, delay: float
+) -> None:
+    world, standin = quick
+    fresh = world.ask("top 7d", ADMIN)
+    assert STALE not in all_text(fresh)
+    standin.mode, standin.delay_seconds = fault, delay  # delay 3 s > OPENCOST_TIMEOUT 1 s
+    standin.allocation_sets = _data(99.0)
+    time.sleep(TTL + 0.2)
+    stale = world.ask("top 7d", ADMIN, timeout=30)
+    assert STALE in all_text(stale)
+    assert headline(stale) == headline(fresh)
+    assert len(standin.requests_to("/allocation")) > 1  # it did ask OpenCost again
+
+
+def test_fresh_data_once_the_ttl_has_passed_and_opencost_answers_again(
+    quick: tuple[World, OpenCostStandIn],
+) -> None:
+    world, standin = quick
+    assert headline(world.ask("top 7d", ADMIN)).startswith("*$12.50*")
+    standin.allocation_sets = _data(99.0)
+    assert headline(world.ask("top 7d", ADMIN)).startswith("*$12.50*")  # still fresh
+    standin.mode = "status_500"
+    time.sleep(TTL + 0.2)
+    assert STALE in all_text(world.ask("top 7d", ADMIN))
+    standin.mode = "ok"
+    # The client may hold off a failing OpenCost for a few seconds; fresh data must follow.
+    deadline = time.monotonic() + 10
+    again = world.ask("top 7d", ADMIN)
+    while STALE in all_text(again) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = world.ask("top 7d", ADMIN)
+    assert headline(again).startswith("*$99.00*")
+    assert "OpenCost is not answering" not in all_text(again)
+
+
+def test_failing_with_no_earlier_answer_says_so_without_figures(
+    quick: tuple[World, OpenCostStandIn],
+) -> None:
+    world, standin = quick
+    standin.mode = "status_500"
+    text = all_text(world.ask("summary 7d", ADMIN))
+    assert "OpenCost is not answering" in text
+    assert "$" not in text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="services/cache.py keeps the stale copy under the exact window, but '7d' ends at "
+    "now (bucketed to 5 min) and CACHE_TTL is 5 min: once an answer expires the next ask is a "
+    "new window with no stale copy. Fix: also keep the last good copy per window start "
+    "(see the cost-answers report).",
+)
+def test_a_running_window_asked_after_the_ttl_still_gets_the_last_answer(
+    redis_url: str, tmp_path: Path
+) -> None:
+    with (
+        OpenCostStandIn(_data(12.5)) as standin,
+        cost_world(
+            redis_url, tmp_path, {"": standin}, clock=MovableClock(ASKED_AT), cache_ttl=300
+        ) as world,
+    ):
+        world.ask("top 7d", ADMIN)
+        standin.mode = "status_500"
+        world.clock.advance(timedelta(minutes=6))  # past CACHE_TTL, as real time would be
+        later = world.ask("top 7d", ADMIN)
+    assert STALE in all_text(later)
+    assert headline(later).startswith("*$12.50*")

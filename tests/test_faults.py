@@ -1,0 +1,260 @@
+"""Faults against the real processes: OpenCost, Redis, the Kubernetes API and Slack failing
+while the real bot (uvicorn, Bolt, Runtime) keeps answering — friendly, fast, fail-closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from bot.settings import Settings
+from services.opencost.demo import DemoCluster
+from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
+from tests.redis_server import RedisServer
+from tests.standins.fixtures import SIGNING_SECRET
+from tests.standins.kube import KubeApiStandIn
+from tests.standins.opencost import Mode, OpenCostStandIn
+from tests.standins.signing import SignedSlackClient, block_actions_payload
+from tests.standins.slack import SlackStandIn
+
+
+@contextlib.contextmanager
+def running_world(redis_url: str, tmp: Path, **overrides: Any) -> Iterator[World]:
+    """The `world` fixture's bot and stand-ins, with Settings overrides."""
+    clock = MovableClock()
+    cluster = DemoCluster(clock)
+    with SlackStandIn() as slack, OpenCostStandIn(responder=cluster.respond) as opencost:
+        kube = KubeApiStandIn()
+        kube.start()
+        seed_slack_users(slack)
+        env = {**demo_world_env(slack, opencost, kube, redis_url, tmp), **overrides}
+        bot = BotServer(Settings(**env), clock).start()
+        client = SignedSlackClient(bot.url + "/slack/events", SIGNING_SECRET)
+        try:
+            yield World(bot, slack, opencost, kube, client, clock)
+        finally:
+            client.close()
+            bot.stop()
+            kube.stop()
+
+
+@pytest.fixture
+def fault_world(redis_url: str, tmp_path: Path) -> Iterator[World]:
+    """The real bot with a 1 s OpenCost timeout and a 1 s cache TTL (fresh copies expire fast)."""
+    with running_world(redis_url, tmp_path, opencost_timeout=1.0, cache_ttl=1) as world:
+        yield world
+
+
+def _text(reply: dict[str, Any]) -> str:
+    return str(reply.get("text", "")) + " " + str(reply.get("blocks", ""))
+
+
+def _timed_ask(world: World, text: str, user: str = "U0DEMOADMIN") -> tuple[str, float]:
+    started = time.perf_counter()
+    reply = world.ask(text, user, timeout=10)
+    return _text(reply), time.perf_counter() - started
+
+
+def _figures(text: str) -> list[str]:
+    """The money amounts in a reply, in order (what must not change when served stale)."""
+    return re.findall(r"\$[\d,]+\.\d\d", text)
+
+
+FAULTS: dict[str, str] = {
+    "down": "OpenCost is not answering",
+    "slow": "OpenCost is not answering",
+    "status_500": "OpenCost is not answering",
+    "truncated_json": "OpenCost sent an answer I can't read",
+    "plain_400": "OpenCost sent an answer I can't read",
+}
+
+
+def _inject(world: World, fault: str) -> None:
+    if fault == "slow":
+        world.opencost.delay_seconds = 3.0  # the bot's OpenCost timeout is 1 s
+    else:
+        world.opencost.mode = fault  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_opencost_fault_gets_the_stale_copy_or_a_friendly_reply_within_5_seconds(
+    fault_world: World, fault: str
+) -> None:
+    world = fault_world
+    fresh, _ = _timed_ask(world, "summary lastweek")
+    assert "not answering" not in fresh and "$" in fresh
+    time.sleep(1.1)  # the fresh copy (CACHE_TTL=1) expires; the last good copy stays
+    _inject(world, fault)
+    stale, took = _timed_ask(world, "summary lastweek")
+    assert took < 5.0, took
+    assert world.opencost.request_count > 0  # the fault was met, not skipped
+    assert "OpenCost is not answering" in stale  # the provenance line says so
+    assert _figures(fresh) == _figures(stale) != []
+    # A window nobody asked before has no copy: a plain sentence, not an error page.
+    text, took = _timed_ask(world, "summary 2024-01-01..2024-01-03")
+    assert took < 5.0, took
+    assert FAULTS[fault] in text, text
+    assert "Traceback" not in text and "Something went wrong" not in text
+
+
+# --- Redis killed and restarted -------------------------------------------------------------------
+def _rec_values(reply: dict[str, Any], action_id: str = "rec_ack") -> list[str]:
+    return [
+        str(element["value"])
+        for block in reply.get("blocks", [])
+        if block.get("type") == "actions"
+        for element in block.get("elements", [])
+        if element.get("action_id") == action_id
+    ]
+
+
+def _click(world: World, user: str, action_id: str, value: str) -> dict[str, Any]:
+    url = world.slack.new_response_url()
+    payload = block_actions_payload(user, action_id, value, response_url=url)
+    assert world.client.action(payload).status_code == 200
+    return world.slack.wait_for_response(url, 1, 10)[-1]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private, persistent (appendonly, fsync always) redis-server this test may kill."""
+    server = RedisServer(tmp_path / "own-redis", persist=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowledgements(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    with running_world(own_redis.url, tmp_path, recs_history_days=7) as world:
+        board = world.ask("recs", "U0DEMOADMIN")
+        first, second = _rec_values(board)[:2]
+        assert "Acknowledged" in _text(_click(world, "U0DEMOADMIN", "rec_ack", first))
+        traffic = Traffic(world)
+        with traffic.running():
+            time.sleep(0.3)
+            own_redis.kill()  # SIGKILL: no chance to flush anything it had not written
+            time.sleep(0.8)
+            refused = _text(_click(world, "U0DEMOADMIN", "rec_ack", second))
+            assert httpx.get(world.bot.url + "/readyz").status_code == 503
+            own_redis.start()  # same port, same append-only file
+            time.sleep(0.5)
+        assert "Redis" in refused and "nothing was changed" in refused
+        assert len(traffic.replies) >= 3
+        for took, text in traffic.replies:
+            assert took < 5.0 and "$" in text and "Something went wrong" not in text, text
+        # Recovered without a restart: readiness, state changes and the cache work again.
+        assert httpx.get(world.bot.url + "/readyz").status_code == 200
+        assert "Acknowledged" in _text(_click(world, "U0DEMOADMIN", "rec_ack", second))
+        everything = str(world.ask("recs all", "U0DEMOADMIN")["blocks"])
+        assert everything.count("Acknowledged by") == 2  # the pre-crash one survived the kill
+        world.ask("summary 7d", "U0DEMOADMIN")
+        keys = redis.Redis.from_url(own_redis.url).keys("costbot:cost:v1:*")
+        assert keys, "answers are cached again after the restart"
+
+
+class Traffic:
+    """Slash commands sent one after another from a thread, each reply timed."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.replies: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+
+    def _run(self) -> None:
+        questions = ["summary 7d", "top 3 by controller", "ns payments 24h"]
+        users = ["U0DEMOADMIN", "U0ALICE"]
+        index = 0
+        while not self._stop.is_set():
+            try:
+                text, took = _timed_ask(self.world, questions[index % 3], users[index % 2])
+            except BaseException as error:  # surfaced in running()
+                self._errors.append(error)
+                return
+            self.replies.append((took, text))
+            index += 1
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._run, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join(15)
+        if self._errors:
+            raise self._errors[0]
+
+
+# --- Kubernetes API down ----------------------------------------------------------------------------
+def test_kubernetes_api_down_or_failing_fails_closed_with_a_clear_reply(world: World) -> None:
+    """No access decision can be made: nothing is shown, a click changes nothing, and the
+    reply says why; when the API is back the same questions are answered."""
+    board = world.ask("recs namespace payments", "U0DEMOADMIN")  # admin's decisions get cached
+    value = _rec_values(board)[0]
+    for mode in ("down", "status_500"):
+        world.kube.set_mode(mode)
+        for question, user in (
+            ("summary 7d", "U0ALICE"),
+            ("ns payments", "U0BOB"),
+            ("whoami", "U0CAROL"),
+        ):
+            text, took = _timed_ask(world, question, user)
+            assert took < 5.0, (mode, question, took)
+            assert "can't reach the Kubernetes API" in text, (mode, question, text)
+            assert "$" not in text, (mode, question, text)  # fail closed: no figures at all
+        clicked = _text(_click(world, "U0ALICE", "rec_ack", value))
+        assert "can't reach the Kubernetes API" in clicked, clicked
+    world.kube.set_mode("ok")
+    assert "$" in _text(world.ask("summary 7d", "U0ALICE"))
+    states = str(world.ask("recs all", "U0ALICE")["blocks"])
+    assert "Acknowledged" not in states  # the clicks while the API was down changed nothing
+
+
+# --- Slack failing --------------------------------------------------------------------------------
+def _share(world: World, user: str, command: str) -> dict[str, Any] | None:
+    url = world.slack.new_response_url()
+    payload = block_actions_payload(
+        user, "share_in_channel", command, response_url=url, channel_id="C0COST"
+    )
+    assert world.client.action(payload).status_code == 200
+    return url
+
+
+def test_slack_rate_limits_and_server_errors_are_retried_until_the_message_lands(
+    world: World,
+) -> None:
+    world.slack.fail("chat.postMessage", times=1, retry_after=0)  # 429, Retry-After: 0
+    world.slack.fail("chat.postMessage", times=1, status=503)
+    world.slack.fail("response_url", times=1, retry_after=0)
+    world.slack.fail("response_url", times=1, status=502)
+    _share(world, "U0DEMOADMIN", "summary 7d")
+    posted = world.slack.wait_for("chat.postMessage", 3, timeout=10)
+    assert len(posted) == 3  # 429, 503, then the message
+    assert world.slack.messages("C0COST"), "the shared answer reached the channel"
+    reply = world.ask("summary 7d", "U0ALICE")  # its response_url answered 429, then 502
+    assert "$" in _text(reply)
+
+
+def test_slack_refusing_the_token_is_reported_clearly(world: World) -> None:
+    world.slack.fail("chat.postMessage", times=5, error="invalid_auth")
+    url = _share(world, "U0DEMOADMIN", "summary 7d")
+    reply = _text(world.slack.wait_for_response(url, 1, 10)[-1])
+    assert "invalid_auth" in reply and "token" in reply, reply
+    assert "Something went wrong" not in reply
+    # users.info refused too: the identity cannot be looked up, and the reply says Slack failed.
+    world.slack.fail("users.info", times=5, error="invalid_auth")
+    text = _text(world.ask("summary 7d", "U0ALICE"))
+    assert "Slack" in text and "$" not in text and "Something went wrong" not in text, text
