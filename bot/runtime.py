@@ -15,6 +15,7 @@ import httpx
 import redis.asyncio as aioredis
 import structlog
 
+from bot.charts import lazy_chart
 from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
 from bot.scheduler import install_digests
@@ -36,7 +37,7 @@ from services.identity import (
     MapProvider,
 )
 from services.opencost.client import OpenCostClient
-from services.opencost.demo import DEMO_HPAS, DemoOpenCostTransport
+from services.opencost.demo import DEMO_BASE_URL, DEMO_HPAS, DemoOpenCostTransport
 from services.opencost.multi import MultiClusterSource
 from services.ports import AccessCheck, Authorizer, Clock, CostSource, Identity
 from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
@@ -49,16 +50,6 @@ if TYPE_CHECKING:
     from services.kube import KubeApi
 
 log = structlog.get_logger("costbot.runtime")
-
-
-def _chart(*args: Any, **kwargs: Any) -> bytes:
-    """matplotlib takes ~2 s to import: load it on the first chart, not at start-up."""
-    from services.charts import daily_spend_chart
-
-    return daily_spend_chart(*args, **kwargs)
-
-
-DEMO_BASE_URL = "http://opencost.demo"
 
 
 class SystemClock:
@@ -164,7 +155,7 @@ class Runtime:
             currency=settings.currency,
             admin_groups=frozenset(settings.admin_groups),
             demo=settings.demo_data,
-            chart=_chart,
+            chart=lazy_chart,
         )
         rec_settings = RecSettings(history_days=settings.recs_history_days)
         deps.recs = RecommendationBoard(

@@ -20,9 +20,9 @@ from apscheduler.triggers.cron import CronTrigger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.charts import lazy_chart
 from bot.slack_adapters import SlackWebDirectory
 from handlers.render_digest import DigestBlocks
-from services.charts import daily_spend_chart
 from services.digests import (
     BudgetService,
     DeliveryGuard,
@@ -166,7 +166,7 @@ def install_digests(runtime: Runtime, recs: RecsDigestSource | None = None) -> N
     guard = DeliveryGuard(
         runtime.redis, runtime.chat, clock, prefix=prefix, on_outcome=_counter(runtime)
     )
-    renderer = DigestBlocks(settings.currency, daily_spend_chart)
+    renderer = DigestBlocks(settings.currency, lazy_chart)
     source = recs if recs is not None else deps.extras.get("recs_digest_source")
     runner = DigestRunner(
         store,

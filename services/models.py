@@ -94,7 +94,8 @@ class Allocation(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True
 
     @property
     def is_idle(self) -> bool:
-        return self.name == IDLE or self.name.endswith("/" + IDLE) or IDLE in self.name.split("/")
+        # Aggregated names join parts with "/" (e.g. "cluster-one/__idle__"); checked per row.
+        return IDLE in self.name
 
     def cost(self) -> float:
         return _z(self.total_cost)
