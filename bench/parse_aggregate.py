@@ -134,7 +134,9 @@ def make_payload(count: int) -> bytes:
 
 
 # --- the measurements ----------------------------------------------------------------------------
-def _answer(payload: bytes, scope: Scope, question: str) -> Callable[[], Any]:
+def _answer(
+    loop: asyncio.AbstractEventLoop, payload: bytes, scope: Scope, question: str
+) -> Callable[[], Any]:
     service = CostService(PayloadSource(payload), _Clock())
 
     async def ask() -> Any:
@@ -142,7 +144,6 @@ def _answer(payload: bytes, scope: Scope, question: str) -> Callable[[], Any]:
             return await service.summary(WINDOW, scope, top=5)
         return await service.top(WINDOW, scope, "controller", k=5)
 
-    loop = asyncio.new_event_loop()
     return lambda: loop.run_until_complete(ask())
 
 
@@ -153,14 +154,19 @@ def measure(rows: int, runs: int) -> dict[str, float]:
     query = AllocationQuery(start=START, end=END, include_idle=True)
     cached = msgspec.json.encode(asyncio.run(PayloadSource(payload).allocations(query)))
     cache_decoder = msgspec.json.Decoder(AllocationData)
+    loop = asyncio.new_event_loop()
     cases: dict[str, Callable[[], Any]] = {
         "a orjson.loads (baseline)": lambda: orjson.loads(payload),
         "b msgspec decode AllocationResponse": lambda: decoder.decode(payload),
-        "c decode + summary (cluster-wide)": _answer(payload, EVERYTHING, "summary"),
-        "d decode + top 5 by controller (3 ns)": _answer(payload, team, "top"),
+        "c decode + summary (cluster-wide)": _answer(loop, payload, EVERYTHING, "summary"),
+        "d decode + top 5 by controller (3 ns)": _answer(loop, payload, team, "top"),
         "e cache entry decode AllocationData": lambda: cache_decoder.decode(cached),
     }
-    medians = {name: median(times) for name, times in timed_runs(cases, runs).items()}
+    try:
+        times = timed_runs(cases, runs)
+    finally:
+        loop.close()
+    medians = {name: median(samples) for name, samples in times.items()}
     medians["_bytes"] = float(len(payload))
     return medians
 

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
 from bot.middleware import identity_middleware, logging_middleware, respond_middleware
-from bot.slack_adapters import chat_error
+from bot.slack_adapters import UNREACHABLE, chat_error
 from handlers import register_all
 from handlers.deps import Deps
 from handlers.errors import SLACK_AUTH_ERRORS, words_for
@@ -69,6 +69,8 @@ def build_app(
         ref = uuid.uuid4().hex[:8]
         if isinstance(error, SlackApiError):  # a listener's own Web API call was refused
             error = chat_error(error, str(error.response.get("error") or "Slack Web API"))
+        elif isinstance(error, UNREACHABLE):
+            error = ChatUnavailable("Slack could not be reached", "unreachable")
         if isinstance(error, ChatUnavailable) and error.code in SLACK_AUTH_ERRORS:
             log.error("slack.token_refused", ref=ref, code=error.code)
         else:

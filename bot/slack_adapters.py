@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 import structlog
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -32,6 +33,9 @@ from services.identity import SlackUser
 
 USERGROUPS_TTL = 300.0
 log = structlog.get_logger("costbot.slack")
+# What slack_sdk lets through once its retries are spent: its own errors, and aiohttp's (refused,
+# reset, DNS) and asyncio's timeout, which it does not wrap.
+UNREACHABLE = (SlackClientError, aiohttp.ClientError, TimeoutError)
 
 
 class AnyServerErrorRetryHandler(AsyncRetryHandler):
@@ -129,7 +133,7 @@ class SlackWebDirectory:
             if code in ("user_not_found", "users_not_found"):
                 return None
             raise ChatUnavailable("users.info failed", code) from error
-        except SlackClientError as error:
+        except UNREACHABLE as error:
             raise ChatUnavailable("users.info failed") from error
         user: dict[str, Any] = response.get("user") or {}
         profile = user.get("profile") or {}
@@ -146,7 +150,7 @@ class SlackWebDirectory:
         if time.monotonic() - self._groups_at > self._ttl:
             try:
                 response = await self._client.usergroups_list(include_users=True)
-            except SlackClientError:
+            except UNREACHABLE:
                 # Without usergroup data the user keeps only explicit groups: less access, not more.
                 return []
             self._groups = {
@@ -184,7 +188,7 @@ class SlackChatPoster:
         except SlackApiError as error:
             code = _error_code(error)
             raise ChatUnavailable(f"chat.postMessage failed: {code}", code) from error
-        except SlackClientError as error:
+        except UNREACHABLE as error:
             raise ChatUnavailable("chat.postMessage failed") from error
         return str(response["ts"])
 
@@ -195,7 +199,7 @@ class SlackChatPoster:
             response = await self._client.conversations_history(
                 channel=channel, limit=100, include_all_metadata=True
             )
-        except SlackClientError as error:
+        except UNREACHABLE as error:
             raise ChatUnavailable("conversations.history failed") from error
         for message in response.get("messages") or []:
             meta = message.get("metadata") or {}
@@ -212,7 +216,7 @@ class SlackChatPoster:
             response = await self._client.files_upload_v2(
                 content=content, filename=filename, title=title, **kwargs
             )
-        except SlackClientError as error:
+        except UNREACHABLE as error:
             raise ChatUnavailable("file upload failed") from error
         files = response.get("files") or [response.get("file") or {}]
         return str(files[0].get("id", ""))

@@ -29,6 +29,7 @@ from services.cost_views import (
     Summary,
     TopList,
     Trend,
+    Workload,
 )
 from services.windows import TimeRange
 
@@ -37,17 +38,24 @@ TREND_ROWS = 31
 NAME_WIDTH = 28
 
 
-def _qualified(namespace: str, name: str, width: int = 34) -> str:
-    """`namespace/name` for controllers and pods (just the name without a namespace), cut to
-    `width` from the namespace side first, so rows in long namespaces stay distinguishable."""
-    if not namespace:
+def _path(*parts: str, width: int = 34) -> str:
+    """`cluster/namespace/name` without the empty parts, cut to `width` from the left-hand
+    parts first, so rows in long namespaces stay distinguishable by their own name."""
+    *context, name = [part for part in parts if part] or [""]
+    prefix = "/".join(context)
+    room = width - len(name) - 1  # what is left for the prefix and its "/"
+    if not prefix:
         return _name(name, width)
-    room = width - len(name) - 1  # what is left for the namespace and its "/"
-    if len(namespace) <= room:
-        return f"{namespace}/{name}"
+    if len(prefix) <= room:
+        return f"{prefix}/{name}"
     if room >= 4:
-        return f"{namespace[: room - 1]}…/{name}"
-    return _name(f"{namespace}/{name}", width)
+        return f"{prefix[: room - 1]}…/{name}"
+    return _name(f"{prefix}/{name}", width)
+
+
+def _several(clusters: Sequence[str]) -> bool:
+    """Rows from several clusters name their cluster too: `deployment:api` may be in each."""
+    return len({c for c in clusters if c}) > 1
 
 
 def _name(text: str, width: int = NAME_WIDTH) -> str:
@@ -136,15 +144,13 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
 
 
 def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
+    several = _several(b.clusters)
     resources = [
         [name.replace("_", " "), money(cost, currency)]
         for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1])
         if cost
     ]
-    workloads: list[Ranked] = [
-        ([_name(w.name), money(w.cost, currency), _eff_cell(w.efficiency)], w.cost)
-        for w in b.workloads
-    ]
+    workloads: list[Ranked] = [(_workload_cells(w, several, currency), w.cost) for w in b.workloads]
     blocks: list[Block] = [
         header(f"Namespace {b.namespace} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
@@ -162,6 +168,11 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     return Reply(blocks).finished()
 
 
+def _workload_cells(w: Workload, several: bool, currency: str) -> list[str]:
+    name = _path(w.cluster if several else "", w.name, width=NAME_WIDTH)
+    return [name, money(w.cost, currency), _eff_cell(w.efficiency)]
+
+
 def _top_rows(title: str, head: list[str], align: str, rows: list[Ranked], currency: str) -> Block:
     """The first TABLE_ROWS rows as a table; the others summed up in "…and N more"."""
     rest = rows[TABLE_ROWS:]
@@ -174,10 +185,11 @@ def _eff_cell(value: float | None) -> str:
 
 
 def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
-    with_ns = t.dimension in ("controller", "pod")
+    with_ns, several = t.dimension in ("controller", "pod"), _several(t.clusters)
     rows: list[Ranked] = []
     for item in t.items:
-        name = _qualified(item.namespace, item.name) if with_ns else _name(item.name, 34)
+        cluster = item.cluster if several else ""
+        name = _path(cluster, item.namespace, item.name) if with_ns else _name(item.name, 34)
         cells = [name, money(item.cost, currency), pct(item.share, signed=False)]
         rows.append((cells, item.cost))
     title = f"Top {len(t.items)} by {t.dimension} · {t.window.label}"
@@ -196,12 +208,16 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
+    several = _several(b.clusters)
     ns_rows: list[Ranked] = [
         ([_name(s.name), money(s.cost, currency), pct(s.share, signed=False)], s.cost)
         for s in b.by_namespace
     ]
     ctl_rows: list[Ranked] = [
-        ([_qualified(c.namespace, c.name), money(c.cost, currency)], c.cost)
+        (
+            [_path(c.cluster if several else "", c.namespace, c.name), money(c.cost, currency)],
+            c.cost,
+        )
         for c in b.by_controller
     ]
     blocks: list[Block] = [
@@ -222,10 +238,20 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
 MOVERS = 8
 
 
+def _change(percent: float | None) -> str:
+    """A relative change: services give percent (12.5), `pct` takes a fraction (0.125)."""
+    return pct(None if percent is None else percent / 100.0)
+
+
 def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str) -> Block:
     """The biggest moves as a table; the others counted with their net change."""
     rows = [
-        [_name(m.name), money(m.after, currency), delta_money(m.delta, currency), pct(m.delta_pct)]
+        [
+            _name(m.name),
+            money(m.after, currency),
+            delta_money(m.delta, currency),
+            _change(m.delta_pct),
+        ]
         for m in movers[:MOVERS]
     ]
     rest = movers[MOVERS:]
@@ -243,7 +269,7 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         header(f"Compare{subject} · {c.window.label} vs previous"),
         section(
             f"{arrow} *{money(c.total, currency)}* vs {money(c.previous_total, currency)} "
-            f"({delta_money(c.delta, currency)}, {pct(c.delta_pct)})\n"
+            f"({delta_money(c.delta, currency)}, {_change(c.delta_pct)})\n"
             f"This: {_period(c.window, now)}\nBefore: {_period(c.previous_window, now)}"
         ),
     ]

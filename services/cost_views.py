@@ -115,6 +115,7 @@ class TopList(_Struct, frozen=True):
     rest_count: int
     rest_cost: float
     provenance: Provenance
+    clusters: list[str] = msgspec.field(default_factory=list)  # of every visible row
 
 
 class LabelBreakdown(_Struct, frozen=True):
@@ -128,6 +129,7 @@ class LabelBreakdown(_Struct, frozen=True):
     resources: dict[str, float]
     run_rate_monthly: float | None
     provenance: Provenance
+    clusters: list[str] = msgspec.field(default_factory=list)
 
 
 class Comparison(_Struct, frozen=True):

@@ -127,6 +127,7 @@ class CostService:
             rest_count=len(rest),
             rest_cost=math.fsum(item.cost for item in rest),
             provenance=_provenance(scope, data),
+            clusters=_clusters(rows),
         )
 
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
@@ -147,6 +148,7 @@ class CostService:
             resources=cm.resource_totals(rows),
             run_rate_monthly=cm.run_rate(grand, hours),
             provenance=_provenance(scope, data),
+            clusters=_clusters(rows),
         )
 
     async def compare(

@@ -96,6 +96,11 @@ def money_value(text: str) -> tuple[Decimal, Decimal]:
     return value, half
 
 
+def money_figures(text: str) -> list[str]:
+    """Every money figure in `text`, sign included: ['$1.00', '−$2.50']."""
+    return [match.group(0) for match in _MONEY.finditer(text)]
+
+
 def assert_money(shown: str, exact: Decimal, what: str = "") -> None:
     """`shown` (a rendered figure) is `exact` rounded to the digits it shows: to the cent."""
     value, half = money_value(shown)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,7 @@ def test_three_hundred_namespaces_stay_inside_slack_limits(
     assert more in all_text(reply)
 
 
-# --- the trend chart -------------------------------------------------------------------------------
+# --- the trend chart -----------------------------------------------------------------------------
 def _image_ids(blocks: list[dict[str, Any]]) -> list[str]:
     return [b["slack_file"]["id"] for b in blocks if b.get("type") == "image" and "slack_file" in b]
 
@@ -178,12 +178,13 @@ def test_trend_uploads_a_png_and_shows_it_in_an_image_block(world: World) -> Non
     assert len(uploads) == 1
     upload = uploads[0]
     assert upload.completed
-    assert upload.content is not None and upload.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert upload.content is not None
+    assert upload.content.startswith(b"\x89PNG\r\n\x1a\n")
     assert _image_ids(reply["blocks"]) == [upload.file_id]
     assert reply["blocks"][-1]["block_id"] == "share"  # the picture sits above the buttons
 
 
-# --- Share in channel ------------------------------------------------------------------------------
+# --- Share in channel ----------------------------------------------------------------------------
 def _share(world: World, user: str, value: str) -> str:
     url = world.slack.new_response_url()
     payload = block_actions_payload(
@@ -245,7 +246,7 @@ def test_sharing_where_the_bot_is_not_a_member_says_how_to_fix_it(world: World) 
     assert _audited(world, "answer_shared") is None
 
 
-# --- slow data --------------------------------------------------------------------------------------
+# --- slow data -----------------------------------------------------------------------------------
 def test_slow_data_first_says_working_on_it_then_replaces_it(
     single: tuple[World, OpenCostStandIn],
 ) -> None:
@@ -261,7 +262,7 @@ def test_slow_data_first_says_working_on_it_then_replaces_it(
     assert headline(final).startswith("*$12.50*")
 
 
-# --- several clusters, Kubecost ---------------------------------------------------------------------
+# --- several clusters, Kubecost ------------------------------------------------------------------
 def test_a_cluster_that_is_down_is_named_and_the_totals_cover_the_others(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -296,12 +297,14 @@ def test_a_kubecost_model_base_url_works(redis_url: str, tmp_path: Path) -> None
     assert "/allocation" not in paths
 
 
-# --- hostile and mistyped input ---------------------------------------------------------------------
+# --- hostile and mistyped input ------------------------------------------------------------------
 @pytest.mark.parametrize("text", ["ns <!channel>", "summary <!here>", "label team=<@U0ALICE>"])
 def test_mentions_in_the_input_come_back_escaped(world: World, text: str) -> None:
     reply = world.ask(text, "U0ALICE")
     raw = json.dumps(reply)
-    assert "<!channel>" not in raw and "<!here>" not in raw and "<@U0ALICE>" not in raw
+    assert "<!channel>" not in raw
+    assert "<!here>" not in raw
+    assert "<@U0ALICE>" not in raw
     assert "&lt;" in all_text(reply)
 
 
@@ -322,7 +325,7 @@ def test_unknown_input_gets_usage_and_a_did_you_mean(world: World, text: str, gu
     assert "/cost" in reply
 
 
-# --- the period every answer states -----------------------------------------------------------------
+# --- the period every answer states --------------------------------------------------------------
 def test_the_period_keeps_a_two_digit_day_and_midnight_intact(
     redis_url: str, tmp_path: Path
 ) -> None:

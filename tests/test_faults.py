@@ -19,7 +19,7 @@ import redis
 from bot.settings import Settings
 from services.opencost.demo import DemoCluster
 from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, free_port
 from tests.standins.fixtures import SIGNING_SECRET
 from tests.standins.kube import KubeApiStandIn
 from tests.standins.opencost import Mode, OpenCostStandIn
@@ -258,3 +258,17 @@ def test_slack_refusing_the_token_is_reported_clearly(world: World) -> None:
     world.slack.fail("users.info", times=5, error="invalid_auth")
     text = _text(world.ask("summary 7d", "U0ALICE"))
     assert "Slack" in text and "$" not in text and "Something went wrong" not in text, text
+
+
+def test_slack_web_api_unreachable_gets_a_clear_reply_not_a_crash(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """users.info cannot even connect (slack_sdk then raises aiohttp's error, not its own): the
+    requester cannot be identified, so nothing is shown, and the reply says Slack failed."""
+    with running_world(
+        redis_url, tmp_path, slack_api_url=f"http://127.0.0.1:{free_port()}/api/"
+    ) as world:
+        text, took = _timed_ask(world, "summary 7d", "U0ALICE")
+        assert took < 5.0, took
+        assert "Slack" in text and "$" not in text, text
+        assert "Something went wrong" not in text

@@ -305,11 +305,11 @@ def test_forged_button_from_a_user_who_sees_nothing_is_rejected(
 ) -> None:
     world, _ = matrix
     target = rec_items(world.ask("recs namespace monitoring", CAROL))[0]
-    for user in (DAVE, MALLORY, ALICE):
+    for user, words in ((DAVE, ":no_entry:"), (ALICE, ":no_entry:"), (MALLORY, "identity map")):
         url = click(world, user, "rec_snooze_30", target[1])
         text = world.slack.responses(url)[-1].get("text", "")
         assert "monitoring" not in text, (user, text)
-        assert ":no_entry:" in text or ":bust_in_silhouette:" in text, (user, text)
+        assert words in text, (user, text)
     assert target in rec_items(world.ask("recs namespace monitoring", CAROL))
 
 
@@ -328,7 +328,7 @@ def test_whoami_lists_exactly_the_namespaces_rbac_grants(matrix: tuple[World, Le
     world, _ = matrix
     for user in MAPPED:
         text = all_text(world.ask("whoami", user))
-        listed = {ns for ns in NAMESPACES if f"`{ns}`" in text}
+        listed = frozenset(ns for ns in NAMESPACES if f"`{ns}`" in text)
         assert listed == SEES[user], (user, text)
         assert ("*Cluster-wide figures:* yes" in text) == (user in CLUSTER_WIDE), text
 
@@ -341,3 +341,23 @@ def test_a_warm_decision_cache_asks_kubernetes_nothing(matrix: tuple[World, Ledg
         world.ask(f"summary {ledger.window}", user)
         world.ask(f"top 5 by pod {ledger.window}", user)
         assert world.kube.requests["sar"] == before, user
+
+
+# --- digests ---------------------------------------------------------------------------------
+@pytest.mark.xfail(
+    strict=True,
+    reason="handlers/digest_routes.py digest_list shows every subscription's scope to anyone "
+    "in the channel; it should say `namespaces you may not see` unless "
+    "deps.access.may_see_all(asker.identity, sub.namespaces)",
+)
+def test_digest_list_names_no_namespace_the_asker_may_not_see(
+    matrix: tuple[World, Ledger],
+) -> None:
+    """Runs last: it leaves a subscription behind in the shared world."""
+    world, _ = matrix
+    made = all_text(world.ask("digest subscribe weekly mon at 09:00 namespace ml-training", ADMIN))
+    assert "subscribed this channel" in made, made
+    assert "ml-training" in all_text(world.ask("digest list", ADMIN))
+    for user in (ALICE, BOB, CAROL, DAVE):
+        text = all_text(world.ask("digest list", user))
+        assert "ml-training" not in text, (user, text)

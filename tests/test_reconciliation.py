@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from tests.cost_world import (
     cost_world,
     flush_cache,
     headline,
+    money_figures,
     money_value,
     table_after,
     tables,
@@ -108,7 +108,7 @@ def total(rows: list[Row]) -> Decimal:
     return sum((row.cost for row in rows), Decimal(0))
 
 
-# --- expected groupings (the documented OpenCost keys, written out again) -----------------------
+# --- expected groupings (the documented OpenCost keys, written out again) ------------------------
 def group_key(row: Row, dimension: str) -> tuple[str, str, str]:
     """(name, namespace, cluster) of the bucket `row` falls in, as the reply should show it."""
     if dimension == "cluster":
@@ -137,8 +137,13 @@ def grouped(rows: list[Row], dimension: str) -> dict[tuple[str, str, str], Decim
     return dict(sums)
 
 
-def display(key: tuple[str, str, str], with_namespace: bool) -> str:
-    return f"{key[1]}/{key[0]}" if with_namespace and key[1] else key[0]
+def display(key: tuple[str, str, str], with_namespace: bool, rows: list[Row]) -> str:
+    """`cluster/namespace/name` for workloads and pods (cluster only when the answer spans
+    several), plain names for everything else."""
+    if not with_namespace:
+        return key[0]
+    several = len({row.cluster for row in rows}) > 1
+    return "/".join(part for part in (key[2] if several else "", key[1], key[0]) if part)
 
 
 def assert_ranked_rows(
@@ -163,7 +168,7 @@ def assert_ranked_rows(
     return rest
 
 
-# --- generated datasets ----------------------------------------------------------------------------
+# --- generated datasets --------------------------------------------------------------------------
 NAMESPACES = ("payments", "search", "web", "ml-jobs", "__unmounted__", "")
 CONTROLLERS = (
     ("deployment", "api"),
@@ -264,7 +269,7 @@ def datasets(draw: st.DrawFn) -> tuple[Served, Served]:
     return current, previous
 
 
-# --- the world --------------------------------------------------------------------------------------
+# --- the world -----------------------------------------------------------------------------------
 @dataclass(repr=False)
 class Recon:
     world: World
@@ -319,7 +324,7 @@ EXAMPLES = settings(
 )
 
 
-# --- the properties ---------------------------------------------------------------------------------
+# --- the properties ------------------------------------------------------------------------------
 def check_summary(reply: dict[str, Any], rows: list[Row]) -> None:
     assert_money(headline(reply), total(rows), "summary total")
     spending = [r for r in rows if not r.idle]
@@ -364,7 +369,7 @@ def check_top(reply: dict[str, Any], rows: list[Row], dimension: str, k: int) ->
     with_namespace = dimension in ("controller", "pod")
     expected: dict[str, list[Decimal]] = defaultdict(list)
     for key, cost in grouped(rows, dimension).items():
-        expected[display(key, with_namespace)].append(cost)
+        expected[display(key, with_namespace, rows)].append(cost)
     if not expected:
         assert "Nothing to rank" in all_text(reply)
         return
@@ -393,7 +398,7 @@ def check_namespace(reply: dict[str, Any], rows: list[Row], namespace: str) -> N
     assert_money(headline(reply), total(mine), f"namespace {namespace} total")
     expected: dict[str, list[Decimal]] = defaultdict(list)
     for key, cost in grouped(mine, "controller").items():
-        expected[key[0]].append(cost)
+        expected[display((key[0], "", key[2]), True, mine)].append(cost)
     shown, after = table_after(reply, "By workload")
     rest = assert_ranked_rows([(r[0], r[1]) for r in shown], expected, 15, "workloads")
     if rest:
@@ -436,7 +441,7 @@ def check_label(reply: dict[str, Any], rows: list[Row], key: str, value: str) ->
         assert_money(after, sum(rest, Decimal(0)), "label namespaces rest")
     by_workload: dict[str, list[Decimal]] = defaultdict(list)
     for group, cost in grouped(mine, "controller").items():
-        by_workload[display(group, True)].append(cost)
+        by_workload[display(group, True, mine)].append(cost)
     shown, after = table_after(reply, "By workload")
     rest = assert_ranked_rows([(r[0], r[1]) for r in shown], by_workload, 15, "label workloads")
     if rest:
@@ -462,14 +467,28 @@ def test_label_breakdown_equals_the_labelled_rows(
     check_label(reply, rows, key, value)
 
 
+def assert_change(shown: str, before: Decimal, after: Decimal, what: str) -> None:
+    """`+12.3%`-style relative change of before → after, to the shown tenth of a percent."""
+    if shown == "n/a":
+        assert before == 0, f"{what}: n/a for a change from {before}"
+        return
+    if abs(before) < Decimal("0.01"):
+        return  # a change from (nearly) nothing: any huge figure is as right as another
+    value = Decimal(shown.rstrip("%").replace(",", "").replace("−", "-").lstrip("+"))
+    exact = (after - before) / before * 100
+    assert abs(value - exact) <= Decimal("0.05") + abs(exact) * Decimal("1e-9"), (
+        f"{what}: shown {shown}, the rows give {exact:.4f}%"
+    )
+
+
 def check_compare(reply: dict[str, Any], now_rows: list[Row], before_rows: list[Row]) -> None:
     line = headline(reply)
-    figures = [part for part in line.split("$")[1:]]
+    shown_now, shown_before, shown_delta = money_figures(line)[:3]
     now_total, before_total = total(now_rows), total(before_rows)
-    assert_money("$" + figures[0], now_total, "compare now")
-    assert_money("$" + figures[1], before_total, "compare before")
-    sign = "−" if line.split("(")[1].startswith("−") else ""
-    assert_money(sign + "$" + figures[2], now_total - before_total, "compare delta")
+    assert_money(shown_now, now_total, "compare now")
+    assert_money(shown_before, before_total, "compare before")
+    assert_money(shown_delta, now_total - before_total, "compare delta")
+    assert_change(line.split(", ")[-1].split(")")[0], before_total, now_total, "compare %")
     after, before = grouped(now_rows, "namespace"), grouped(before_rows, "namespace")
     moves = {
         "Up": {
@@ -492,11 +511,12 @@ def check_compare(reply: dict[str, Any], now_rows: list[Row], before_rows: list[
         unshown_deltas = [d for n, (_, d) in expected.items() if n not in {r[0] for r in shown}]
         if unshown_deltas:
             assert f"…and {len(unshown_deltas)} more" in tail
-            sign = "−" if "(−" in tail else ""
-            assert_money(sign + tail.split("(")[1], sum(unshown_deltas, Decimal(0)), "rest")
-        for name, now_figure, delta_figure, _pct in shown:
-            assert_money(now_figure, expected[name][0], f"{title} {name} now")
-            assert_money(delta_figure, expected[name][1], f"{title} {name} delta")
+            assert_money(tail, sum(unshown_deltas, Decimal(0)), "rest")
+        for name, now_figure, delta_figure, change in shown:
+            now_cost, delta = expected[name]
+            assert_money(now_figure, now_cost, f"{title} {name} now")
+            assert_money(delta_figure, delta, f"{title} {name} delta")
+            assert_change(change, now_cost - delta, now_cost, f"{title} {name} %")
         least = min(abs(money_value(row[2])[0]) for row in shown)
         unshown = [abs(d) for n, (_, d) in expected.items() if n not in {r[0] for r in shown}]
         assert all(d <= least + Decimal("0.01") for d in unshown), f"{title}: not the biggest moves"
@@ -541,7 +561,7 @@ def test_trend_days_and_total_equal_the_daily_rows(
     check_trend(recon.ask("trend 7d"), served_rows(data[0]))
 
 
-# --- hand-checked examples ---------------------------------------------------------------------------
+# --- hand-checked examples -----------------------------------------------------------------------
 def _hand_data() -> Served:
     day = CURRENT_DAYS[1]  # Mar 3
     east = [
@@ -609,8 +629,8 @@ def test_hand_checked_summary_top_and_namespace(recon: Recon) -> None:
     assert tables(clusters)[0][1] == [["east", "$13.61", "65.2%"], ["west", "$7.25", "34.8%"]]
     controllers = recon.ask("top by controller 7d")
     assert [row[:2] for row in tables(controllers)[0][1]] == [
-        ["payments/deployment:api", "$12.50"],
-        ["search/statefulset:index", "$7.25"],
+        ["east/payments/deployment:api", "$12.50"],
+        ["west/search/statefulset:index", "$7.25"],
         ["__idle__", "$1.11"],
     ]
     payments = recon.ask("ns payments 7d")
@@ -623,7 +643,7 @@ def test_hand_checked_label_trend_and_compare(recon: Recon) -> None:
     assert headline(recon.ask("label team=red 7d")).startswith("*$12.50*")
     assert headline(recon.ask("top by label:team 7d")).startswith("*$20.86*")
     trend = recon.ask("trend 7d")
-    days = dict((label.rstrip("*"), cost) for label, cost in table_after(trend, "")[0])
+    days = {label.rstrip("*"): cost for label, cost in table_after(trend, "")[0]}
     assert days["Sun Mar 03"] == "$20.86"
     assert days["Sat Mar 02"] == days["Fri Mar 08"] == "$0.00"
     compare = recon.ask("compare 7d")

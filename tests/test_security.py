@@ -319,7 +319,14 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     log = str(world.ask("audit 20", "U0DEMOADMIN")["blocks"])
     assert log.count("recommendation_rejected") >= 4 and "access_denied" in log
     assert "<!channel>" not in log
-    # Every key the session wrote lives under the prefix (shared Redis stays tidy).
+    # Every key a session writes lives under the prefix (a shared Redis stays tidy): state
+    # changes, subscriptions, the App Home and shared answers too.
+    acked = world.slack.wait_for_response(_click(world, "rec_ack", payments))[-1]
+    assert "Acknowledged" in str(acked)
+    world.ask("digest subscribe weekly mon at 09:00", "U0DEMOADMIN")
+    world.client.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"})
+    world.slack.wait_for("views.publish", 1, timeout=10)
+    world.slack.wait_for_response(_click(world, "share_in_channel", "summary 7d", "U0ALICE"))
     client = redis.Redis.from_url(world.bot.settings.redis_url or "")
     keys = [key.decode() for key in client.keys("*")]
     client.close()

@@ -27,8 +27,8 @@ def _whoami(world: World, user: str) -> str:
     return all_text(world.ask("whoami", user))
 
 
-def _listed(text: str) -> set[str]:
-    return {ns for ns in NAMESPACES if f"`{ns}`" in text}
+def _listed(text: str) -> frozenset[str]:
+    return frozenset(ns for ns in NAMESPACES if f"`{ns}`" in text)
 
 
 def test_explicit_mapping_shows_user_groups_and_exactly_the_granted_namespaces(
@@ -46,7 +46,7 @@ def test_email_mapping_with_groups_from_a_slack_user_group(world: World) -> None
     text = _whoami(world, CAROL)
     assert "`carol@demo.example` (mapped by your Slack profile email" in text
     assert "*Groups:* `sre`" in text
-    assert _listed(text) == SEES[CAROL] == {"monitoring", "kube-system"}
+    assert _listed(text) == SEES[CAROL] == frozenset({"monitoring", "kube-system"})
 
 
 def test_cluster_wide_viewer_sees_every_namespace(world: World) -> None:

@@ -4,6 +4,8 @@ domain errors. It returns what the server sent; `filter` is only a hint, callers
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import time
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -13,11 +15,18 @@ import msgspec
 import structlog
 
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
-from services.models import Allocation, AllocationResponse, Asset, AssetResponse
+from services.models import (
+    Allocation,
+    AllocationResponse,
+    Asset,
+    AssetResponse,
+    RawAllocationOnly,
+)
 from services.ports import AllocationData, AllocationQuery, AssetData, Clock
 
 log = structlog.get_logger(__name__)
 _R = TypeVar("_R", AllocationResponse, AssetResponse)
+_S = TypeVar("_S", Allocation, Asset, RawAllocationOnly)
 
 _allocation_decoder = msgspec.json.Decoder(AllocationResponse)
 _asset_decoder = msgspec.json.Decoder(AssetResponse)
@@ -83,18 +92,24 @@ class OpenCostClient:
             params["includeIdle"] = "true"
         if query.filter:  # a hint: OpenCost before ~1.115 ignores it, so callers filter again
             params["filter"] = query.filter
-        response = self._decode(await self._get("/allocation", params), _allocation_decoder)
+        raw = await self._get("/allocation", params)
+        response = self._decode(raw, _allocation_decoder)
         steps = [list(step.values()) for step in response.data or []]
+        if _HUGE_NUMBER.search(raw.content):
+            steps = [[_sane(row) for row in step] for step in steps]
+            log.warning("opencost.absurd_numbers_ignored", path="/allocation", limit=ABSURD)
         if self.cluster_name:
             steps = [[self._relabel(row) for row in step] for step in steps]
         return AllocationData(steps=steps, fetched_at=self._now(), demo=self.demo)
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
         query = AllocationQuery(start=start, end=end)
-        response = self._decode(
-            await self._get("/assets", {"window": query.window_param()}), _asset_decoder
-        )
+        raw = await self._get("/assets", {"window": query.window_param()})
+        response = self._decode(raw, _asset_decoder)
         found = list((response.data or {}).values())
+        if _HUGE_NUMBER.search(raw.content):
+            found = [_sane(asset) for asset in found]
+            log.warning("opencost.absurd_numbers_ignored", path="/assets", limit=ABSURD)
         if self.cluster_name:
             found = [self._relabel_asset(asset) for asset in found]
         return AssetData(assets=found, fetched_at=self._now(), demo=self.demo)
@@ -235,6 +250,24 @@ class OpenCostClient:
 
     def _now(self) -> float:
         return self._clock.now().timestamp()
+
+
+# No cost, usage or byte-hour figure comes near this; a number beyond it is garbage, and sums of
+# a few of them overflow a float (math.fsum raises). Read as null, like OpenCost's NaN.
+ABSURD = 1e30
+_HUGE_NUMBER = re.compile(rb"\d[eE]\+?(?:3[1-9]|[4-9]\d|\d{3})|\d{31}")
+
+
+def _sane(struct: _S) -> _S:
+    """`struct` with every non-finite or absurd number read as null (None)."""
+    changes: dict[str, object] = {}
+    for field in struct.__struct_fields__:
+        value = getattr(struct, field)
+        if isinstance(value, float) and (not math.isfinite(value) or abs(value) > ABSURD):
+            changes[field] = None
+        elif isinstance(value, RawAllocationOnly) and (cleaned := _sane(value)) is not value:
+            changes[field] = cleaned
+    return msgspec.structs.replace(struct, **changes) if changes else struct
 
 
 _MIN_ATTEMPT = 0.05  # seconds: less than this left of the deadline is not worth another try
