@@ -44,6 +44,7 @@ from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
+from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
 
 if TYPE_CHECKING:
@@ -158,9 +159,15 @@ class Runtime:
             chart=lazy_chart,
         )
         rec_settings = RecSettings(history_days=settings.recs_history_days)
+        store = RecommendationStore(
+            redis, clock, prefix=settings.redis_prefix, settings=rec_settings
+        )
         deps.recs = RecommendationBoard(
             OptimizationService(source, _hpa_source(settings, kube), clock, rec_settings),
-            RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings),
+            store,
+            realized=RealizedSavings(
+                store, clock, source=source, redis=redis, prefix=settings.redis_prefix
+            ),
         )
         runtime = cls(
             settings=settings,

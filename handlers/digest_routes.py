@@ -28,6 +28,7 @@ from handlers.render_digest import (
 )
 from handlers.reply import Block, Reply
 from services.digests import BudgetService, DigestService, SubscriptionSpec
+from services.digests.models import Subscription
 from services.digests.schedule import next_fire, trigger_for
 from services.errors import CostbotError
 
@@ -84,12 +85,22 @@ async def digest_list(cmd: grammar.DigestList, deps: Deps, asker: Asker) -> Repl
         sub = status.subscription
         where = "" if sub.channel == asker.channel_id else f" · in <#{escape(sub.channel)}>"
         paused = " · :double_vertical_bar: paused" if status.paused else ""
+        scope = await _scope_for_viewer(deps, asker, sub)
         lines.append(
-            f"*`{escape(sub.id)}`* {schedule_text(sub)} · {scope_text(sub)}{where}{paused}\n"
+            f"*`{escape(sub.id)}`* {schedule_text(sub)} · {scope}{where}{paused}\n"
             f"next {local_time(status.next_run, sub.tz)} · last "
             f"{last_run_text(status.last, sub.tz)} · by <@{escape(sub.subscriber)}>"
         )
     return Reply([section(line) for line in lines]).finished()
+
+
+async def _scope_for_viewer(deps: Deps, asker: Asker, sub: Subscription) -> str:
+    """A subscription's scope, naming namespaces only to someone who may see all of them."""
+    if sub.scope_kind != "namespaces" or await deps.access.may_see_all(
+        asker.identity, list(sub.namespaces)
+    ):
+        return scope_text(sub)
+    return f"{len(sub.namespaces)} namespace(s) you can't all see"
 
 
 @route(grammar.DigestUnsubscribe)

@@ -1,7 +1,8 @@
 """`/cost recommendations` and its buttons: acknowledge, snooze, dismiss (modal), details.
 
-Every click is re-authorized for the *clicker* (patch on the workload, or cluster-wide view
-for cluster-level items) and checked against the version it was rendered from.
+Every click is re-authorized for the *clicker* (patch on the target, or cluster-wide view for
+cluster-level insights), checked against the version it was rendered from, and answered where it
+was pressed: the message (through its response_url) or the App Home (re-published).
 """
 
 from __future__ import annotations

@@ -80,8 +80,9 @@ class SarAuthorizer:
             decision = await self._kube.subject_access_review(
                 identity.k8s_user, identity.groups, check
             )
-        except AuthorizationUnavailable:
+        except AuthorizationUnavailable as exc:
             self._on_decision("unavailable")
+            self._log.warning("authz.unavailable", error=str(exc))
             raise
         self._on_decision("allowed" if decision else "denied")
         await self._store(key, decision)

@@ -344,12 +344,6 @@ def test_a_warm_decision_cache_asks_kubernetes_nothing(matrix: tuple[World, Ledg
 
 
 # --- digests ---------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="handlers/digest_routes.py digest_list shows every subscription's scope to anyone "
-    "in the channel; it should say `namespaces you may not see` unless "
-    "deps.access.may_see_all(asker.identity, sub.namespaces)",
-)
 def test_digest_list_names_no_namespace_the_asker_may_not_see(
     matrix: tuple[World, Ledger],
 ) -> None:

@@ -261,12 +261,33 @@ def cluster_data(draw: st.DrawFn, cluster: str, days: list[datetime]) -> list[di
     return daily_sets(rows, days)
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """What the two stand-ins serve for this window and the previous one."""
+
+    current: Served
+    previous: Served
+
+    def __repr__(self) -> str:  # one short line per row, so a failing example stays readable
+        lines = []
+        for period, served in (("now", self.current), ("before", self.previous)):
+            for row in served_rows(served):
+                props = row.wire.get("properties", {})
+                labels = {**(props.get("namespaceLabels") or {}), **(props.get("labels") or {})}
+                lines.append(
+                    f"{period} {row.cluster} {row.day:%d} {row.wire['name']} "
+                    f"{props.get('controllerKind', '')}:{props.get('controller', '')} "
+                    f"{labels} total={row.wire.get('totalCost')}"
+                )
+        return "Dataset(\n  " + "\n  ".join(lines) + "\n)"
+
+
 @st.composite
-def datasets(draw: st.DrawFn) -> tuple[Served, Served]:
-    """(current, previous) step sets per configured cluster."""
+def datasets(draw: st.DrawFn) -> Dataset:
+    """Step sets per configured cluster, for this window and the previous one."""
     current = {c: draw(cluster_data(c, CURRENT_DAYS)) for c in CLUSTERS}
     previous = {c: draw(cluster_data(c, PREVIOUS_DAYS)) for c in CLUSTERS}
-    return current, previous
+    return Dataset(current, previous)
 
 
 # --- the world -----------------------------------------------------------------------------------
@@ -346,11 +367,9 @@ def check_summary(reply: dict[str, Any], rows: list[Row]) -> None:
 
 @EXAMPLES
 @given(datasets())
-def test_summary_total_namespaces_and_idle_equal_the_rows(
-    recon: Recon, data: tuple[Served, Served]
-) -> None:
-    recon.serve(*data)
-    check_summary(recon.ask("summary 7d"), served_rows(data[0]))
+def test_summary_total_namespaces_and_idle_equal_the_rows(recon: Recon, data: Dataset) -> None:
+    recon.serve(data.current, data.previous)
+    check_summary(recon.ask("summary 7d"), served_rows(data.current))
 
 
 TOP_QUESTIONS = (
@@ -385,12 +404,12 @@ def check_top(reply: dict[str, Any], rows: list[Row], dimension: str, k: int) ->
 @EXAMPLES
 @given(datasets(), st.sampled_from(TOP_QUESTIONS), st.integers(1, 50))
 def test_top_by_every_dimension_equals_the_rows(
-    recon: Recon, data: tuple[Served, Served], question: tuple[str, str, str], k: int
+    recon: Recon, data: Dataset, question: tuple[str, str, str], k: int
 ) -> None:
-    recon.serve(*data)
+    recon.serve(data.current, data.previous)
     dimension, words, _ = question
     reply = recon.ask(f"top {k} {words} 7d")
-    check_top(reply, served_rows(data[0]), dimension, k)
+    check_top(reply, served_rows(data.current), dimension, k)
 
 
 def check_namespace(reply: dict[str, Any], rows: list[Row], namespace: str) -> None:
@@ -416,11 +435,9 @@ def check_namespace(reply: dict[str, Any], rows: list[Row], namespace: str) -> N
 
 @EXAMPLES
 @given(datasets(), st.sampled_from(("payments", "search", "web", "ml-jobs")))
-def test_namespace_breakdown_equals_its_rows(
-    recon: Recon, data: tuple[Served, Served], namespace: str
-) -> None:
-    recon.serve(*data)
-    rows = served_rows(data[0])
+def test_namespace_breakdown_equals_its_rows(recon: Recon, data: Dataset, namespace: str) -> None:
+    recon.serve(data.current, data.previous)
+    rows = served_rows(data.current)
     reply = recon.ask(f"ns {namespace} 7d")
     if not any(r.prop("namespace") == namespace for r in rows):
         assert f"No cost data for namespace {namespace}" in all_text(reply)
@@ -455,10 +472,10 @@ def check_label(reply: dict[str, Any], rows: list[Row], key: str, value: str) ->
     st.sampled_from((("team", "red"), ("team", "blue"), ("app.kubernetes.io/name", "shop"))),
 )
 def test_label_breakdown_equals_the_labelled_rows(
-    recon: Recon, data: tuple[Served, Served], pair: tuple[str, str]
+    recon: Recon, data: Dataset, pair: tuple[str, str]
 ) -> None:
-    recon.serve(*data)
-    rows = served_rows(data[0])
+    recon.serve(data.current, data.previous)
+    rows = served_rows(data.current)
     key, value = pair
     reply = recon.ask(f"label {key}={value} 7d")
     if not any(not r.idle and r.label(key) == value for r in rows):
@@ -534,10 +551,10 @@ def check_compare(reply: dict[str, Any], now_rows: list[Row], before_rows: list[
 @EXAMPLES
 @given(datasets())
 def test_compare_totals_delta_and_movers_equal_both_periods_rows(
-    recon: Recon, data: tuple[Served, Served]
+    recon: Recon, data: Dataset
 ) -> None:
-    recon.serve(*data)
-    check_compare(recon.ask("compare 7d"), served_rows(data[0]), served_rows(data[1]))
+    recon.serve(data.current, data.previous)
+    check_compare(recon.ask("compare 7d"), served_rows(data.current), served_rows(data.previous))
 
 
 def check_trend(reply: dict[str, Any], rows: list[Row]) -> None:
@@ -554,11 +571,9 @@ def check_trend(reply: dict[str, Any], rows: list[Row]) -> None:
 
 @EXAMPLES
 @given(datasets())
-def test_trend_days_and_total_equal_the_daily_rows(
-    recon: Recon, data: tuple[Served, Served]
-) -> None:
-    recon.serve(*data)
-    check_trend(recon.ask("trend 7d"), served_rows(data[0]))
+def test_trend_days_and_total_equal_the_daily_rows(recon: Recon, data: Dataset) -> None:
+    recon.serve(data.current, data.previous)
+    check_trend(recon.ask("trend 7d"), served_rows(data.current))
 
 
 # --- hand-checked examples -----------------------------------------------------------------------

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from services.opencost.demo import DemoCluster
+from services.ports import AllocationData, AllocationQuery, AssetData
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import RecSnapshot, RecState
 from services.recommendations.realized import RealizedSavings
+from services.recommendations.store import RecommendationStore
 from tests.bot_harness import World
 from tests.rbac_world import (
     ADMIN,
@@ -335,11 +338,6 @@ def _measure_realized_savings(world: World) -> None:
     runtime.deps.recs = RecommendationBoard(board.optimizer, board.store, realized=realized)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/runtime.py does not yet pass realized=RealizedSavings(store, clock, "
-    "source=source, redis=redis, prefix=settings.redis_prefix) to RecommendationBoard",
-)
 def test_the_runtime_board_measures_realized_savings(world: World) -> None:
     realized = _board(world).realized
     assert realized is not None, "bot/runtime.py: pass realized=RealizedSavings(...) to the board"
@@ -449,3 +447,52 @@ def test_realized_savings_are_not_claimed_when_requests_stay_the_same(
     click(world, ALICE, "rec_ack", value)
     world.clock.advance(timedelta(days=2))
     assert "Realized so far" not in all_text(world.ask("recs", ALICE))
+
+
+# --- the hourly slot across replicas (service level, real redis-server) ------------------------
+class _Clock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+class _CountingSource:
+    """A CostSource fake that answers nothing and counts the questions."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def allocations(self, query: AllocationQuery) -> AllocationData:
+        self.asked += 1
+        return AllocationData(steps=[], fetched_at=0.0)
+
+    async def assets(self, start: datetime, end: datetime) -> AssetData:
+        raise AssertionError("realized savings never read assets")
+
+
+async def test_two_replicas_measure_realized_savings_once_per_hour_between_them(
+    redis_url: str,
+) -> None:
+    clock = _Clock(datetime(2025, 3, 10, 9, 30, tzinfo=UTC))
+    redis = Redis.from_url(redis_url)
+    try:
+        store = RecommendationStore(redis, clock, prefix="t:")
+        await store.act("r1", "acknowledge", ALICE, "v1")
+        source = _CountingSource()
+        replicas = [
+            RealizedSavings(store, clock, source=source, redis=redis, prefix="t:") for _ in "ab"
+        ]
+        for replica in replicas:
+            assert await replica.refresh_if_due() is None  # acknowledged today: nothing yet
+        assert source.asked == 0
+        clock.current += timedelta(days=2)
+        ran = [await replica.refresh_if_due() for replica in replicas * 2]
+        assert [result is not None for result in ran] == [True, False, False, False]
+        clock.current += timedelta(hours=1)
+        assert await replicas[1].refresh_if_due() is not None
+        assert await replicas[0].refresh_if_due() is None
+        assert source.asked == 2
+    finally:
+        await redis.aclose()

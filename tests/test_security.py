@@ -326,7 +326,8 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     world.ask("digest subscribe weekly mon at 09:00", "U0DEMOADMIN")
     world.client.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"})
     world.slack.wait_for("views.publish", 1, timeout=10)
-    world.slack.wait_for_response(_click(world, "share_in_channel", "summary 7d", "U0ALICE"))
+    _click(world, "share_in_channel", "summary 7d", "U0ALICE")
+    world.slack.wait_for("chat.postMessage", 1, timeout=10)
     client = redis.Redis.from_url(world.bot.settings.redis_url or "")
     keys = [key.decode() for key in client.keys("*")]
     client.close()

@@ -228,6 +228,8 @@ class OpenCostClient:
         return OpenCostUnavailable(self._where(message), cluster=self.cluster_name or "")
 
     def _bad(self, message: str) -> OpenCostBadResponse:
+        # Not retried, so the only trace for operators unless a stale copy is served instead.
+        log.warning("opencost.bad_response", cluster=self.cluster_name or "", error=message)
         return OpenCostBadResponse(self._where(message), cluster=self.cluster_name or "")
 
     def _where(self, message: str) -> str:
