@@ -19,6 +19,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+POOL_WAIT = 5.0
 _CLIENT_OPTIONS: dict[str, Any] = {
     "socket_timeout": 5.0,
     "socket_connect_timeout": 1.0,
@@ -38,7 +39,15 @@ def _retry() -> Retry:
 
 
 def async_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, retry=_retry(), **_CLIENT_OPTIONS)
+    """A client whose pool *waits* (up to POOL_WAIT seconds) for a free connection: the default
+    pool raises MaxConnectionsError on the 65th concurrent call, which a stampede of identical
+    questions reaches at once, and every one of them then bypassed the cache."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, timeout=POOL_WAIT, retry=_retry(), **_CLIENT_OPTIONS
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # aclose() closes the pool made here
+    return client
 
 
 def redis_server_binary() -> str:

@@ -19,13 +19,17 @@ from handlers.render_costs import (
 )
 from handlers.reply import Reply
 from services.cost_views import Focus
+from services.costs import TREND_STEP
 from services.ports import Scope
 from services.windows import TimeRange
 
 
-async def visible_scope(deps: Deps, asker: Asker, window: TimeRange) -> Scope:
-    """The namespaces present in the data that Kubernetes lets this identity see."""
-    present = await deps.costs.visible_namespaces(window)
+async def visible_scope(
+    deps: Deps, asker: Asker, window: TimeRange, *, step: str = "", with_previous: bool = False
+) -> Scope:
+    """The namespaces present in the data that Kubernetes lets this identity see (asked with
+    the answer's own `step`, and over both periods of a comparison)."""
+    present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
     candidates = sorted({ns for names in present.values() for ns in names if ns})
     return await deps.access.scope(asker.identity, candidates)
 
@@ -64,14 +68,14 @@ def _focus(focus: grammar.Focus) -> Focus:
 
 @route(grammar.Compare)
 async def compare(cmd: grammar.Compare, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
+    scope = await visible_scope(deps, asker, cmd.window, with_previous=True)
     result = await deps.costs.compare(cmd.window, scope, _focus(cmd.focus))
     return render_compare(result, deps.clock.now(), deps.currency, asker.text)
 
 
 @route(grammar.Trend)
 async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
+    scope = await visible_scope(deps, asker, cmd.window, step=TREND_STEP)
     result = await deps.costs.trend(cmd.window, scope, _focus(cmd.focus))
     reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
     if deps.chart is not None and result.points:

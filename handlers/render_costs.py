@@ -127,10 +127,11 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         [_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
         for item in s.top_namespaces
     ]
+    facts = _joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)
     blocks: list[Block] = [
         header(f"Cost summary · {s.window.label}"),
         section(_headline(s.total, s.window, now, currency)),
-        section(_joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)),
+        *([section(facts)] if facts else []),  # nothing elapsed yet, nothing visible: no facts
     ]
     if rows:
         title = f"*Top namespaces* (of {s.namespace_count})"

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
@@ -32,6 +32,7 @@ return 0
 """
 _FIRST_POLL, _MAX_POLL = 0.025, 0.2
 _ERROR_TTL_MS = 5000  # how long waiters can learn that the fetch they waited for failed
+RUNNING_SLACK = timedelta(minutes=15)  # a window ending this close to now is still running
 
 
 class _Failure(msgspec.Struct, frozen=True):
@@ -93,13 +94,19 @@ class CachedCostSource:
 
     # --- CostSource ---------------------------------------------------------------------------
     async def allocations(self, query: AllocationQuery) -> AllocationData:
+        key = self.allocation_key(query)
+        last = self.last_key(self.allocation_key(msgspec.structs.replace(query, end=query.start)))
         return await self._cached(
-            self.allocation_key(query), AllocationData, lambda: self._inner.allocations(query)
+            key,
+            AllocationData,
+            lambda: self._inner.allocations(query),
+            self._if_running(query.end, last),
         )
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
+        key, last = self.assets_key(start, end), self.last_key(self.assets_key(start, start))
         return await self._cached(
-            self.assets_key(start, end), AssetData, lambda: self._inner.assets(start, end)
+            key, AssetData, lambda: self._inner.assets(start, end), self._if_running(end, last)
         )
 
     # --- keys ---------------------------------------------------------------------------------
@@ -114,8 +121,19 @@ class CachedCostSource:
     def _key(self, kind: bytes, payload: bytes) -> str:
         return f"{self._prefix}cost:v1:{hashlib.sha256(kind + b'|' + payload).hexdigest()}"
 
+    def last_key(self, start_key: str) -> str:
+        """Where a running window's last good copy is found, whatever its end: "7d" ends at now
+        (in 5-minute buckets), so once the fresh copy expires the same question has a new
+        exact key, and only this pointer (question + start) leads back to the last answer."""
+        return f"{start_key}:last"
+
+    def _if_running(self, end: datetime, last: str) -> str | None:
+        return last if _utc(end) >= self._clock.now() - RUNNING_SLACK else None
+
     # --- the flow -----------------------------------------------------------------------------
-    async def _cached(self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]]) -> _T:
+    async def _cached(
+        self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None
+    ) -> _T:
         try:
             fresh = _decode(await self._redis.get(key), kind, key)
         except RedisError as exc:
@@ -127,12 +145,12 @@ class CachedCostSource:
             return fresh
         self._event("miss")
         try:
-            return await self._single_flight(key, kind, load)
+            return await self._single_flight(key, kind, load, last)
         except _RedisDown:
             return await load()
 
     async def _single_flight(
-        self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]]
+        self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None
     ) -> _T:
         """One fetch per key across processes: the lock winner loads, the others wait for it."""
         await self._release_orphans()
@@ -140,8 +158,8 @@ class CachedCostSource:
         for _ in range(2):  # if the winner vanished without an answer, try once to be the winner
             token = secrets.token_hex(16)
             if await self._call(self._redis.set(f"{key}:lock", token, nx=True, px=self._lock_ms)):
-                return await self._fill(key, token, kind, load)
-            waited = await self._wait(key, kind, deadline)
+                return await self._fill(key, token, kind, load, last)
+            waited = await self._wait(key, kind, deadline, last)
             if waited is not None:
                 return waited
             if asyncio.get_running_loop().time() >= deadline:
@@ -149,13 +167,18 @@ class CachedCostSource:
         # The fetch we waited for took too long (or kept vanishing): the last good answer if
         # there is one, else fetch without the lock.
         log.warning("cache.single_flight_gave_up", key=key, waited_up_to=self._wait_timeout)
-        stale = await self._stale(key, kind)
+        stale = await self._stale(key, kind, last)
         if stale is not None:
             return self._served_stale(stale, "waited too long for another fetch")
         return await load()
 
     async def _fill(
-        self, key: str, token: str, kind: type[_T], load: Callable[[], Awaitable[_T]]
+        self,
+        key: str,
+        token: str,
+        kind: type[_T],
+        load: Callable[[], Awaitable[_T]],
+        last: str | None,
     ) -> _T:
         try:
             fresh = _decode(await self._call(self._redis.get(key)), kind, key)
@@ -165,16 +188,16 @@ class CachedCostSource:
                 value = await load()
             except OpenCostError as exc:
                 await self._publish_failure(key, token, exc)
-                stale = await self._stale(key, kind)
+                stale = await self._stale(key, kind, last)
                 if stale is None:
                     raise
                 return self._served_stale(stale, exc)
-            await self._store(key, value)
+            await self._store(key, value, last)
             return value
         finally:
             await self._unlock(key, token)
 
-    async def _wait(self, key: str, kind: type[_T], deadline: float) -> _T | None:
+    async def _wait(self, key: str, kind: type[_T], deadline: float, last: str | None) -> _T | None:
         """Poll until the winner's answer appears (returned), its failure is published (stale
         copy returned or the error raised), or the lock vanishes / the deadline passes (None)."""
         loop = asyncio.get_running_loop()
@@ -191,20 +214,20 @@ class CachedCostSource:
                 return value
             failure = _decode_failure(failed)
             if failure is not None and failure.token == _text(holder):
-                return await self._replay(key, kind, failure)
+                return await self._replay(key, kind, failure, last)
             if lock is None:
                 return None
         return None
 
-    async def _replay(self, key: str, kind: type[_T], failure: _Failure) -> _T:
+    async def _replay(self, key: str, kind: type[_T], failure: _Failure, last: str | None) -> _T:
         error = failure.error()
-        stale = await self._stale(key, kind)
+        stale = await self._stale(key, kind, last)
         if stale is None:
             raise error
         return self._served_stale(stale, error)
 
     # --- storage ------------------------------------------------------------------------------
-    async def _store(self, key: str, value: _T) -> None:
+    async def _store(self, key: str, value: _T, last: str | None) -> None:
         payload = msgspec.json.encode(value)
         partial = bool(value.failed_clusters) or value.stale
         try:
@@ -212,16 +235,23 @@ class CachedCostSource:
                 pipe.set(key, payload, ex=self._partial_ttl if partial else self._ttl)
                 # A partial answer never replaces a complete last-good copy.
                 pipe.set(f"{key}:stale", payload, ex=self._stale_ttl, nx=partial)
+                if last is not None:  # a pointer, not a second copy of the payload
+                    pipe.set(last, f"{key}:stale", ex=self._stale_ttl, nx=partial)
                 await pipe.execute()
         except RedisError as exc:
             _redis_failed("store", exc)
 
-    async def _stale(self, key: str, kind: type[_T]) -> _T | None:
+    async def _stale(self, key: str, kind: type[_T], last: str | None) -> _T | None:
+        """This exact window's last good copy, else (running windows) the newest one for the
+        same question and start."""
         try:
-            return _decode(await self._redis.get(f"{key}:stale"), kind, key)
+            found = _decode(await self._redis.get(f"{key}:stale"), kind, key)
+            if found is None and last is not None and (copy := await self._redis.get(last)):
+                found = _decode(await self._redis.get(_text(copy)), kind, key)
         except RedisError as exc:
             _redis_failed("get_stale", exc)
             return None
+        return found
 
     def _served_stale(self, stale: _T, reason: OpenCostError | str) -> _T:
         self._event("stale")

@@ -34,8 +34,11 @@ from services.windows import TimeRange
 
 # The answer structs live in services/cost_views.py; re-exported so `services.costs` stays the
 # one import for callers of the service.
+TREND_STEP = "1d"  # trends are daily series
+
 __all__ = [
     "EVERYWHERE",
+    "TREND_STEP",
     "Comparison",
     "CostService",
     "DayCost",
@@ -186,7 +189,7 @@ class CostService:
         )
 
     async def trend(self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE) -> Trend:
-        data = await self._fetch(window.start, window.end, step="1d")
+        data = await self._fetch(window.start, window.end, step=TREND_STEP)
         steps = [_focused(step, scope, focus) for step in data.steps]
         rows = [row for step in steps for row in step]
         if not rows and not focus.empty:
@@ -207,13 +210,24 @@ class CostService:
             provenance=_provenance(scope, data),
         )
 
-    async def visible_namespaces(self, window: TimeRange) -> dict[str, set[str]]:
-        """cluster → namespaces present in the data, for computing a requester's Scope."""
-        data = await self._fetch(window.start, window.end)
+    async def visible_namespaces(
+        self, window: TimeRange, *, step: str = "", with_previous: bool = False
+    ) -> dict[str, set[str]]:
+        """cluster → namespaces present in the data, for computing a requester's Scope.
+
+        Asks exactly what the answer will ask (same `step`; for a comparison also the previous
+        period), so the cache serves both from one fetch and a namespace that only existed
+        before is still a candidate for the requester's scope.
+        """
+        fetches = [self._fetch(window.start, window.end, step=step)]
+        if with_previous:
+            previous = window.previous()
+            fetches.append(self._fetch(previous.start, self._previous_end(window, previous)))
         found: dict[str, set[str]] = {}
-        for row in data.rows():
-            if not row.is_idle and row.namespace not in cm.CLUSTER_PSEUDO_NAMESPACES:
-                found.setdefault(row.cluster, set()).add(row.namespace)
+        for data in await asyncio.gather(*fetches):
+            for row in data.rows():
+                if not row.is_idle and row.namespace not in cm.CLUSTER_PSEUDO_NAMESPACES:
+                    found.setdefault(row.cluster, set()).add(row.namespace)
         return found
 
     # --- helpers ----------------------------------------------------------------------------

@@ -67,15 +67,11 @@ def _final(world: World, url: str) -> dict[str, Any]:
     return replies[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bot/redis.py builds a non-blocking pool of 64 connections: the 65th concurrent "
-    "Redis call fails with MaxConnectionsError, the cache is bypassed and OpenCost is asked "
-    "~70 times. Fix: a BlockingConnectionPool there (see the cost-answers report).",
-)
 def test_a_hundred_identical_questions_make_one_opencost_request(
     quick: tuple[World, OpenCostStandIn],
 ) -> None:
+    """More concurrent questions than Redis connections in the pool: they queue for a
+    connection instead of failing past the cache (which once sent ~70 requests to OpenCost)."""
     world, standin = quick
     standin.delay_seconds = 0.5  # so the questions really overlap
     urls = asyncio.run(_stampede(world, "top 5 7d", 100))
@@ -145,16 +141,11 @@ def test_failing_with_no_earlier_answer_says_so_without_figures(
     assert "$" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services/cache.py keeps the stale copy under the exact window, but '7d' ends at "
-    "now (bucketed to 5 min) and CACHE_TTL is 5 min: once an answer expires the next ask is a "
-    "new window with no stale copy. Fix: also keep the last good copy per window start "
-    "(see the cost-answers report).",
-)
 def test_a_running_window_asked_after_the_ttl_still_gets_the_last_answer(
     redis_url: str, tmp_path: Path
 ) -> None:
+    """'7d' ends at now (in 5-minute buckets), so after CACHE_TTL the same question has a new
+    window: its last good answer must still be found while OpenCost fails."""
     with (
         OpenCostStandIn(_data(12.5)) as standin,
         cost_world(
@@ -167,3 +158,16 @@ def test_a_running_window_asked_after_the_ttl_still_gets_the_last_answer(
         later = world.ask("top 7d", ADMIN)
     assert STALE in all_text(later)
     assert headline(later).startswith("*$12.50*")
+
+
+@pytest.mark.parametrize(
+    ("question", "requests"),
+    [("top 7d", 1), ("summary 7d", 1), ("trend 7d", 1), ("compare 7d", 2), ("label team=x 7d", 1)],
+)
+def test_the_scope_lookup_shares_the_answers_own_opencost_questions(
+    quick: tuple[World, OpenCostStandIn], question: str, requests: int
+) -> None:
+    """Finding which namespaces the asker may see asks nothing the answer does not ask too."""
+    world, standin = quick
+    world.ask(question, ADMIN)
+    assert len(standin.requests_to("/allocation")) == requests

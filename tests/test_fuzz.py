@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,11 +43,13 @@ from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource
 from services.recommendations.store import RecommendationStore
+from tests.bot_harness import seed_slack_users
 from tests.redis_server import RedisServer
+from tests.standins.slack import SlackStandIn
 
 USERS = ("U0DEMOADMIN", "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE", "U0MALLORY", "U0NOBODY")
 FUZZ = settings(
-    max_examples=120,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -92,23 +93,32 @@ def fuzz_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer
 
 
 @pytest.fixture(scope="module")
-def demo(fuzz_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo_slack() -> Iterator[SlackStandIn]:
+    """Digest commands look up the asker's time zone with users.info."""
+    with SlackStandIn() as slack:
+        seed_slack_users(slack)
+        yield slack
+
+
+@pytest.fixture(scope="module")
+def demo(
+    fuzz_redis: RedisServer, demo_slack: SlackStandIn, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Demo]:
     loop = asyncio.new_event_loop()
     config = Settings(
+        slack_bot_token="xoxb-test",
         redis_url=fuzz_redis.url,
         data_dir=tmp_path_factory.mktemp("fuzz-data"),
         admin_groups="platform-admins",
     )
-    # Nothing here may call Slack; if something tried, it would meet a closed loopback port.
-    runtime = loop.run_until_complete(
-        Runtime.start(config, slack_api_url="http://127.0.0.1:9/api/")
-    )
+    runtime = loop.run_until_complete(Runtime.start(config, slack_api_url=demo_slack.url))
     runtime.deps.chart = _tiny_png
     resolver = IdentityResolver(
         FixedMap(demo_identity_map()), demo_directory(), None, runtime.clock
     )
     identities = {user: loop.run_until_complete(resolver.resolve(user)) for user in USERS}
-    assert identities["U0DEMOADMIN"].mapped and not identities["U0MALLORY"].mapped
+    assert identities["U0DEMOADMIN"].mapped
+    assert not identities["U0MALLORY"].mapped
     ready = Demo(loop, runtime, identities)
     assert "$" in ready.ask("U0DEMOADMIN", "summary").text  # routes are wired, data flows
     try:
@@ -120,10 +130,27 @@ def demo(fuzz_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 # --- /cost text ---------------------------------------------------------------------------------
-WINDOWS = (
-    "24h 7d 30d 2w today yesterday week lastweek month lastmonth 2026-11-01..2026-11-07 "
-    "2020-01-01..2020-01-02 2026-13-01..2026-14-01 0d 1m 9999d 3w 48 hours"
-).split()
+WINDOWS = [
+    "24h",
+    "7d",
+    "30d",
+    "2w",
+    "today",
+    "yesterday",
+    "week",
+    "lastweek",
+    "month",
+    "lastmonth",
+    "2026-11-01..2026-11-07",
+    "2020-01-01..2020-01-02",
+    "2026-13-01..2026-14-01",
+    "0d",
+    "1m",
+    "9999d",
+    "3w",
+    "48",
+    "hours",
+]
 NAMESPACES = ["payments", "checkout", "search", "web", "kube-system", "nope", "Payments", "a" * 70]
 ODD = (
     "<!channel>",
@@ -185,7 +212,25 @@ command = st.one_of(
         st.sampled_from(["recs", "recommendations", "savings"]), scope, st.sampled_from(["", "all"])
     ),
     st.tuples(st.sampled_from(["whoami", "help", "help top", "audit", "audit 5", "audit -1"])),
-    st.tuples(st.sampled_from(["digest list", "digest preview", "budget list", "digest"])),
+    st.tuples(
+        st.sampled_from(
+            [
+                "digest list",
+                "digest preview",
+                "digest",
+                "digest subscribe weekly mon at 09:00",
+                "digest subscribe daily at 25:00",
+                "digest subscribe weekly fri tz Europe/Berlin ns payments",
+                'digest subscribe cron "*/5 * * * *"',
+                "digest unsubscribe d0000",
+                "budget list",
+                "budget set namespace payments 1500/month",
+                "budget set label team=search -5/month",
+                "budget remove b0000",
+            ]
+        ),
+        window,
+    ),
 ).map(lambda parts: " ".join(p for p in parts if p))
 noise = st.one_of(
     st.sampled_from(ODD),
@@ -231,13 +276,37 @@ def test_any_cost_text_gets_a_reply_slack_accepts(demo: Demo, text: str, user: s
 
 # --- OpenCost response shapes -------------------------------------------------------------------
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-NUMBER_FIELDS = (
-    "minutes cpuCores cpuCoreRequestAverage cpuCoreUsageAverage cpuCoreHours cpuCost "
-    "cpuCostAdjustment cpuEfficiency gpuCount gpuHours gpuCost networkTransferBytes "
-    "networkReceiveBytes networkCost loadBalancerCost pvBytes pvByteHours pvCost ramBytes "
-    "ramByteRequestAverage ramByteUsageAverage ramByteHours ramCost ramCostAdjustment "
-    "ramEfficiency externalCost sharedCost totalCost totalEfficiency"
-).split()
+NUMBER_FIELDS = [
+    "minutes",
+    "cpuCores",
+    "cpuCoreRequestAverage",
+    "cpuCoreUsageAverage",
+    "cpuCoreHours",
+    "cpuCost",
+    "cpuCostAdjustment",
+    "cpuEfficiency",
+    "gpuCount",
+    "gpuHours",
+    "gpuCost",
+    "networkTransferBytes",
+    "networkReceiveBytes",
+    "networkCost",
+    "loadBalancerCost",
+    "pvBytes",
+    "pvByteHours",
+    "pvCost",
+    "ramBytes",
+    "ramByteRequestAverage",
+    "ramByteUsageAverage",
+    "ramByteHours",
+    "ramCost",
+    "ramCostAdjustment",
+    "ramEfficiency",
+    "externalCost",
+    "sharedCost",
+    "totalCost",
+    "totalEfficiency",
+]
 
 name = st.one_of(
     st.sampled_from(["payments", "search", "web", "", "__idle__", "__unallocated__"]),
@@ -420,10 +489,39 @@ def test_any_opencost_answer_gets_a_reply_slack_accepts(
             )
 
 
-# --- a bug the fuzzing shook out --------------------------------------------------------------------
+# --- what the fuzzing shook out ---------------------------------------------------------------
+def test_absurd_numbers_from_opencost_are_read_as_null_not_summed_into_an_overflow(
+    shapes: tuple[asyncio.AbstractEventLoop, Deps, Served],
+) -> None:
+    """`math.fsum` raised OverflowError on two rows costing ±1e308: an unhandled exception and
+    "Something went wrong" instead of an answer."""
+    loop, deps, served = shapes
+    window = {"start": "2026-11-19T00:00:00Z", "end": "2026-11-20T00:00:00Z"}
+
+    def row(namespace: str, cost: float) -> dict[str, Any]:
+        return {
+            "name": namespace,
+            "properties": {"namespace": namespace},
+            "window": window,
+            **window,
+            "minutes": 1440,
+            "cpuCost": cost,
+            "ramCost": -cost,
+            "totalCost": cost,
+        }
+
+    rows = {"a": row("payments", 1e308), "b": row("checkout", 1e308), "c": row("search", 12.5)}
+    body = {"code": 200, "data": [rows]}
+    served.status, served.allocation, served.assets = 200, json.dumps(body), '{"code":200}'
+    asker = Asker(ADMIN, ADMIN.slack_user_id, "C0FUZZ", "summary 7d")
+    reply = loop.run_until_complete(run_command(deps, asker))
+    assert_slack_accepts(reply, "summary over 1e308")
+    assert "$12.50" in reply.text, reply.text
+
+
 def test_compare_headline_percent_matches_its_own_amounts(demo: Demo) -> None:
     """ "$2,873.27 vs $2,876.06 (−$2.78, −9.7%)" was a 0.097 % change shown as 9.7 %:
-    `cost_maths.percent_change` returns percent and `blockkit.pct` multiplies by 100 again."""
+    `cost_maths.percent_change` returns percent and `blockkit.pct` multiplied by 100 again."""
     reply = demo.ask("U0DEMOADMIN", "compare 7d")
     text = reply.text
     found = re.search(r"\*\$([\d,.]+)\* vs \$([\d,.]+) \(.*?, ([+\u2212]?[\d,.]+)%\)", text)

@@ -23,20 +23,16 @@ import redis
 import structlog
 
 from bot.logging import configure_logging
-from bot.settings import Settings
-from services.opencost.demo import DemoCluster
-from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
-from tests.standins.fixtures import SIGNING_SECRET
+from tests.bot_harness import World
 from tests.standins.kube import TOKEN as KUBE_TOKEN
-from tests.standins.kube import KubeApiStandIn
-from tests.standins.opencost import OpenCostStandIn, Responder
+from tests.standins.opencost import Responder
 from tests.standins.server import wait_until
 from tests.standins.signing import (
     SignedSlackClient,
     block_actions_payload,
     view_submission_payload,
 )
-from tests.standins.slack import SlackStandIn
+from tests.test_faults import running_world
 
 # --- mrkdwn / mention injection ------------------------------------------------------------------
 # Names OpenCost reports are whatever the cluster says: label values are free text, and a
@@ -69,25 +65,6 @@ def _undo(value: str) -> str:
     for plain, payload in INJECTIONS.items():
         value = value.replace(payload, plain)
     return value
-
-
-@contextlib.contextmanager
-def evil_world(redis_url: str, tmp: Path) -> Iterator[World]:
-    clock = MovableClock()
-    responder = evil(DemoCluster(clock).respond)
-    with SlackStandIn() as slack, OpenCostStandIn(responder=responder) as opencost:
-        kube = KubeApiStandIn()
-        kube.start()
-        seed_slack_users(slack)
-        env = demo_world_env(slack, opencost, kube, redis_url, tmp)
-        bot = BotServer(Settings(**env), clock).start()
-        client = SignedSlackClient(bot.url + "/slack/events", SIGNING_SECRET)
-        try:
-            yield World(bot, slack, opencost, kube, client, clock)
-        finally:
-            client.close()
-            bot.stop()
-            kube.stop()
 
 
 def mrkdwn_texts(message: Mapping[str, Any]) -> list[str]:
@@ -147,7 +124,7 @@ COMMANDS = [
 
 @pytest.fixture
 def poisoned(redis_url: str, tmp_path: Path) -> Iterator[World]:
-    with evil_world(redis_url, tmp_path) as world:
+    with running_world(redis_url, tmp_path, evil) as world:
         yield world
 
 
@@ -179,7 +156,8 @@ def test_names_from_opencost_and_user_args_are_escaped_in_every_reply(poisoned: 
         problems[command] = injection_problems(replies[command])
     shown = json.dumps(replies)
     assert "web&lt;!channel&gt;&amp;&lt;@U123&gt;" in shown  # the payloads did reach the bot
-    assert "&lt;https://ev" in shown and "&lt;!here&gt;" in shown
+    assert "&lt;https://ev" in shown
+    assert "&lt;!here&gt;" in shown
 
     board = replies["recs"]
     web = [
@@ -272,13 +250,14 @@ def test_oversize_bodies_are_refused_even_when_streamed_or_signed(world: World) 
 
 
 # --- tampered button values -----------------------------------------------------------------------
-def _audit_stream(world: World) -> list[dict[str, Any]]:
-    client = redis.Redis.from_url(world.bot.settings.redis_url or "")
+def _audit_stream(world: World) -> list[dict[str, str]]:
+    """The audit stream as the bot wrote it, read straight from Redis (XRANGE)."""
+    client = redis.Redis.from_url(world.bot.settings.redis_url or "", decode_responses=True)
     try:
-        rows = client.xrange("costbot:audit")
+        rows: list[tuple[str, dict[str, str]]] = client.xrange("costbot:audit")  # type: ignore[assignment]  # decode_responses: str, not bytes
     finally:
         client.close()
-    return [{k.decode(): v.decode() for k, v in fields.items()} for _, fields in rows]
+    return [fields for _, fields in rows]
 
 
 def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
@@ -314,10 +293,12 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     denied = [e for e in _audit_stream(world) if e["event"] == "access_denied"]
     assert [e["actor"] for e in denied] == ["U0BOB"]
     everything = str(world.ask("recs all", "U0DEMOADMIN")["blocks"])
-    assert "Acknowledged" not in everything and "Dismissed" not in everything
+    assert "Acknowledged" not in everything
+    assert "Dismissed" not in everything
     assert "Snoozed" not in everything
     log = str(world.ask("audit 20", "U0DEMOADMIN")["blocks"])
-    assert log.count("recommendation_rejected") >= 4 and "access_denied" in log
+    assert log.count("recommendation_rejected") >= 4
+    assert "access_denied" in log
     assert "<!channel>" not in log
     # Every key a session writes lives under the prefix (a shared Redis stays tidy): state
     # changes, subscriptions, the App Home and shared answers too.
@@ -328,13 +309,14 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     world.slack.wait_for("views.publish", 1, timeout=10)
     _click(world, "share_in_channel", "summary 7d", "U0ALICE")
     world.slack.wait_for("chat.postMessage", 1, timeout=10)
-    client = redis.Redis.from_url(world.bot.settings.redis_url or "")
-    keys = [key.decode() for key in client.keys("*")]
+    client = redis.Redis.from_url(world.bot.settings.redis_url or "", decode_responses=True)
+    keys = [str(key) for key in client.keys("*")]
     client.close()
-    assert keys and all(key.startswith("costbot:") for key in keys), keys
+    assert keys
+    assert all(key.startswith("costbot:") for key in keys), keys
 
 
-# --- secrets never leave ----------------------------------------------------------------------------
+# --- secrets never leave -------------------------------------------------------------------------
 @contextlib.contextmanager
 def captured_logs(level: str, secrets: list[str]) -> Iterator[io.StringIO]:
     """The bot's logs as `costbot serve` configures them (JSON), into a buffer."""
@@ -353,7 +335,8 @@ def captured_logs(level: str, secrets: list[str]) -> Iterator[io.StringIO]:
 
 def test_tokens_and_the_signing_secret_never_reach_logs_or_replies(world: World) -> None:
     settings = world.bot.settings
-    assert settings.slack_bot_token is not None and settings.slack_signing_secret is not None
+    assert settings.slack_bot_token is not None
+    assert settings.slack_signing_secret is not None
     secrets = [
         settings.slack_bot_token.get_secret_value(),
         settings.slack_signing_secret.get_secret_value(),
@@ -382,8 +365,10 @@ def test_tokens_and_the_signing_secret_never_reach_logs_or_replies(world: World)
         ask("summary 7d", "U0CAROL")
         world.kube.set_mode("ok")
     text = logs.getvalue()
-    assert "audit.recommendation_rejected" in text and "opencost.request_failed" in text
-    assert "slack.token_refused" in text and "request.rejected" in text
+    assert "audit.recommendation_rejected" in text
+    assert "opencost.request_failed" in text
+    assert "slack.token_refused" in text
+    assert "request.rejected" in text
     everything = json.dumps(said) + json.dumps([call.params for call in world.slack.calls])
     for secret in secrets:
         assert secret not in text, f"{secret[:6]}… in the logs"

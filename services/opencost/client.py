@@ -7,6 +7,7 @@ import asyncio
 import math
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -68,6 +69,7 @@ class OpenCostClient:
         demo: bool = False,
         deadline: float | None = None,
         cooldown: float = 3.0,
+        on_request: Callable[[str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.cluster_name = cluster_name
@@ -80,6 +82,9 @@ class OpenCostClient:
         self._deadline = deadline if deadline is not None else (read * 1.5 if read else None)
         self._cooldown = max(0.0, cooldown)
         self._down_since: float | None = None  # monotonic time of the last unavailable call
+        # (outcome, seconds) per attempt, for the latency histogram: "ok", "http_4xx", "http_5xx"
+        # or the transport error's class name.
+        self._on_request = on_request or (lambda _outcome, _seconds: None)
 
     # --- CostSource ---------------------------------------------------------------------------
     async def allocations(self, query: AllocationQuery) -> AllocationData:
@@ -95,9 +100,8 @@ class OpenCostClient:
         raw = await self._get("/allocation", params)
         response = self._decode(raw, _allocation_decoder)
         steps = [list(step.values()) for step in response.data or []]
-        if _HUGE_NUMBER.search(raw.content):
-            steps = [[_sane(row) for row in step] for step in steps]
-            log.warning("opencost.absurd_numbers_ignored", path="/allocation", limit=ABSURD)
+        if _HUGE_NUMBER.search(raw.content):  # cheap test first: rows are rebuilt only then
+            steps = [_sane_all(step, "/allocation") for step in steps]
         if self.cluster_name:
             steps = [[self._relabel(row) for row in step] for step in steps]
         return AllocationData(steps=steps, fetched_at=self._now(), demo=self.demo)
@@ -108,8 +112,7 @@ class OpenCostClient:
         response = self._decode(raw, _asset_decoder)
         found = list((response.data or {}).values())
         if _HUGE_NUMBER.search(raw.content):
-            found = [_sane(asset) for asset in found]
-            log.warning("opencost.absurd_numbers_ignored", path="/assets", limit=ABSURD)
+            found = _sane_all(found, "/assets")
         if self.cluster_name:
             found = [self._relabel_asset(asset) for asset in found]
         return AssetData(assets=found, fetched_at=self._now(), demo=self.demo)
@@ -176,12 +179,19 @@ class OpenCostClient:
     async def _attempt(
         self, url: str, params: dict[str, str], give_up_at: float | None
     ) -> httpx.Response | httpx.HTTPError:
+        started = time.monotonic()
         try:
-            return await self._http.get(url, params=params, timeout=self._timeout(give_up_at))
+            response = await self._http.get(url, params=params, timeout=self._timeout(give_up_at))
         except httpx.TransportError as exc:  # refused, reset, timeouts: worth another try
+            self._on_request(type(exc).__name__, time.monotonic() - started)
             return exc
         except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
+            self._on_request(type(exc).__name__, time.monotonic() - started)
             raise self._bad(f"{url}: {_describe(exc)}") from exc
+        status = response.status_code
+        outcome = "ok" if status < 400 else f"http_{status // 100}xx"
+        self._on_request(outcome, time.monotonic() - started)
+        return response
 
     def _timeout(self, give_up_at: float | None) -> httpx.Timeout:
         """The client's timeouts, each cut to what is left of this call's deadline."""
@@ -270,6 +280,14 @@ def _sane(struct: _S) -> _S:
         elif isinstance(value, RawAllocationOnly) and (cleaned := _sane(value)) is not value:
             changes[field] = cleaned
     return msgspec.structs.replace(struct, **changes) if changes else struct
+
+
+def _sane_all(items: list[_S], path: str) -> list[_S]:
+    cleaned = [_sane(item) for item in items]
+    changed = sum(1 for old, new in zip(items, cleaned, strict=True) if old is not new)
+    if changed:
+        log.warning("opencost.absurd_numbers_ignored", path=path, rows=changed, limit=ABSURD)
+    return cleaned
 
 
 _MIN_ATTEMPT = 0.05  # seconds: less than this left of the deadline is not worth another try
