@@ -36,21 +36,31 @@ from services.windows import TimeRange
 TABLE_ROWS = 15
 TREND_ROWS = 31
 NAME_WIDTH = 28
+PREFIX_KEEP = 12  # characters of `cluster/namespace` kept however long the name is
 
 
 def _path(*parts: str, width: int = 34) -> str:
-    """`cluster/namespace/name` without the empty parts, cut to `width` from the left-hand
-    parts first, so rows in long namespaces stay distinguishable by their own name."""
+    """`cluster/namespace/name` without the empty parts, in at most `width` characters.
+
+    The prefix keeps what the name leaves over (at least PREFIX_KEEP characters, cut at its
+    end); the name is cut in the middle, where pod and workload names differ least (their
+    owner is at the start, the hash or ordinal at the end)."""
     *context, name = [part for part in parts if part] or [""]
     prefix = "/".join(context)
-    room = width - len(name) - 1  # what is left for the prefix and its "/"
     if not prefix:
         return _name(name, width)
-    if len(prefix) <= room:
+    if len(prefix) + 1 + len(name) <= width:
         return f"{prefix}/{name}"
-    if room >= 4:
-        return f"{prefix[: room - 1]}…/{name}"
-    return _name(f"{prefix}/{name}", width)
+    budget = max(width - len(name) - 1, min(len(prefix), PREFIX_KEEP))
+    shown = prefix if len(prefix) <= budget else prefix[: budget - 1] + "…"
+    return f"{shown}/{_middle(name, width - len(shown) - 1)}"
+
+
+def _middle(text: str, width: int) -> str:
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def _several(clusters: Sequence[str]) -> bool:

@@ -10,6 +10,7 @@ from the JSON on the wire (parsed as Decimal), never with costbot's own maths.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -147,11 +148,9 @@ def display(key: tuple[str, str, str], with_namespace: bool, rows: list[Row]) ->
 
 
 def _same_name(shown: str, name: str) -> bool:
-    """A table cell names `name`, perhaps cut in the middle with an ellipsis to fit."""
-    if "…" not in shown:
-        return shown == name
-    head, _, tail = shown.partition("…")
-    return len(name) > len(shown) - 1 and name.startswith(head) and name.endswith(tail)
+    """A table cell names `name`, perhaps with parts cut out ("…") to fit its column."""
+    pattern = ".+".join(re.escape(piece) for piece in shown.split("…"))
+    return re.fullmatch(pattern, name) is not None
 
 
 def assert_ranked_rows(
