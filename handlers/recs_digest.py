@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from handlers.render_recs import item_blocks
 from services.digests.content import RecsDigest, RecsDigestItem
 from services.ports import Clock, Identity, Scope
 from services.recommendations.board import RecommendationBoard
-
-from handlers.render_recs import item_blocks
 
 LOOKBACK = timedelta(days=7)
 
