@@ -9,16 +9,17 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers.blockkit import (
-    MAX_TEXT,
-    delta_money,
-    divider,
-    escape,
-    header,
-    money,
-    pct,
-    preformatted_table,
-    section,
+from handlers.blockkit import delta_money, divider, escape, header, money, pct, section
+from handlers.render_tables import (
+    NAME_WIDTH,
+    PATH_WIDTH,
+    Ranked,
+    fit_name,
+    fit_path,
+    ranked_section,
+    spans_clusters,
+    table,
+    top_rows,
 )
 from handlers.reply import Block, Reply, period_text, provenance_block, share_actions
 from services.cost_views import (
@@ -33,48 +34,7 @@ from services.cost_views import (
 )
 from services.windows import TimeRange
 
-TABLE_ROWS = 15
 TREND_ROWS = 31
-NAME_WIDTH = 28
-PREFIX_KEEP = 12  # characters of `cluster/namespace` kept however long the name is
-
-
-def _path(*parts: str, width: int = 34) -> str:
-    """`cluster/namespace/name` without the empty parts, in at most `width` characters.
-
-    The prefix keeps what the name leaves over (at least PREFIX_KEEP characters, cut at its
-    end); the name is cut in the middle, where pod and workload names differ least (their
-    owner is at the start, the hash or ordinal at the end)."""
-    *context, name = [part for part in parts if part] or [""]
-    prefix = "/".join(context)
-    if not prefix:
-        return _name(name, width)
-    if len(prefix) + 1 + len(name) <= width:
-        return f"{prefix}/{name}"
-    budget = max(width - len(name) - 1, min(len(prefix), PREFIX_KEEP))
-    shown = prefix if len(prefix) <= budget else prefix[: budget - 1] + "…"
-    return f"{shown}/{_middle(name, width - len(shown) - 1)}"
-
-
-def _middle(text: str, width: int) -> str:
-    if len(text) <= width:
-        return text
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
-
-
-def _several(clusters: Sequence[str]) -> bool:
-    """Rows from several clusters name their cluster too: `deployment:api` may be in each."""
-    return len({c for c in clusters if c}) > 1
-
-
-def _name(text: str, width: int = NAME_WIDTH) -> str:
-    # Escaped later as a whole code block; clip long names so columns stay phone-sized.
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _table(rows: list[list[str]], align: str) -> str:
-    return escape(preformatted_table(rows, list(align)))
 
 
 def _period(period: TimeRange, now: datetime) -> str:
@@ -97,36 +57,6 @@ def _joined(*parts: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _more(count: int, cost: float, currency: str) -> str:
-    return f"…and {count} more ({money(cost, currency)})" if count else ""
-
-
-Ranked = tuple[list[str], float]  # the cells of one table row, and the cost it stands for
-
-
-def _ranked_section(
-    title: str,
-    head: list[str],
-    align: str,
-    rows: Sequence[Ranked],
-    currency: str,
-    *,
-    rest: tuple[int, float] = (0, 0.0),
-) -> Block:
-    """A table in one section that always fits Slack's 3000 characters: rows that would not
-    fit join the rest in "…and N more ($X)", so shown + more always adds up to the total."""
-    shown = len(rows)
-    while True:
-        hidden = rows[shown:]
-        count = rest[0] + len(hidden)
-        cost = math.fsum([rest[1], *(c for _, c in hidden)])
-        table = _table([head, *(cells for cells, _ in rows[:shown])], align)
-        text = "\n".join(p for p in (title, table, _more(count, cost, currency)) if p)
-        if len(text) <= MAX_TEXT or shown == 0:
-            return section(text)
-        shown -= 1
-
-
 def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Reply:
     idle = (
         f"idle capacity {pct(s.idle_share, signed=False)} ({money(s.idle_cost, currency)})"
@@ -134,7 +64,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         else ""
     )
     rows = [
-        [_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
+        [fit_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
         for item in s.top_namespaces
     ]
     facts = _joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)
@@ -145,9 +75,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     ]
     if rows:
         title = f"*Top namespaces* (of {s.namespace_count})"
-        blocks.append(
-            section(title + "\n" + _table([["namespace", "cost", "share"], *rows], "lrr"))
-        )
+        blocks.append(section(title + "\n" + table([["namespace", "cost", "share"], *rows], "lrr")))
     else:
         blocks.append(section("No cost recorded in namespaces you can see for this period."))
     blocks += [provenance_block(s.provenance, s.clusters), share_actions(command)]
@@ -155,7 +83,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
 
 
 def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
-    several = _several(b.clusters)
+    several = spans_clusters(b.clusters)
     resources = [
         [name.replace("_", " "), money(cost, currency)]
         for name, cost in sorted(b.resources.items(), key=lambda kv: -kv[1])
@@ -171,24 +99,17 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     ]
     if workloads:
         blocks.append(
-            _top_rows("*By workload*", ["workload", "cost", "eff"], "lrr", workloads, currency)
+            top_rows("*By workload*", ["workload", "cost", "eff"], "lrr", workloads, currency)
         )
     if resources:
-        blocks.append(section("*By resource*\n" + _table([["resource", "cost"], *resources], "lr")))
+        blocks.append(section("*By resource*\n" + table([["resource", "cost"], *resources], "lr")))
     blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
     return Reply(blocks).finished()
 
 
 def _workload_cells(w: Workload, several: bool, currency: str) -> list[str]:
-    name = _path(w.cluster if several else "", w.name, width=NAME_WIDTH)
+    name = fit_path(w.cluster if several else "", w.name, width=NAME_WIDTH)
     return [name, money(w.cost, currency), _eff_cell(w.efficiency)]
-
-
-def _top_rows(title: str, head: list[str], align: str, rows: list[Ranked], currency: str) -> Block:
-    """The first TABLE_ROWS rows as a table; the others summed up in "…and N more"."""
-    rest = rows[TABLE_ROWS:]
-    hidden = (len(rest), math.fsum(cost for _, cost in rest))
-    return _ranked_section(title, head, align, rows[:TABLE_ROWS], currency, rest=hidden)
 
 
 def _eff_cell(value: float | None) -> str:
@@ -196,11 +117,15 @@ def _eff_cell(value: float | None) -> str:
 
 
 def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
-    with_ns, several = t.dimension in ("controller", "pod"), _several(t.clusters)
+    with_ns, several = t.dimension in ("controller", "pod"), spans_clusters(t.clusters)
     rows: list[Ranked] = []
     for item in t.items:
         cluster = item.cluster if several else ""
-        name = _path(cluster, item.namespace, item.name) if with_ns else _name(item.name, 34)
+        name = (
+            fit_path(cluster, item.namespace, item.name)
+            if with_ns
+            else fit_name(item.name, PATH_WIDTH)
+        )
         cells = [name, money(item.cost, currency), pct(item.share, signed=False)]
         rows.append((cells, item.cost))
     title = f"Top {len(t.items)} by {t.dimension} · {t.window.label}"
@@ -211,7 +136,7 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     if rows:
         head = [t.dimension, "cost", "share"]
         rest = (t.rest_count, t.rest_cost)
-        blocks.append(_ranked_section("", head, "lrr", rows, currency, rest=rest))
+        blocks.append(ranked_section("", head, "lrr", rows, currency, rest=rest))
     else:
         blocks.append(section("Nothing to rank in what you can see for this period."))
     blocks += [provenance_block(t.provenance), share_actions(command)]
@@ -219,14 +144,14 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
-    several = _several(b.clusters)
+    several = spans_clusters(b.clusters)
     ns_rows: list[Ranked] = [
-        ([_name(s.name), money(s.cost, currency), pct(s.share, signed=False)], s.cost)
+        ([fit_name(s.name), money(s.cost, currency), pct(s.share, signed=False)], s.cost)
         for s in b.by_namespace
     ]
     ctl_rows: list[Ranked] = [
         (
-            [_path(c.cluster if several else "", c.namespace, c.name), money(c.cost, currency)],
+            [fit_path(c.cluster if several else "", c.namespace, c.name), money(c.cost, currency)],
             c.cost,
         )
         for c in b.by_controller
@@ -239,9 +164,9 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
         blocks.append(section(_run_rate(b.run_rate_monthly, currency)))
     if ns_rows:
         head = ["namespace", "cost", "share"]
-        blocks.append(_top_rows("*By namespace*", head, "lrr", ns_rows, currency))
+        blocks.append(top_rows("*By namespace*", head, "lrr", ns_rows, currency))
     if ctl_rows:
-        blocks.append(_top_rows("*By workload*", ["workload", "cost"], "lr", ctl_rows, currency))
+        blocks.append(top_rows("*By workload*", ["workload", "cost"], "lr", ctl_rows, currency))
     blocks += [provenance_block(b.provenance), share_actions(command)]
     return Reply(blocks).finished()
 
@@ -258,7 +183,7 @@ def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str)
     """The biggest moves as a table; the others counted with their net change."""
     rows = [
         [
-            _name(m.name),
+            fit_name(m.name),
             money(m.after, currency),
             delta_money(m.delta, currency),
             _change(m.delta_pct),
@@ -268,7 +193,7 @@ def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str)
     rest = movers[MOVERS:]
     more = math.fsum(m.delta for m in rest)
     tail = f"\n…and {len(rest)} more ({delta_money(more, currency)})" if rest else ""
-    return section(f"{title}\n" + _table([head, *rows], "lrrr") + tail)
+    return section(f"{title}\n" + table([head, *rows], "lrrr") + tail)
 
 
 def render_compare(c: Comparison, now: datetime, currency: str, command: str) -> Reply:
@@ -338,7 +263,7 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
         note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
         if len(t.points) > TREND_ROWS:
             note += f"\n_the last {TREND_ROWS} of {len(t.points)} days; the chart shows them all_"
-        blocks.append(section(_table([["day", "cost"], *rows], "lr") + note))
+        blocks.append(section(table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
     return Reply(
         blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})"

@@ -356,6 +356,8 @@ def test_tokens_and_the_signing_secret_never_reach_logs_or_replies(world: World)
         click("rec_ack", _values(said[1], "rec_ack")[0], "U0BOB")
         world.client.raw(b"command=%2Fcost&text=summary", signature="v0=" + "0" * 64)
         world.client.raw(b"command=%2Fcost&text=summary", timestamp="soon")
+        world.opencost.mode = "garbage"  # before the 500s: those make it wait 3 s to ask again
+        ask("summary 2024-01-03..2024-01-04")
         world.opencost.mode = "status_500"
         ask("summary 2024-01-01..2024-01-02")
         world.opencost.mode = "ok"
@@ -367,6 +369,8 @@ def test_tokens_and_the_signing_secret_never_reach_logs_or_replies(world: World)
     text = logs.getvalue()
     assert "audit.recommendation_rejected" in text
     assert "opencost.request_failed" in text
+    assert "opencost.bad_response" in text
+    assert "authz.unavailable" in text
     assert "slack.token_refused" in text
     assert "request.rejected" in text
     everything = json.dumps(said) + json.dumps([call.params for call in world.slack.calls])
