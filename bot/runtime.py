@@ -154,7 +154,7 @@ class Runtime:
             audit=audit,
             clock=clock,
             currency=settings.currency,
-            admin_groups=frozenset(settings.admin_groups),
+            admin_groups=frozenset(settings.admin_groups or _demo_admins(settings)),
             demo=settings.demo_data,
             chart=lazy_chart,
         )
@@ -258,6 +258,13 @@ def _authorizer(
     if settings.demo_data:
         return StaticRbacAuthorizer(StaticRbac(DEMO_RBAC))
     return NoKubernetes()
+
+
+def _demo_admins(settings: Settings) -> tuple[str, ...]:
+    """On the built-in demo (no identity map of one's own) the demo platform team is admin."""
+    if settings.demo_data and settings.identity_map_file is None:
+        return ("platform-admins",)
+    return ()
 
 
 def _identity_map(settings: Settings) -> MapProvider:

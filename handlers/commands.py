@@ -23,7 +23,7 @@ from handlers import grammar
 from handlers.blockkit import context as context_block
 from handlers.blockkit import escape, image, section
 from handlers.deps import Deps
-from handlers.errors import words_for
+from handlers.errors import NOT_A_MEMBER, words_for
 from handlers.reply import SHARE_ACTION, Reply
 from services.errors import ChatUnavailable, CostbotError, Unmapped
 from services.ports import Identity
@@ -205,10 +205,6 @@ async def share_in_channel(
 
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
-NOT_A_MEMBER = (
-    ":warning: I can't post in this channel because I'm not a member of it. "
-    "Invite me with `/invite @costbot` and press *Share in channel* again."
-)
 
 
 def _block_ids(blocks: list[dict[str, Any]]) -> set[str]:

@@ -6,6 +6,8 @@ the visible rows only.
 
 from __future__ import annotations
 
+import asyncio
+
 from handlers import grammar
 from handlers.commands import Asker, route
 from handlers.deps import Deps
@@ -80,5 +82,8 @@ async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
     reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
     if deps.chart is not None and result.points:
         points = [(p.day, p.cost) for p in result.points]
-        reply.chart = deps.chart(points, None, reply.chart_title, deps.currency)
+        # matplotlib is CPU-bound: render off the event loop so acks keep flowing.
+        reply.chart = await asyncio.to_thread(
+            deps.chart, points, None, reply.chart_title, deps.currency
+        )
     return reply

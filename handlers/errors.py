@@ -32,6 +32,12 @@ UNMAPPED_HELP = (
 )
 
 
+NOT_A_MEMBER = (
+    ":warning: I can't post in this channel because I'm not a member of it. "
+    "Invite me with `/invite @costbot` and press *Share in channel* again."
+)
+
+
 def words_for(error: BaseException, ref: str = "") -> str:
     """One friendly mrkdwn paragraph for any error."""
     if isinstance(error, UserInputError):

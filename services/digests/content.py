@@ -117,7 +117,8 @@ class DigestContent:
         self, sub: Subscription, identity: Identity, period: TimeRange
     ) -> VisibleScope:
         """The subscription's scope cut to what the subscriber may see now."""
-        present = await self._costs.visible_namespaces(period)
+        # with_previous: a namespace deleted since the last period still counts for "gone".
+        present = await self._costs.visible_namespaces(period, with_previous=True)
         names = {ns for found in present.values() for ns in found if ns}
         now = await self._access.scope(identity, names | set(sub.namespaces) | set(sub.seen))
         if sub.scope_kind == "namespaces":

@@ -5,6 +5,7 @@ the chart follow in the thread once the summary is delivered.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -155,7 +156,8 @@ class DigestRunner:
 
     async def _details(self, data: DigestData, ts: str) -> None:
         file_id = None
-        chart = self._renderer.chart(data)
+        # matplotlib is CPU-bound: render off the event loop so acks keep flowing.
+        chart = await asyncio.to_thread(self._renderer.chart, data)
         if chart is not None:
             png, title = chart
             try:
