@@ -81,6 +81,7 @@ def respond_middleware() -> Callable[..., Awaitable[BoltResponse]]:
     ) -> BoltResponse:
         if context.response_url:
             context["respond"] = RetryingRespond(response_url=context.response_url)
+        context["respond_to"] = RetryingRespond  # for a response_url kept elsewhere (modals)
         await next()
         return resp
 

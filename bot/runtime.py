@@ -7,6 +7,7 @@ and slack_sdk clients; `aclose()` releases them in reverse order.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,11 @@ class Runtime:
             embedded = EmbeddedRedis(settings.data_dir).start()
             redis_url = embedded.url
         redis = async_client(redis_url)
-        http, raw = _opencost_clients(settings, clock)
+
+        def observe(outcome: str, seconds: float) -> None:
+            metrics.opencost.labels(outcome=outcome).observe(seconds)
+
+        http, raw = _opencost_clients(settings, clock, observe)
         inner: CostSource = (
             next(iter(raw.values())) if len(raw) == 1 else MultiClusterSource(dict(raw))
         )
@@ -215,18 +220,22 @@ class Runtime:
 
 
 def _opencost_clients(
-    settings: Settings, clock: Clock
+    settings: Settings, clock: Clock, observe: Callable[[str, float], None]
 ) -> tuple[httpx.AsyncClient, dict[str, OpenCostClient]]:
     timeout = httpx.Timeout(settings.opencost_timeout, connect=min(3.0, settings.opencost_timeout))
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
     if settings.demo_data:
         http = httpx.AsyncClient(transport=DemoOpenCostTransport(), timeout=timeout)
-        return http, {"": OpenCostClient(DEMO_BASE_URL, http, clock=clock, demo=True)}
+        return http, {
+            "": OpenCostClient(DEMO_BASE_URL, http, clock=clock, demo=True, on_request=observe)
+        }
     http = httpx.AsyncClient(timeout=timeout, limits=limits)
     clusters = settings.clusters()
     several = len(clusters) > 1 or "" not in clusters
     return http, {
-        name: OpenCostClient(url, http, cluster_name=name if several else None, clock=clock)
+        name: OpenCostClient(
+            url, http, cluster_name=name if several else None, clock=clock, on_request=observe
+        )
         for name, url in clusters.items()
     }
 

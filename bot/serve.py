@@ -65,7 +65,17 @@ async def serve(settings: Settings) -> int:
     finally:
         if scheduler is not None:
             await scheduler.stop()
+        await drain_tasks()
         await runtime.aclose()
+
+
+async def drain_tasks(grace: float = 10.0) -> None:
+    """Let answers already being computed (Bolt runs listeners as tasks) reach Slack before
+    the clients close; Kubernetes gives the pod terminationGracePeriodSeconds for this."""
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=grace)
 
 
 async def _start_scheduler(runtime: Runtime):  # type: ignore[no-untyped-def]  # filled by digests

@@ -266,16 +266,29 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
             )
             return
         await ack()
-        await _dismiss(deps, Clicker.of(body, context), client, _meta(view), reason)
+        meta = _meta(view)
+        url = str(meta.get("response_url") or "")
+        # The modal's request has no response_url of its own: answer through the message's,
+        # with the retrying respond bot/ provides (a 429 must not lose the update).
+        make_respond = context.get("respond_to") or AsyncRespond
+        respond = make_respond(response_url=url) if url else None
+        await _dismiss(
+            deps, Clicker.of(body, context), client, meta, reason=reason, respond=respond
+        )
 
 
 async def _dismiss(
-    deps: Deps, who: Clicker, client: AsyncWebClient, meta: dict[str, Any], reason: str
+    deps: Deps,
+    who: Clicker,
+    client: AsyncWebClient,
+    meta: dict[str, Any],
+    *,
+    reason: str,
+    respond: AsyncRespond | None,
 ) -> None:
     """Apply a submitted dismissal and answer where the button was: the message (through the
     response_url kept in the modal) or the App Home."""
     url = str(meta.get("response_url") or "")
-    respond = AsyncRespond(response_url=url) if url else None
     where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
     try:
         rec, state = await act(deps, who, str(meta.get("value", "")), "dismiss", reason)

@@ -19,6 +19,7 @@ import uvicorn
 
 from bot.app import build_app
 from bot.runtime import Runtime
+from bot.serve import drain_tasks
 from bot.server import build_http_app
 from bot.settings import Settings
 from services.identity import DEMO_IDENTITY_MAP, DEMO_SLACK_USERS, DEMO_USERGROUPS
@@ -90,6 +91,7 @@ class BotServer:
             await asyncio.sleep(0.01)
         self._ready.set()
         await serving
+        await drain_tasks()
         await self.runtime.aclose()
 
     def start(self) -> BotServer:

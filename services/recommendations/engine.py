@@ -57,6 +57,22 @@ class OptimizationService:
         # rawAllocationOnly maxima the CPU and memory rules depend on.
         query = AllocationQuery(start=start, end=end, step="1d", aggregate="", include_idle=True)
         data, hpas, assets, warnings = await self._fetch(query, scope)
+        # Pure CPU work over every container-day: off the event loop so acks keep flowing.
+        return await asyncio.to_thread(
+            self._compute, scope, data, hpas, assets, warnings=warnings, start=start, end=end
+        )
+
+    def _compute(
+        self,
+        scope: Scope,
+        data: AllocationData,
+        hpas: list[HpaTarget],
+        assets: AssetData | None,
+        *,
+        warnings: list[str],
+        start: datetime,
+        end: datetime,
+    ) -> RecommendationSet:
         rows = dated_rows(data, start)
         visible = [
             dated for dated in rows if not dated.row.is_idle and scope.sees(dated.row.namespace)
