@@ -41,6 +41,12 @@ class Asker:
     channel_id: str
     text: str
 
+    @classmethod
+    def of(cls, context: dict[str, Any], user_id: str, channel_id: str, text: str) -> Asker:
+        """The identity the middleware resolved (unmapped when it could not)."""
+        identity = context.get("identity") or Identity(slack_user_id=user_id)
+        return cls(identity, user_id, channel_id, text)
+
 
 C = TypeVar("C")
 Route = Callable[[Any, Deps, Asker], Awaitable[Reply]]
@@ -149,11 +155,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        asker = Asker(
-            identity=context.get("identity") or Identity(slack_user_id=str(body.get("user_id"))),
-            user_id=str(body.get("user_id", "")),
-            channel_id=str(body.get("channel_id", "")),
-            text=str(body.get("text", "")),
+        asker = Asker.of(
+            context,
+            str(body.get("user_id", "")),
+            str(body.get("channel_id", "")),
+            str(body.get("text", "")),
         )
         await deliver(deps, asker, respond, client)
 
@@ -169,12 +175,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         action = (body.get("actions") or [{}])[0]
         user_id = str((body.get("user") or {}).get("id", ""))
         channel_id = str((body.get("channel") or {}).get("id", ""))
-        asker = Asker(
-            identity=context.get("identity") or Identity(slack_user_id=user_id),
-            user_id=user_id,
-            channel_id=channel_id,
-            text=str(action.get("value", "")),
-        )
+        asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
         # Re-run as the clicker: sharing never reveals more than the clicker may see now.
         reply = await run_command(deps, asker)
         if not channel_id or (reply.blocks and "share" not in _block_ids(reply.blocks)):

@@ -9,6 +9,7 @@ import difflib
 from collections.abc import Iterable
 
 from services.errors import UserInputError
+from services.windows import WINDOW_FORMS
 
 _USAGE: dict[str, tuple[str, ...]] = {
     "summary": ("/cost summary [WINDOW]  total for everything you may see: /cost summary 30d",),
@@ -72,18 +73,8 @@ ALIASES: dict[str, str] = table(
     budget="budgets",
     help="? -h --help usage",
 )
-_WINDOW_WORDS = (
-    "24h",
-    "7d",
-    "30d",
-    "2w",
-    "today",
-    "yesterday",
-    "week",
-    "lastweek",
-    "month",
-    "lastmonth",
-)
+# The window keywords a typo may be close to (the date-range form is not a word).
+_WINDOW_WORDS = tuple(form for form in WINDOW_FORMS if ".." not in form)
 
 
 def usage_for(topic: str | None) -> str:
