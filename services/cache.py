@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -52,6 +53,9 @@ class _RedisDown(Exception):
     """Internal: Redis failed mid-way; answer from the inner source."""
 
 
+DECODED_ENTRIES = 4
+
+
 class CachedCostSource:
     """A `CostSource` that caches `inner` in Redis (see the module docstring).
 
@@ -88,6 +92,10 @@ class CachedCostSource:
         # Locks we hold but could not release (Redis failed mid-way): a persistent Redis keeps
         # them across its restart, and every waiter would sit out `lock_ttl` for nothing.
         self._orphans: dict[str, str] = {}
+        # The last few decoded entries, keyed by cache key and checked against the raw bytes:
+        # one command reads the same entry twice (scope, then answer), and decoding a large
+        # cluster costs far more than comparing bytes.
+        self._decoded: OrderedDict[str, tuple[bytes | str, Any]] = OrderedDict()
         self.hits = 0
         self.misses = 0
         self.stale_served = 0
@@ -135,7 +143,7 @@ class CachedCostSource:
         self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None
     ) -> _T:
         try:
-            fresh = _decode(await self._redis.get(key), kind, key)
+            fresh = self._remembered(key, await self._redis.get(key), kind)
         except RedisError as exc:
             _redis_failed("get", exc)
             self._event("miss")
@@ -148,6 +156,21 @@ class CachedCostSource:
             return await self._single_flight(key, kind, load, last)
         except _RedisDown:
             return await load()
+
+    def _remembered(self, key: str, raw: bytes | str | None, kind: type[_T]) -> _T | None:
+        if raw is None:
+            return None
+        seen = self._decoded.get(key)
+        if seen is not None and seen[0] == raw:
+            self._decoded.move_to_end(key)
+            value: _T = seen[1]
+            return value
+        decoded = _decode(raw, kind, key)
+        if decoded is not None:
+            self._decoded[key] = (raw, decoded)
+            while len(self._decoded) > DECODED_ENTRIES:
+                self._decoded.popitem(last=False)
+        return decoded
 
     async def _single_flight(
         self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None

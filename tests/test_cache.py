@@ -103,6 +103,24 @@ async def test_second_ask_is_a_hit_without_calling_the_source(
     assert events == ["miss", "hit"]
 
 
+async def test_repeated_hits_reuse_the_decoded_entry_until_redis_holds_new_bytes(
+    inner: CountingSource, redis: Redis
+) -> None:
+    """One command reads an entry twice (scope, then answer): the second read skips decoding,
+    but a changed entry in Redis (another replica refreshed it) is decoded again."""
+    cache = cached(inner, redis)
+    await cache.allocations(QUERY)
+    first_hit = await cache.allocations(QUERY)
+    second_hit = await cache.allocations(QUERY)
+    assert second_hit is first_hit
+    key = cache.allocation_key(QUERY)
+    refreshed = msgspec.structs.replace(first_hit, fetched_at=first_hit.fetched_at + 60)
+    await redis.set(key, msgspec.json.encode(refreshed), ex=300)
+    after = await cache.allocations(QUERY)
+    assert after is not first_hit
+    assert after.fetched_at == first_hit.fetched_at + 60
+
+
 async def test_hundred_concurrent_identical_questions_call_the_source_once(
     inner: CountingSource, redis: Redis
 ) -> None:
