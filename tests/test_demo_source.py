@@ -1,8 +1,10 @@
 """The built-in demo cluster: OpenCost's wire format and quirks, determinism, windows that add up,
-and the features the demo tour relies on (idle workload, risks, unclaimed disk, idle capacity)."""
+the features the demo tour relies on (idle workload, risks, unclaimed disk, idle capacity) and the
+story the data tells (growth, weekends, a new workload, GPU bursts)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import statistics
@@ -321,7 +323,9 @@ def test_idle_capacity_is_between_15_and_25_percent(cluster: DemoCluster) -> Non
 
 
 def test_idle_capacity_is_positive_every_hour(cluster: DemoCluster) -> None:
-    sets = ask(cluster, window=window(1), step="1h", includeIdle="true", aggregate="cluster")
+    """Also while the autoscaled nodes come and go."""
+    sets = ask(cluster, window=window(7), step="1h", includeIdle="true", aggregate="cluster")
+    assert len(sets["data"]) == 7 * 24
     assert all(s["__idle__"]["cpuCost"] > 0 and s["__idle__"]["ramCost"] > 0 for s in sets["data"])
 
 
@@ -348,6 +352,108 @@ def test_demo_hpas_name_demo_workloads(cluster: DemoCluster) -> None:
         assert 0 < target < 1
 
 
+# --- the story the data tells ---------------------------------------------------------------------
+def daily(cluster: DemoCluster, days: int, **params: str) -> list[tuple[datetime, dict[str, Row]]]:
+    """(day, rows) for each of the `days` whole days before TODAY."""
+    sets = ask(cluster, window=window(days), step="1d", **params)["data"]
+    return [(TODAY - timedelta(days=days - index), rows) for index, rows in enumerate(sets)]
+
+
+def cost(rows: dict[str, Row], name: str) -> float:
+    return float(rows[name]["totalCost"]) if name in rows else 0.0
+
+
+def test_data_pipeline_grows_week_over_week_in_usage_and_requests(cluster: DemoCluster) -> None:
+    weeks = ask(cluster, window=window(28), step="7d", aggregate="namespace,controller")["data"]
+    namespace = [
+        sum(r["totalCost"] for n, r in w.items() if n.startswith("data-pipeline/")) for w in weeks
+    ]
+    for before, after in itertools.pairwise(namespace):
+        assert 1.02 < after / before < 1.06  # disks do not grow, so less than its workloads
+    kafka = [w["data-pipeline/statefulset:kafka"] for w in weeks]
+    for before, after in itertools.pairwise(kafka):
+        ratio = after["cpuCoreRequestAverage"] / before["cpuCoreRequestAverage"]
+        assert ratio == pytest.approx(1.06, rel=1e-4)  # a new request at each Monday's deploy
+        usage = after["cpuCoreUsageAverage"] / before["cpuCoreUsageAverage"]
+        assert usage == pytest.approx(1.06, abs=0.02)
+    zookeeper = [w["data-pipeline/statefulset:zookeeper"]["cpuCoreRequestAverage"] for w in weeks]
+    assert len(set(zookeeper)) == 1  # only the data-driven workloads grow
+
+
+def test_growth_is_measured_from_the_anchor_so_todays_requests_are_the_catalogs(
+    cluster: DemoCluster,
+) -> None:
+    since_monday = f"{_stamp(TODAY - timedelta(days=4))},{_stamp(NOW)}"
+    rows = one_set(cluster, window=since_monday, aggregate="pod")
+    assert rows["kafka-0"]["cpuCoreRequestAverage"] == pytest.approx(1.0)
+    assert rows["kafka-0"]["ramByteRequestAverage"] == pytest.approx(4096 * 1024**2)
+
+
+def test_weekends_cost_less_as_batch_and_notebooks_stop(cluster: DemoCluster) -> None:
+    days = daily(cluster, 14, aggregate="namespace,controller", includeIdle="true")
+    weekend = [(day, rows) for day, rows in days if day.weekday() >= 5]
+    workdays = [(day, rows) for day, rows in days if day.weekday() < 5]
+    assert len(weekend) == 4
+    totals = {day: sum(r["totalCost"] for r in rows.values()) for day, rows in days}
+    assert max(totals[day] for day, _ in weekend) < min(totals[day] for day, _ in workdays) - 10
+    for name in ("data-pipeline/job:warehouse-load", "ml-training/statefulset:notebooks"):
+        assert all(name not in rows for _, rows in weekend)
+        assert all(cost(rows, name) > 1 for _, rows in workdays)
+
+
+def test_the_batch_node_is_only_billed_on_workdays(cluster: DemoCluster) -> None:
+    def batch_node(day: datetime) -> list[Row]:
+        span = f"{_stamp(day)},{_stamp(day + timedelta(days=1))}"
+        nodes = ask(cluster, "/assets", window=span)["data"].values()
+        return [n for n in nodes if n["properties"].get("name") == "ip-10-0-3-120.ec2.internal"]
+
+    saturday, monday = TODAY - timedelta(days=6), TODAY - timedelta(days=4)
+    assert (saturday.weekday(), monday.weekday()) == (5, 0)
+    assert batch_node(saturday) == []
+    (node,) = batch_node(monday)
+    assert node["minutes"] == 14 * 60  # 06:00-20:00: the batch run and the notebooks
+    assert (node["start"], node["end"]) == ("2025-03-10T06:00:00Z", "2025-03-10T20:00:00Z")
+    assert node["totalCost"] == pytest.approx(14 * (16 * 0.031611 + 64 * 0.004237))
+
+
+def test_gpu_training_bursts_two_or_three_days_a_week(cluster: DemoCluster) -> None:
+    days = daily(cluster, 32, aggregate="namespace,controller")[:28]  # Monday to Sunday × 4
+    assert (days[0][0].weekday(), days[-1][0].weekday(), len(days)) == (0, 6, 28)
+    burst = [
+        (day, rows["ml-training/job:train-ranker"])
+        for day, rows in days
+        if "ml-training/job:train-ranker" in rows
+    ]
+    assert {day.weekday() for day, _ in burst} <= {1, 2, 3}  # Tuesday to Thursday
+    per_week = [sum(1 for day, _ in burst if (day - days[0][0]).days // 7 == w) for w in range(4)]
+    assert sorted(per_week) == [2, 2, 3, 3]
+    for _, ranker in burst:
+        assert ranker["gpuHours"] == pytest.approx(2 * 16)  # two GPUs, 06:00-22:00
+        assert ranker["gpuCost"] > 30
+
+
+def test_personalizer_started_five_days_ago_so_it_is_new_this_week(cluster: DemoCluster) -> None:
+    this_week = by_workload(one_set(cluster, window=window(7)))
+    week_before = by_workload(one_set(cluster, window=window(7, end=TODAY - timedelta(days=7))))
+    rows = this_week[("web", "personalizer")]
+    assert len(rows) == 3
+    assert {row["start"] for row in rows} == {"2025-03-09T15:00:00Z"}  # anchor − 120 h
+    assert ("web", "personalizer") not in week_before
+    assert ("web", "frontend") in week_before
+    assert {row["start"] for row in this_week[("search", "query-suggest")]} == {
+        "2025-03-12T15:00:00Z"
+    }
+
+
+def test_idle_share_stays_between_15_and_25_percent_every_week_of_the_history(
+    cluster: DemoCluster,
+) -> None:
+    weeks = ask(cluster, window=window(84), step="7d", includeIdle="true", aggregate="cluster")
+    for rows in weeks["data"]:
+        share = rows["__idle__"]["totalCost"] / sum(row["totalCost"] for row in rows.values())
+        assert 0.15 <= share <= 0.25
+
+
 # --- assets ---------------------------------------------------------------------------------------
 def test_assets_have_nodes_disks_one_unclaimed_a_balancer_and_management(
     cluster: DemoCluster,
@@ -356,7 +462,10 @@ def test_assets_have_nodes_disks_one_unclaimed_a_balancer_and_management(
     by_type: dict[str, list[Row]] = defaultdict(list)
     for asset in assets:
         by_type[asset["type"]].append(asset)
-    assert len(by_type["Node"]) == 5
+    always_on = [node for node in by_type["Node"] if node["minutes"] == 7 * 24 * 60]
+    autoscaled = [node for node in by_type["Node"] if node["minutes"] < 7 * 24 * 60]
+    assert len(always_on) == 5
+    assert len(autoscaled) == 3  # the weekday batch node and two GPU burst nodes
     assert all(node["nodeType"] for node in by_type["Node"])
     unclaimed = [disk for disk in by_type["Disk"] if disk["claimName"] == ""]
     assert len(unclaimed) == 1

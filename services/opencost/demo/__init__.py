@@ -11,8 +11,10 @@ How the numbers are made, and why windows add up:
   of N daily rows differs from the whole-window row by at most N × 0.000005 per field — far below
   a cent for any number of days costbot asks for.
 - Only complete hours before "now" (the clock) have data; the cluster is 90 days old.
+- The data tells a story relative to the anchor (growth, weekends, a new workload, GPU bursts,
+  autoscaled nodes): see `generator`.
 
-Modules: `catalog` (what runs where), `layout` (pods, nodes, disks), `generator` (hourly numbers),
+Modules: `catalog` (what runs where), `layout` (pods on nodes, disks), `generator` (hourly numbers),
 `accumulate` (sums and aggregation), `wire` (OpenCost JSON), `windows`, `assets`, `cluster`,
 `transport`.
 """

@@ -50,17 +50,18 @@ class Acc:
 
     def add_hour(self, inst: Instance, sample: Sample, lo: int, hi: int) -> None:
         """Add the part [lo, hi) of one clock hour of `inst`."""
-        cpu, cpu_max, ram, ram_max, sent = sample
+        cpu, cpu_max, ram, ram_max, sent, scale = sample
+        cpu_req, ram_req = inst.cpu_req * scale, inst.ram_req * scale
         hours = (hi - lo) / HOUR
         self.start, self.end = min(self.start, lo), max(self.end, hi)
         # OpenCost allocates max(request, usage) of each resource.
-        self.cpu_req += inst.cpu_req * hours
+        self.cpu_req += cpu_req * hours
         self.cpu_use += cpu * hours
-        self.cpu_alloc += max(inst.cpu_req, cpu) * hours
+        self.cpu_alloc += max(cpu_req, cpu) * hours
         self.cpu_max = max(self.cpu_max, cpu_max)
-        self.ram_req += inst.ram_req * hours
+        self.ram_req += ram_req * hours
         self.ram_use += ram * hours
-        self.ram_alloc += max(inst.ram_req, ram) * hours
+        self.ram_alloc += max(ram_req, ram) * hours
         self.ram_max = max(self.ram_max, ram_max)
         self.gpu += inst.gpu * hours
         self.sent += sent * hours

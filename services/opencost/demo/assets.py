@@ -19,6 +19,7 @@ from services.opencost.demo.catalog import (
     RAM_PRICE,
     Node,
 )
+from services.opencost.demo.generator import Uptime
 from services.opencost.demo.layout import Disk
 from services.opencost.demo.wire import rfc
 
@@ -29,15 +30,22 @@ Keyed = tuple[str, dict[str, Any]]
 def asset_map(
     cluster: str,
     disks: list[Disk],
+    *,
     window: dict[str, str],
     data: tuple[int, int],
+    nodes: dict[str, Uptime],
     cpu_used: dict[str, float],
 ) -> dict[str, Any]:
-    """Every asset for the asked `window`, over `data` ([start, end) epoch seconds with data)."""
+    """Every asset for the asked `window`, over `data` ([start, end) epoch seconds with data);
+    nodes only for their `nodes` uptime (an autoscaled node is billed only while it is up)."""
     lo, hi = data
     span = {"window": window, "start": rfc(lo), "end": rfc(hi), "minutes": (hi - lo) / 60}
     hours = (hi - lo) / HOUR
-    found = [_node(cluster, n, span, hours, cpu_used.get(n.name, 0.0)) for n in NODES]
+    found = [
+        _node(cluster, node, window, nodes[node.name], cpu_used.get(node.name, 0.0))
+        for node in NODES
+        if node.name in nodes
+    ]
     found += [_disk(cluster, disk, span, hours) for disk in disks]
     found.append(_balancer(cluster, span, hours))
     management = {"totalCost": MGMT_PRICE * hours}
@@ -77,7 +85,11 @@ def _balancer(cluster: str, span: Span, hours: float) -> Keyed:
     )
 
 
-def _node(cluster: str, node: Node, span: Span, hours: float, cpu_used: float) -> Keyed:
+def _node(
+    cluster: str, node: Node, window: dict[str, str], uptime: Uptime, cpu_used: float
+) -> Keyed:
+    hours, first, last = uptime
+    span = {"window": window, "start": rfc(first), "end": rfc(last), "minutes": hours * 60}
     busy = min(cpu_used / (node.cpu * hours), 1.0)
     cpu_cost, ram_cost = node.cpu * hours * CPU_PRICE, node.ram_gib * hours * RAM_PRICE
     gpu_cost = node.gpu * hours * GPU_PRICE

@@ -60,6 +60,9 @@ class Workload(NamedTuple):
     gpu: int = 0
     age_hours: int | None = None  # None: as old as the cluster
     lb: bool = False
+    schedule: str = "always"  # when its pods run, see generator.runs
+    growth: float = 0.0  # weekly growth of its requests and usage (data volume)
+    pool: str = ""  # node pool; "" = "gpu" for GPU pods, else "general"
 
 
 class Node(NamedTuple):
@@ -69,12 +72,14 @@ class Node(NamedTuple):
     cpu: float
     ram_gib: float
     gpu: int
+    pool: str = "general"
+    autoscaled: bool = False  # up only while a pod placed on it runs (the cluster autoscaler)
 
 
 _S, _W = Spec, Workload
 
 # fmt: off
-WORKLOADS: tuple[Workload, ...] = (
+CORE: tuple[Workload, ...] = (
     _W("payments", "deployment", "payments-api", 3,
        (_S("api", 1.0, 0.12, 1024, 420), _S("envoy", 0.1, 0.02, 128, 60)), "web", 400),
     _W("payments", "deployment", "payment-worker", 2,
@@ -84,7 +89,7 @@ WORKLOADS: tuple[Workload, ...] = (
     _W("payments", "deployment", "fraud-scorer", 2,
        (_S("scorer", 2.0, 0.25, 2048, 700),), "web", 60),
     _W("payments", "job", "settlement-report", 1,
-       (_S("report", 1.0, 0.7, 1024, 800),), "batch", 20),
+       (_S("report", 1.0, 0.7, 1024, 800),), "batch", 20, schedule="nightly"),
     _W("checkout", "deployment", "checkout-api", 3,
        (_S("api", 0.5, 0.2, 512, 330), _S("envoy", 0.1, 0.02, 128, 55)), "web", 300),
     _W("checkout", "deployment", "cart-service", 2,
@@ -104,13 +109,13 @@ WORKLOADS: tuple[Workload, ...] = (
     _W("search", "deployment", "query-suggest", 2,  # started two days ago
        (_S("suggest", 0.25, 0.08, 512, 210),), "web", 40, age_hours=48),
     _W("data-pipeline", "statefulset", "kafka", 3,
-       (_S("broker", 1.0, 0.45, 4096, 3300),), "steady", 2000, pv_gib=500),
+       (_S("broker", 1.0, 0.45, 4096, 3300),), "steady", 2000, pv_gib=500, growth=0.06),
     _W("data-pipeline", "statefulset", "zookeeper", 3,
        (_S("zookeeper", 0.5, 0.03, 1024, 300),), "steady", 20, pv_gib=20),
     _W("data-pipeline", "deployment", "stream-processor", 2,
-       (_S("processor", 1.0, 0.4, 2048, 1200),), "spiky", 600),
+       (_S("processor", 1.0, 0.4, 2048, 1200),), "spiky", 600, growth=0.06),
     _W("data-pipeline", "job", "nightly-etl", 1,
-       (_S("etl", 2.0, 1.6, 4096, 3000),), "batch", 3000),
+       (_S("etl", 2.0, 1.6, 4096, 3000),), "batch", 3000, schedule="nightly", growth=0.06),
     _W("data-pipeline", "deployment", "airflow-scheduler", 1,
        (_S("scheduler", 0.5, 0.15, 1024, 600), _S("log-shipper", 0.05, 0.01, 64, 30)),
        "steady", 30),
@@ -156,12 +161,34 @@ WORKLOADS: tuple[Workload, ...] = (
     _W("kube-system", "deployment", "cluster-autoscaler", 1,
        (_S("cluster-autoscaler", 0.1, 0.002, 600, 90),)),
 )
+# What changed lately, for `/cost compare` and `/cost trend` to tell. Kept after the rest so the
+# older workloads keep their placement and their random draws.
+STORY: tuple[Workload, ...] = (
+    _W("web", "deployment", "personalizer", 3,  # launched five days ago
+       (_S("api", 1.0, 0.3, 1536, 800),), "web", 250, age_hours=5 * 24),
+    _W("ml-training", "statefulset", "notebooks", 4,  # culled at night, off at weekends
+       (_S("notebook", 2.0, 0.6, 8192, 5000),), "web", 20, schedule="notebooks", pool="batch"),
+    _W("data-pipeline", "job", "warehouse-load", 3,  # weekday daytime batch, growing with data
+       (_S("spark", 2.0, 1.5, 8192, 6000),), "batch", 1500, schedule="weekdays", growth=0.06,
+       pool="batch"),
+    _W("ml-training", "job", "train-ranker", 2,  # GPU training bursts, 2-3 days a week
+       (_S("trainer", 3.5, 3.1, 14336, 11000),), "batch", 400, gpu=1, schedule="burst",
+       pool="gpu-burst"),
+)
 # fmt: on
+WORKLOADS: tuple[Workload, ...] = CORE + STORY
 
 NODES: tuple[Node, ...] = (
     Node("ip-10-0-1-17.ec2.internal", "i-0a1b2c3d4e5f60017", "m6i.4xlarge", 16.0, 64.0, 0),
     Node("ip-10-0-2-41.ec2.internal", "i-0a1b2c3d4e5f60041", "m6i.4xlarge", 16.0, 64.0, 0),
     Node("ip-10-0-3-88.ec2.internal", "i-0a1b2c3d4e5f60088", "m6i.4xlarge", 16.0, 64.0, 0),
     Node("ip-10-0-1-93.ec2.internal", "i-0a1b2c3d4e5f60093", "r6i.2xlarge", 8.0, 64.0, 0),
-    Node("ip-10-0-2-150.ec2.internal", "i-0a1b2c3d4e5f60150", "g4dn.2xlarge", 8.0, 32.0, 1),
-)
+    Node("ip-10-0-2-150.ec2.internal", "i-0a1b2c3d4e5f60150", "g4dn.2xlarge", 8.0, 32.0, 1, "gpu"),
+    # Autoscaled: weekday batch and notebooks, and the GPU training bursts.
+    Node("ip-10-0-3-120.ec2.internal", "i-0a1b2c3d4e5f60120", "m6i.4xlarge", 16.0, 64.0, 0,
+         "batch", autoscaled=True),
+    Node("ip-10-0-1-201.ec2.internal", "i-0a1b2c3d4e5f60201", "g4dn.xlarge", 4.0, 16.0, 1,
+         "gpu-burst", autoscaled=True),
+    Node("ip-10-0-2-202.ec2.internal", "i-0a1b2c3d4e5f60202", "g4dn.xlarge", 4.0, 16.0, 1,
+         "gpu-burst", autoscaled=True),
+)  # fmt: skip

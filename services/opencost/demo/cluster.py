@@ -26,7 +26,7 @@ from services.opencost.demo.catalog import (
     TEAMS,
     UNMOUNTED,
 )
-from services.opencost.demo.generator import samples
+from services.opencost.demo.generator import FIRST_HOUR, Generator
 from services.opencost.demo.layout import Instance, build, suffix
 from services.opencost.demo.windows import parse_bool, parse_step, parse_window
 from services.ports import Clock
@@ -57,6 +57,7 @@ class DemoCluster:
         self.born = (anchor_hour * HOUR // DAY - HISTORY_DAYS) * DAY
         self._seed = seed
         self._instances, self._disks = build(seed, self.born // HOUR, anchor_hour)
+        self._generator = Generator(seed, self._instances, anchor_hour)
         self._days: OrderedDict[int, dict[_Key, Acc]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -177,7 +178,7 @@ class DemoCluster:
         return accs
 
     def _add_hour(self, accs: dict[_Key, Acc], hour: int, lo: int, hi: int) -> None:
-        for index, sample in enumerate(samples(self._seed, self._instances, hour)):
+        for index, sample in enumerate(self._generator.samples(hour)):
             if sample is None:
                 continue
             inst = self._instances[index]
@@ -189,12 +190,14 @@ class DemoCluster:
             acc.add_hour(inst, sample, lo, hi)
 
     def _names(self, inst: Instance, hour: int) -> tuple[str, str]:
-        """(controller, pod). Each day's 02:00 run of a cronjob is a new Job and pod; the demo
+        """(controller, pod). Each day's run of a cronjob is a new Job with new pods; the demo
         reports them under the CronJob's name (kind "job") so per-controller views stay readable."""
         if inst.kind != "job":
             return inst.controller, inst.pod
-        job = f"{inst.controller}-{(hour - hour % 24 + 2) * 60}"  # CronJob names Jobs by minute
-        return inst.controller, f"{job}-{suffix(random.Random(f'{self._seed}:{job}'), 5)}"
+        started = hour - hour % 24 + FIRST_HOUR.get(inst.schedule, 0)
+        job = f"{inst.controller}-{started * 60}"  # CronJob names Jobs by minute
+        seed = f"{self._seed}:{job}" + (f":{inst.replica}" if inst.replica else "")
+        return inst.controller, f"{job}-{suffix(random.Random(seed), 5)}"
 
     def _props(self, inst: Instance, controller: str, pod: str) -> dict[str, Any]:
         props: dict[str, Any] = {"cluster": self.name}
@@ -215,13 +218,15 @@ class DemoCluster:
 
     def _idle(self, accs: list[Acc], lo: int, hi: int) -> Acc:
         """Node capacity nobody was allocated, as one `__idle__` row (includeIdle=true)."""
-        hours = (hi - lo) / HOUR
+        up = {name: hours for name, (hours, _, _) in self._generator.uptime(lo, hi).items()}
         idle = Acc({"cluster": self.name}, lo, hi, raw=False)
-        idle.cpu_alloc = sum(n.cpu for n in NODES) * hours - sum(a.cpu_alloc for a in accs)
-        idle.ram_alloc = sum(n.ram_gib for n in NODES) * GIB * hours - sum(
-            a.ram_alloc for a in accs
-        )
-        idle.gpu = sum(n.gpu for n in NODES) * hours - sum(a.gpu for a in accs)
+        idle.cpu_alloc = sum(n.cpu * up.get(n.name, 0.0) for n in NODES)
+        idle.ram_alloc = sum(n.ram_gib * GIB * up.get(n.name, 0.0) for n in NODES)
+        idle.gpu = sum(n.gpu * up.get(n.name, 0.0) for n in NODES)
+        for acc in accs:
+            idle.cpu_alloc -= acc.cpu_alloc
+            idle.ram_alloc -= acc.ram_alloc
+            idle.gpu -= acc.gpu
         return idle
 
     # --- assets ---------------------------------------------------------------------------------
@@ -231,7 +236,11 @@ class DemoCluster:
         if lo >= hi:
             return {}
         window = {"start": wire.rfc(start), "end": wire.rfc(end)}
-        return asset_map(self.name, self._disks, window, (lo, hi), self._cpu_used_by_node(lo, hi))
+        nodes = self._generator.uptime(lo, hi)
+        used = self._cpu_used_by_node(lo, hi)
+        return asset_map(
+            self.name, self._disks, window=window, data=(lo, hi), nodes=nodes, cpu_used=used
+        )
 
     def _cpu_used_by_node(self, lo: int, hi: int) -> dict[str, float]:
         used: dict[str, float] = {}
