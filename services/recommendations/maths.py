@@ -10,6 +10,7 @@ import hashlib
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Any
 
 from services.recommendations import patches
 from services.recommendations.models import (
@@ -97,6 +98,20 @@ def rec_id(key: WorkloadKey, rule: Rule) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
 
 
+def for_workload(key: WorkloadKey, rule: Rule, **fields: Any) -> Recommendation:
+    """A recommendation about `key`: its stable id and identifying fields come from the key."""
+    return Recommendation(
+        id=rec_id(key, rule),
+        rule=rule,
+        cluster=key.cluster,
+        namespace=key.namespace,
+        kind=key.kind,
+        controller=key.controller,
+        container=key.container,
+        **fields,
+    )
+
+
 def rec_version(
     rule: Rule,
     *,
@@ -157,14 +172,9 @@ def rightsize(
     key = samples.key
     body = patches.resources_body(key.container, cpu, memory)
     title = f"Right-size {key.container} in {key.kind} {key.namespace}/{key.controller}"
-    return Recommendation(
-        id=rec_id(key, "rightsize"),
-        rule="rightsize",
-        cluster=key.cluster,
-        namespace=key.namespace,
-        kind=key.kind,
-        controller=key.controller,
-        container=key.container,
+    return for_workload(
+        key,
+        "rightsize",
         title=title + (" (HPA-aware)" if hpa else ""),
         current_cpu=samples.current_cpu,
         recommended_cpu=cpu,

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from services.models import Allocation, Asset
 from services.recommendations import patches
-from services.recommendations.maths import DEFAULTS, rec_id, rec_version
+from services.recommendations.maths import DEFAULTS, for_workload, rec_version
 from services.recommendations.models import (
     HOURS_PER_MONTH,
     Evidence,
@@ -37,14 +37,9 @@ def idle_workload(usage: WorkloadUsage, settings: RecSettings = DEFAULTS) -> Rec
     monthly = usage.cost / (usage.days * 24.0) * HOURS_PER_MONTH
     key = usage.key
     body = patches.pause_body(key.kind)
-    return Recommendation(
-        id=rec_id(key, "idle_workload"),
-        rule="idle_workload",
-        cluster=key.cluster,
-        namespace=key.namespace,
-        kind=key.kind,
-        controller=key.controller,
-        container=key.container,
+    return for_workload(
+        key,
+        "idle_workload",
         title=f"Idle {key.kind} {key.namespace}/{key.controller}",
         monthly_savings=monthly,
         risk_note="check nothing depends on it; a GitOps controller will undo a manual change",
@@ -82,14 +77,9 @@ def unclaimed_volumes(
         monthly = asset.cost() / hours * HOURS_PER_MONTH if hours > 0 else 0.0
         key = WorkloadKey(asset.properties.cluster, "", "persistentvolume", name)
         recs.append(
-            Recommendation(
-                id=rec_id(key, "unclaimed_volume"),
-                rule="unclaimed_volume",
-                cluster=key.cluster,
-                namespace=key.namespace,
-                kind=key.kind,
-                controller=key.controller,
-                container=key.container,
+            for_workload(
+                key,
+                "unclaimed_volume",
                 title=f"Unclaimed volume {name}",
                 monthly_savings=monthly,
                 risk_note="no claim uses it, but check the data is not needed: the disk is deleted",
@@ -170,14 +160,9 @@ def _capacity(
         node_monthly = cost.node_cost / cost.node_hours * HOURS_PER_MONTH
         savings = min(idle_monthly, removable * node_monthly)
     key = WorkloadKey(cluster, "", "cluster", "")
-    return Recommendation(
-        id=rec_id(key, "idle_capacity"),
-        rule="idle_capacity",
-        cluster=key.cluster,
-        namespace=key.namespace,
-        kind=key.kind,
-        controller=key.controller,
-        container=key.container,
+    return for_workload(
+        key,
+        "idle_capacity",
         title=f"Idle capacity in cluster {cluster or 'default'}",
         monthly_savings=savings,
         risk_note="fewer nodes leave less headroom for rollouts and bursts; prefer the autoscaler",
