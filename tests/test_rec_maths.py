@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from services.models import Allocation, Asset, AssetResponse
 from services.recommendations import maths
 from services.recommendations.maths import (
+    DEFAULTS,
     ceil_mebibytes,
     ceil_millicores,
     material_change,
@@ -37,6 +38,7 @@ from services.recommendations.models import (
     WorkloadKey,
     WorkloadUsage,
 )
+from services.recommendations.store import snapshot_of as store_snapshot_of
 from services.recommendations.waste import idle_capacity, idle_workload, unclaimed_volumes
 from tests.conftest import SHARED
 
@@ -291,26 +293,7 @@ def test_kubectl_patch_quotes_hostile_names_so_the_shell_sees_one_argument() -> 
 
 # --- reopen and realization --------------------------------------------------------------------
 def snapshot_of(rec: Recommendation) -> RecSnapshot:
-    return RecSnapshot(
-        id=rec.id,
-        version=rec.version,
-        rule=rec.rule,
-        cluster=rec.cluster,
-        namespace=rec.namespace,
-        kind=rec.kind,
-        controller=rec.controller,
-        container=rec.container,
-        current_cpu=rec.current_cpu,
-        recommended_cpu=rec.recommended_cpu,
-        current_memory=rec.current_memory,
-        recommended_memory=rec.recommended_memory,
-        monthly_savings=rec.monthly_savings,
-        band=savings_band(rec.monthly_savings),
-        cpu_price=rec.evidence.cpu_unit_price,
-        ram_price=rec.evidence.ram_unit_price,
-        avg_pods=rec.evidence.avg_pods,
-        seen_at=datetime(2025, 3, 1, tzinfo=UTC),
-    )
+    return store_snapshot_of(rec, datetime(2025, 3, 1, tzinfo=UTC), DEFAULTS.savings_bands)
 
 
 def test_material_change_needs_more_than_twenty_percent_or_a_new_band() -> None:

@@ -124,26 +124,7 @@ class RecommendationStore:
 
     async def record_snapshot(self, rec: Recommendation) -> None:
         """Keep this version's numbers (recommended, current, prices, pods) for later judgment."""
-        snapshot = RecSnapshot(
-            id=rec.id,
-            version=rec.version,
-            rule=rec.rule,
-            cluster=rec.cluster,
-            namespace=rec.namespace,
-            kind=rec.kind,
-            controller=rec.controller,
-            container=rec.container,
-            current_cpu=rec.current_cpu,
-            recommended_cpu=rec.recommended_cpu,
-            current_memory=rec.current_memory,
-            recommended_memory=rec.recommended_memory,
-            monthly_savings=rec.monthly_savings,
-            band=savings_band(rec.monthly_savings, self._settings.savings_bands),
-            cpu_price=rec.evidence.cpu_unit_price,
-            ram_price=rec.evidence.ram_unit_price,
-            avg_pods=rec.evidence.avg_pods,
-            seen_at=self._clock.now(),
-        )
+        snapshot = snapshot_of(rec, self._clock.now(), self._settings.savings_bands)
         key = self._snapshot_key(rec.id, rec.version)
         with _store_errors():
             await self._redis.set(key, msgspec.json.encode(snapshot), ex=SNAPSHOT_TTL)
@@ -244,6 +225,30 @@ class RecommendationStore:
     @property
     def _realized_first_key(self) -> str:
         return f"{self._prefix}realized:first"
+
+
+def snapshot_of(rec: Recommendation, seen_at: datetime, bands: tuple[float, ...]) -> RecSnapshot:
+    """This version's numbers (recommended, current, prices, pods), kept for later judgment."""
+    return RecSnapshot(
+        id=rec.id,
+        version=rec.version,
+        rule=rec.rule,
+        cluster=rec.cluster,
+        namespace=rec.namespace,
+        kind=rec.kind,
+        controller=rec.controller,
+        container=rec.container,
+        current_cpu=rec.current_cpu,
+        recommended_cpu=rec.recommended_cpu,
+        current_memory=rec.current_memory,
+        recommended_memory=rec.recommended_memory,
+        monthly_savings=rec.monthly_savings,
+        band=savings_band(rec.monthly_savings, bands),
+        cpu_price=rec.evidence.cpu_unit_price,
+        ram_price=rec.evidence.ram_unit_price,
+        avg_pods=rec.evidence.avg_pods,
+        seen_at=seen_at,
+    )
 
 
 def _decode_state(rec_id: str, raw: bytes | str | None) -> RecState:
