@@ -11,7 +11,6 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Literal, get_args
 
 from aiohttp import web
@@ -28,7 +27,7 @@ from tests.standins.opencost_data import (
     node_asset,
     window_is_valid,
 )
-from tests.standins.server import ServerThread
+from tests.standins.server import ServerThread, StandIn
 
 __all__ = [
     "Mode",
@@ -59,7 +58,7 @@ class OpenCostRequest:
     params: dict[str, str]
 
 
-class OpenCostStandIn:
+class OpenCostStandIn(StandIn):
     """OpenCost at `url`; set `mode`, `delay_seconds` or `responder` at any time."""
 
     def __init__(
@@ -89,28 +88,9 @@ class OpenCostStandIn:
             self._server.unlisten()
         return self
 
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> OpenCostStandIn:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     @property
     def url(self) -> str:
         """`http://127.0.0.1:PORT` (no trailing slash); the port survives going down and up."""
-        return self._server.base_url
-
-    @property
-    def base_url(self) -> str:
-        """The same as `url`, named like SlackStandIn.base_url."""
         return self._server.base_url
 
     @property

@@ -14,13 +14,43 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
 T = TypeVar("T")
 
 HOST = "127.0.0.1"
+
+
+class StandIn:
+    """Start/stop and `with` support for a stand-in served by a ServerThread (`_server`)."""
+
+    _server: ServerThread
+
+    def start(self) -> Self:
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT` (no trailing slash); the port survives going down and up."""
+        return self._server.base_url
 
 
 class ServerThread:

@@ -15,13 +15,12 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from tests.standins.server import ServerThread, wait_until, wait_until_async
+from tests.standins.server import ServerThread, StandIn, wait_until, wait_until_async
 from tests.standins.slack_socket import SocketHub
 from tests.standins.slack_workspace import (
     APP_ID,
@@ -74,7 +73,7 @@ class _Fault:
         return web.json_response(body, status=self.status, headers=headers)
 
 
-class SlackStandIn:
+class SlackStandIn(StandIn):
     """Slack's Web API at `url` (`http://127.0.0.1:PORT/api/`), plus Socket Mode and sinks."""
 
     def __init__(
@@ -107,25 +106,6 @@ class SlackStandIn:
         self._server.start()
         self.workspace.base_url = self._server.base_url
         return self
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def __enter__(self) -> SlackStandIn:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """`http://127.0.0.1:PORT` (no trailing slash)."""
-        return self._server.base_url
 
     @property
     def url(self) -> str:
