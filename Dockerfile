@@ -16,6 +16,7 @@ COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY services ./services
+COPY demo ./demo
 RUN pip install --no-cache-dir --constraint constraints.txt .
 
 

@@ -25,8 +25,8 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from bench.common import banner, median, ms, pick, print_ratio, print_table, ratio
 from bench.parse_aggregate import make_payload
 from bot.redis import async_client
-from services.cache import CachedCostSource
-from services.models import AllocationResponse
+from services.opencost.cache import CachedCostSource
+from services.opencost.models import AllocationResponse
 from services.ports import AllocationData, AllocationQuery, AssetData, CostSource
 from tests.redis_server import RedisServer
 

@@ -25,10 +25,10 @@ from bench.common import (
     ratio,
     timed_runs,
 )
-from services.costs import CostService
-from services.models import IDLE, AllocationResponse
+from services.costs.service import CostService
+from services.costs.windows import TimeRange
+from services.opencost.models import IDLE, AllocationResponse
 from services.ports import EVERYTHING, AllocationData, AllocationQuery, AssetData, Scope
-from services.windows import TimeRange
 from tests.standins.opencost_data import allocation_envelope, allocation_row, allocation_set
 
 END = datetime(2024, 3, 11, tzinfo=UTC)

@@ -25,7 +25,7 @@ import orjson
 import psutil  # type: ignore[import-untyped]  # no stubs; memory_info and cpu_times only
 from aiohttp import web
 
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from tests.bot_harness import demo_world_env, seed_slack_users
 from tests.redis_server import RedisServer
 from tests.standins.kube import KubeApiStandIn

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import run_digest_now
 
         return asyncio.run(run_digest_now(settings, args.sub_id))
-    from bot import tour
+    from demo import tour
 
     if args.command == "demo":
         return asyncio.run(tour.demo(settings, color=not args.no_color and sys.stdout.isatty()))

@@ -22,14 +22,10 @@ from bot.redis import EmbeddedRedis, async_client
 from bot.scheduler import install_digests
 from bot.settings import Settings
 from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
+from demo.cluster import DEMO_BASE_URL, DEMO_HPAS, DemoOpenCostTransport
 from handlers.deps import Deps
-from handlers.recs_digest import BoardDigestSource
-from services.audit import AuditLog
-from services.authz import AccessPolicy, SarAuthorizer
-from services.cache import CachedCostSource
-from services.costs import CostService
-from services.errors import AuthorizationUnavailable
-from services.identity import (
+from handlers.render.recs_digest import BoardDigestSource
+from services.access.identity import (
     DEMO_IDENTITY_MAP,
     FixedMap,
     IdentityMap,
@@ -37,11 +33,15 @@ from services.identity import (
     IdentityResolver,
     MapProvider,
 )
+from services.access.policy import AccessPolicy, SarAuthorizer
+from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.audit import AuditLog
+from services.costs.service import CostService
+from services.errors import AuthorizationUnavailable
+from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
-from services.opencost.demo import DEMO_BASE_URL, DEMO_HPAS, DemoOpenCostTransport
 from services.opencost.multi import MultiClusterSource
 from services.ports import AccessCheck, Authorizer, Clock, CostSource, Identity
-from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
@@ -49,7 +49,7 @@ from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
 
 if TYPE_CHECKING:
-    from services.kube import KubeApi
+    from services.access.kube import KubeApi
 
 log = structlog.get_logger("costbot.runtime")
 
@@ -244,7 +244,7 @@ def _kube_api(settings: Settings) -> KubeApi | None:
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if not settings.kubeconfig and not in_cluster:
         return None
-    from services.kube import KubeApi  # the kubernetes client takes ~2 s to import
+    from services.access.kube import KubeApi  # the kubernetes client takes ~2 s to import
 
     try:
         return KubeApi.from_config(settings.kubeconfig)

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from bot.charts import lazy_chart
 from bot.slack_adapters import SlackWebDirectory
-from handlers.render_digest import DigestBlocks
+from handlers.render.digest import DigestBlocks
 from services.digests import (
     BudgetService,
     DeliveryGuard,

@@ -28,8 +28,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from slack_sdk.webhook.webhook_response import WebhookResponse
 
+from services.access.identity import SlackUser
 from services.errors import ChatUnavailable
-from services.identity import SlackUser
 
 USERGROUPS_TTL = 300.0
 log = structlog.get_logger("costbot.slack")

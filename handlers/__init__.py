@@ -12,10 +12,11 @@ if TYPE_CHECKING:
 
 def register_all(app: AsyncApp, deps: Deps) -> None:
     """Attach every listener; importing the route modules registers their /cost routes."""
-    from handlers import commands, cost_routes, digest_routes, home, info_routes, recs
+    from handlers.listeners import commands, home, recs
+    from handlers.routes import costs, digests, info
 
-    _ = (cost_routes, info_routes)
+    _ = (costs, info)
     commands.register(app, deps)
-    digest_routes.register(app, deps)
+    digests.register(app, deps)
     recs.register(app, deps)
     home.register(app, deps)

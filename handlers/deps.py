@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from services.costs import CostService
+from services.costs.service import CostService
 from services.ports import Clock
 
 if TYPE_CHECKING:
+    from services.access.policy import AccessPolicy
     from services.audit import AuditLog
-    from services.authz import AccessPolicy
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Deps:
     currency: str = "USD"
     admin_groups: frozenset[str] = frozenset()
     demo: bool = False
-    recs: Any = None  # handlers.recs.RecsDeps when recommendations are wired
+    recs: Any = None  # handlers.listeners.recs.RecsDeps when recommendations are wired
     digests: Any = None  # services.digests.DigestService when digests are wired
     budgets: Any = None
     chart: Callable[..., bytes] | None = None

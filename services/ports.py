@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from services.models import Allocation, Asset
+from services.opencost.models import Allocation, Asset
 
 
 # --- time ------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ from bot.runtime import Runtime
 from bot.serve import drain_tasks
 from bot.server import build_http_app
 from bot.settings import Settings
-from services.identity import DEMO_IDENTITY_MAP, DEMO_SLACK_USERS, DEMO_USERGROUPS
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
+from services.access.identity import DEMO_IDENTITY_MAP, DEMO_SLACK_USERS, DEMO_USERGROUPS
 from tests.redis_server import free_port
 from tests.standins.fixtures import SIGNING_SECRET
 from tests.standins.kube import KubeApiStandIn, write_kubeconfig

@@ -15,10 +15,11 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 
-from handlers.render_digest import DigestBlocks
+from handlers.render.digest import DigestBlocks
+from services.access.policy import AccessPolicy
+from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
-from services.authz import AccessPolicy
-from services.costs import CostService
+from services.costs.service import CostService
 from services.digests import (
     BudgetService,
     DeliveryGuard,
@@ -29,9 +30,8 @@ from services.digests import (
 )
 from services.digests.content import DigestContent, RecsDigestSource
 from services.errors import ChatUnavailable
-from services.models import IDLE, Allocation
+from services.opencost.models import IDLE, Allocation
 from services.ports import AllocationData, AllocationQuery, AssetData, Identity
-from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 
 DAY = timedelta(days=1)
 CHANNEL = "C0TEAM"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from services.opencost.demo import TEAMS, WORKLOADS, DemoCluster
+from demo.cluster import TEAMS, WORKLOADS, DemoCluster
 from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
 from tests.redis_server import RedisServer
 from tests.standins.fixtures import SIGNING_SECRET

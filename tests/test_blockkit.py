@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.blockkit import (
+from handlers.render.blockkit import (
     MAX_BLOCKS,
     Block,
     actions,

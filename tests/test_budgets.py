@@ -17,9 +17,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack_adapters import SlackChatPoster, slack_client
-from handlers import digest_routes
-from handlers.commands import Asker, run_command
 from handlers.deps import Deps
+from handlers.listeners.commands import Asker, run_command
+from handlers.routes import digests as digest_routes
 from services.digests.alerts import budget_alerts, forecast, spend_change
 from services.digests.models import Budget
 from services.errors import NotAllowed

@@ -11,9 +11,9 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
-from services.cache import CachedCostSource
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
-from services.models import Allocation, Asset, AssetProperties
+from services.opencost.cache import CachedCostSource
+from services.opencost.models import Allocation, Asset, AssetProperties
 from services.ports import AllocationData, AllocationQuery, AssetData
 from tests.redis_server import RedisServer, free_port
 

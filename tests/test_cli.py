@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from tests.bot_harness import demo_world_env, seed_slack_users
 from tests.redis_server import free_port
 from tests.standins.fixtures import SIGNING_SECRET

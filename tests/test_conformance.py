@@ -13,8 +13,8 @@ import httpx
 import msgspec
 import pytest
 
-from services.models import UNALLOCATED, AllocationResponse, AssetResponse
 from services.opencost.client import OpenCostClient
+from services.opencost.models import UNALLOCATED, AllocationResponse, AssetResponse
 from services.ports import AllocationQuery
 from tests.standins.opencost import OpenCostStandIn
 

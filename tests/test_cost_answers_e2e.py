@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from handlers.blockkit import MAX_BLOCKS, MAX_TEXT, validate
+from handlers.render.blockkit import MAX_BLOCKS, MAX_TEXT, validate
 from tests.bot_harness import MovableClock, World
 from tests.conftest import SHARED
 from tests.cost_world import (

@@ -8,9 +8,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from services import cost_maths as cm
+from services.costs import maths as cm
 from services.errors import UserInputError
-from services.models import IDLE, UNALLOCATED, UNMOUNTED, Allocation
+from services.opencost.models import IDLE, UNALLOCATED, UNMOUNTED, Allocation
 from services.ports import EVERYTHING, Scope
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

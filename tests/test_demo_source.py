@@ -17,14 +17,14 @@ import httpx
 import msgspec
 import pytest
 
-from services.models import AllocationResponse, AssetResponse
-from services.opencost.client import OpenCostClient
-from services.opencost.demo import (
+from demo.cluster import (
     DEMO_BASE_URL,
     DEMO_HPAS,
     DemoCluster,
     DemoOpenCostTransport,
 )
+from services.opencost.client import OpenCostClient
+from services.opencost.models import AllocationResponse, AssetResponse
 from services.ports import AllocationQuery
 from tests.standins.opencost import OpenCostStandIn
 

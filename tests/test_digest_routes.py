@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-import handlers.digest_routes  # noqa: F401 - registers the digest and budget routes
+import handlers.routes.digests  # noqa: F401 - registers the digest and budget routes
 from bot.metrics import Metrics
 from bot.runtime import Runtime
 from bot.scheduler import DigestScheduler, install_digests
 from bot.settings import Settings
-from handlers.commands import Asker, run_command
 from handlers.deps import Deps
-from handlers.reply import Reply
+from handlers.listeners.commands import Asker, run_command
+from handlers.render.reply import Reply
+from services.access.identity import SlackUser, StaticSlackDirectory
 from services.digests import RecsDigest, RecsDigestItem
-from services.identity import SlackUser, StaticSlackDirectory
 from services.ports import Identity
 from tests.bot_harness import seed_slack_users
 from tests.digest_support import (

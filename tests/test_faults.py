@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
 from tests.redis_server import RedisServer, free_port
 from tests.standins.fixtures import SIGNING_SECRET

@@ -25,20 +25,21 @@ from hypothesis import strategies as st
 from bot.redis import async_client
 from bot.runtime import Runtime
 from bot.settings import Settings
+from handlers.deps import Deps
 
 # Importing the route modules registers their /cost routes (register_all does the same).
-from handlers import cost_routes, digest_routes, info_routes, recs  # noqa: F401
-from handlers.blockkit import MAX_BLOCKS, validate
-from handlers.commands import Asker, run_command
-from handlers.deps import Deps
-from handlers.reply import Reply
+from handlers.listeners import recs  # noqa: F401
+from handlers.listeners.commands import Asker, run_command
+from handlers.render.blockkit import MAX_BLOCKS, validate
+from handlers.render.reply import Reply
+from handlers.routes import costs, digests, info  # noqa: F401
+from services.access.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
+from services.access.policy import AccessPolicy
+from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
-from services.authz import AccessPolicy
-from services.costs import CostService
-from services.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
+from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
 from services.ports import Identity
-from services.rbac_static import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource

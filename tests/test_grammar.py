@@ -35,8 +35,8 @@ from handlers.grammar import (
     parse,
     usage_for,
 )
+from services.costs.windows import TimeRange, parse_window
 from services.errors import BadWindow, UserInputError
-from services.windows import TimeRange, parse_window
 
 NOW = datetime(2026, 11, 26, 9, 37, 12, tzinfo=UTC)
 

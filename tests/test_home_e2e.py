@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from tests.bot_harness import World
 from tests.rbac_world import (
     ALICE,

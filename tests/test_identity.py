@@ -14,7 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from structlog.testing import LogCapture
 
-from services.identity import (
+from services.access.identity import (
     FixedMap,
     IdentityMap,
     IdentityMapError,

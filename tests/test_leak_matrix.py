@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from tests.bot_harness import World
 from tests.rbac_world import (
     ABSENT,

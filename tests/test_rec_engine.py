@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from services.errors import OpenCostUnavailable
-from services.models import Allocation, Asset
+from services.opencost.models import Allocation, Asset
 from services.ports import EVERYTHING, AllocationData, AllocationQuery, AssetData, Scope
 from services.recommendations.engine import OptimizationService
 from services.recommendations.maths import rec_id

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.models import Allocation, Asset, AssetResponse
+from services.opencost.models import Allocation, Asset, AssetResponse
 from services.recommendations import maths
 from services.recommendations.maths import (
     DEFAULTS,

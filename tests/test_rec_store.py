@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from services.errors import StoreUnavailable, UserInputError
-from services.models import Allocation
+from services.opencost.models import Allocation
 from services.ports import EVERYTHING, AllocationData, Scope
 from services.recommendations.lifecycle import TARGET
 from services.recommendations.maths import rightsize

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from services.opencost.demo import DemoCluster
+from demo.cluster import DemoCluster
 from services.ports import AllocationData, AllocationQuery, AssetData
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import RecSnapshot, RecState

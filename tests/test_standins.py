@@ -21,7 +21,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
-from services.models import AllocationResponse, AssetResponse
+from services.opencost.models import AllocationResponse, AssetResponse
 from tests.standins.fixtures import load_opencost_fixture
 from tests.standins.opencost import OpenCostStandIn, allocation_row, allocation_set
 from tests.standins.opencost_data import window_is_valid

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.terminal import ButtonRef, mrkdwn_to_text, render, visible_width
-from handlers.blockkit import (
+from demo.terminal import ButtonRef, mrkdwn_to_text, render, visible_width
+from handlers.render.blockkit import (
     Block,
     actions,
     button,

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.errors import BadWindow
-from services.windows import (
+from services.costs.windows import (
     DEFAULT_WINDOW,
     MAX_DAYS,
     WINDOW_FORMS,
@@ -19,6 +18,7 @@ from services.windows import (
     looks_like_window,
     parse_window,
 )
+from services.errors import BadWindow
 
 # Thursday 26 November 2026, 09:37:12 UTC.
 NOW = datetime(2026, 11, 26, 9, 37, 12, tzinfo=UTC)

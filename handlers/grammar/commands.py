@@ -7,7 +7,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
-from services.windows import TimeRange
+from services.costs.windows import TimeRange
 
 
 class _Command(msgspec.Struct, frozen=True, kw_only=True, tag=True):

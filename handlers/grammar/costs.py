@@ -22,7 +22,7 @@ from handlers.grammar.commands import (
 from handlers.grammar.tokens import VS, Words, is_int, is_pair
 from handlers.grammar.usage import fail, stray
 from handlers.grammar.values import cluster, label_key, namespace, number, once, pair_from
-from services.windows import TimeRange, looks_like_window
+from services.costs.windows import TimeRange, looks_like_window
 
 
 @dataclass

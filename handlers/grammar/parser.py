@@ -15,7 +15,7 @@ from handlers.grammar.digests import parse_digest
 from handlers.grammar.info import parse_audit, parse_help, parse_whoami
 from handlers.grammar.tokens import Words, is_pair, tokens
 from handlers.grammar.usage import ALIASES, unknown_command
-from services.windows import looks_like_window
+from services.costs.windows import looks_like_window
 
 
 def parse(text: str, now: datetime) -> Command:

@@ -9,7 +9,7 @@ import re
 from datetime import datetime
 
 from handlers.grammar.usage import fail, shorten
-from services.windows import DEFAULT_WINDOW, TimeRange, looks_like_window, parse_window
+from services.costs.windows import DEFAULT_WINDOW, TimeRange, looks_like_window, parse_window
 
 _SMART = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "\u00a0": " "})
 _TOKEN = re.compile(r"""(?:[^\s"'=]+=)?(?:"[^"]*"|'[^']*')|\S+""")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from services.costs.windows import WINDOW_FORMS
 from services.errors import UserInputError
-from services.windows import WINDOW_FORMS
 
 _USAGE: dict[str, tuple[str, ...]] = {
     "summary": ("/cost summary [WINDOW]  total for everything you may see: /cost summary 30d",),

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from handlers.grammar.tokens import SUB_WORDS, VS, Words
 from handlers.grammar.usage import fail, shorten, stray
-from services.windows import looks_like_window
+from services.costs.windows import looks_like_window
 
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|__[a-z]{1,40}__")
 _LABEL_KEY = re.compile(

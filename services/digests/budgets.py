@@ -15,9 +15,10 @@ import msgspec
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from services.access.policy import AccessPolicy
 from services.audit import AuditLog
-from services.authz import AccessPolicy
-from services.costs import CostService, Focus
+from services.costs.service import CostService, Focus
+from services.costs.windows import TimeRange
 from services.digests.alerts import (
     BASELINE_DAYS,
     BudgetAlert,
@@ -31,7 +32,6 @@ from services.digests.models import Budget, BudgetKind, RunRecord, new_id
 from services.digests.store import DigestStore
 from services.errors import CostbotError, NotAllowed, NotFound, UserInputError
 from services.ports import EVERYTHING, Clock, Identity, Scope
-from services.windows import TimeRange
 
 MAX_PER_CHANNEL = 50
 

@@ -13,8 +13,8 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
-from services.authz import AccessPolicy
-from services.costs import (
+from services.access.policy import AccessPolicy
+from services.costs.service import (
     Comparison,
     CostService,
     DayCost,
@@ -24,10 +24,10 @@ from services.costs import (
     Share,
     Summary,
 )
+from services.costs.windows import TimeRange
 from services.digests.models import Subscription
 from services.errors import NotFound
 from services.ports import Identity, Scope
-from services.windows import TimeRange
 
 TOP = 5
 CHART_MIN_DAYS = 2.0  # a one-day digest gets no chart: one bar says nothing

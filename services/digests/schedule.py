@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from services.costs.windows import TimeRange
 from services.digests.models import Subscription
 from services.errors import UserInputError
-from services.windows import TimeRange
 
 Trigger = Any  # APScheduler 3 ships no type hints
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -8,18 +8,18 @@ from datetime import datetime
 
 import msgspec
 
+from services.access.identity import SlackDirectory
+from services.access.policy import AccessPolicy
 from services.audit import AuditLog
-from services.authz import AccessPolicy
-from services.costs import CostService
+from services.costs.service import CostService
+from services.costs.windows import parse_window
 from services.digests.content import DigestData
 from services.digests.models import RunRecord, Subscription, SubscriptionSpec, new_id
 from services.digests.runner import DigestRunner
 from services.digests.schedule import last_fire, next_fire, trigger_for, zone
 from services.digests.store import DigestStore
 from services.errors import ChatUnavailable, NotAllowed, NotFound, UserInputError
-from services.identity import SlackDirectory
 from services.ports import Clock, Identity
-from services.windows import parse_window
 
 MAX_PER_CHANNEL = 20
 

@@ -16,7 +16,7 @@ import msgspec
 import structlog
 
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
-from services.models import (
+from services.opencost.models import (
     Allocation,
     AllocationResponse,
     Asset,

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from services.models import UNALLOCATED, UNMOUNTED, Allocation, parse_time, z
+from services.opencost.models import UNALLOCATED, UNMOUNTED, Allocation, parse_time, z
 from services.ports import AllocationData
 from services.recommendations.models import ContainerSamples, WorkloadKey, WorkloadUsage
 

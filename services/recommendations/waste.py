@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from services.models import Allocation, Asset
+from services.opencost.models import Allocation, Asset
 from services.recommendations import patches
 from services.recommendations.maths import DEFAULTS, for_workload, rec_version
 from services.recommendations.models import (

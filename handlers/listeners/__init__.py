@@ -1,0 +1,1 @@
+"""Bolt listeners: the slash command, buttons, modals and App Home."""

@@ -1,0 +1,212 @@
+"""The `/cost` slash command: ack at once, parse, authorize, answer through response_url.
+
+Routes are registered per command type by the handler modules (`@route(Summary)`), so this
+module only knows the pipeline: identity → parse → route → render → respond.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers import grammar
+from handlers.deps import Deps
+from handlers.errors import NOT_A_MEMBER, words_for
+from handlers.render.blockkit import context as context_block
+from handlers.render.blockkit import escape, image, section
+from handlers.render.reply import SHARE_ACTION, Reply
+from services.errors import ChatUnavailable, CostbotError, Unmapped
+from services.ports import Identity
+
+WORKING_AFTER_SECONDS = 2.0
+log = structlog.get_logger("costbot.commands")
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asked, from where, with what words."""
+
+    identity: Identity
+    user_id: str
+    channel_id: str
+    text: str
+
+    @classmethod
+    def of(cls, context: dict[str, Any], user_id: str, channel_id: str, text: str) -> Asker:
+        """The identity the middleware resolved (unmapped when it could not)."""
+        identity = context.get("identity") or Identity(slack_user_id=user_id)
+        return cls(identity, user_id, channel_id, text)
+
+
+C = TypeVar("C")
+Route = Callable[[Any, Deps, Asker], Awaitable[Reply]]
+ROUTES: dict[type, Route] = {}
+OPEN_TO_UNMAPPED: set[type] = set()
+
+
+def route(command_type: type, *, unmapped_ok: bool = False) -> Callable[[Route], Route]:
+    def register(fn: Route) -> Route:
+        ROUTES[command_type] = fn
+        if unmapped_ok:
+            OPEN_TO_UNMAPPED.add(command_type)
+        return fn
+
+    return register
+
+
+async def run_command(deps: Deps, asker: Asker) -> Reply:
+    """Text in, Reply out. Domain errors become friendly replies; nothing else escapes."""
+    try:
+        command = grammar.parse(asker.text, deps.clock.now())
+        if not asker.identity.mapped and type(command) not in OPEN_TO_UNMAPPED:
+            if asker.identity.source == "unavailable":
+                raise ChatUnavailable("I couldn't look up your Slack profile to find who you are")
+            raise Unmapped(asker.user_id)
+        handler = ROUTES.get(type(command))
+        if handler is None:
+            return error_reply(CostbotError("That command is not available on this installation."))
+        return await handler(command, deps, asker)
+    except CostbotError as error:
+        await _audit_denial(deps, asker, error)
+        return error_reply(error)
+
+
+async def _audit_denial(deps: Deps, asker: Asker, error: CostbotError) -> None:
+    from services.errors import NotAllowed
+
+    if isinstance(error, NotAllowed):
+        await deps.audit.record(
+            "access_denied", asker.user_id, command=asker.text[:200], reason=type(error).__name__
+        )
+
+
+def error_reply(error: BaseException, ref: str = "") -> Reply:
+    return Reply([section(words_for(error, ref))]).finished()
+
+
+async def deliver(
+    deps: Deps,
+    asker: Asker,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    work: Awaitable[Reply] | None = None,
+) -> None:
+    """Answer via response_url; say 'working on it' first when the data is slow."""
+    task = asyncio.ensure_future(work if work is not None else run_command(deps, asker))
+    done, _ = await asyncio.wait({task}, timeout=WORKING_AFTER_SECONDS)
+    replace = False
+    if not done:
+        await respond(text=":hourglass_flowing_sand: Working on it…", response_type="ephemeral")
+        replace = True
+    try:
+        reply = await task
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.exception("command.failed", ref=ref)
+        reply = error_reply(Exception(), ref)
+    blocks = await attach_chart(reply, client, channel=None)
+    await respond(
+        text=reply.text,
+        blocks=blocks,
+        response_type="in_channel" if reply.in_channel else "ephemeral",
+        replace_original=replace,
+    )
+
+
+async def attach_chart(reply: Reply, client: AsyncWebClient, channel: str | None) -> list[Any]:
+    """Upload the reply's chart (if any) and show it in an image block."""
+    if reply.chart is None:
+        return reply.blocks
+    try:
+        kwargs: dict[str, Any] = {"channel": channel} if channel else {}
+        uploaded = await client.files_upload_v2(
+            content=reply.chart,
+            filename="costbot-chart.png",
+            title=reply.chart_title or "chart",
+            **kwargs,
+        )
+        data: dict[str, Any] = uploaded.data if isinstance(uploaded.data, dict) else {}
+        files = data.get("files") or [data.get("file") or {}]
+        file_id = str(files[0].get("id", ""))
+    except Exception:
+        log.warning("chart.upload_failed", exc_info=True)
+        return [*reply.blocks, context_block("_(the chart could not be uploaded)_")]
+    picture = image(slack_file_id=file_id, alt_text=reply.chart_title or "chart")
+    return [*reply.blocks[:-1], picture, reply.blocks[-1]] if reply.blocks else [picture]
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.command("/cost")
+    async def cost(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        asker = Asker.of(
+            context,
+            str(body.get("user_id", "")),
+            str(body.get("channel_id", "")),
+            str(body.get("text", "")),
+        )
+        await deliver(deps, asker, respond, client)
+
+    @app.action(SHARE_ACTION)
+    async def share(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel_id = str((body.get("channel") or {}).get("id", ""))
+        asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
+        # Re-run as the clicker: sharing never reveals more than the clicker may see now.
+        reply = await run_command(deps, asker)
+        if not channel_id or (reply.blocks and "share" not in _block_ids(reply.blocks)):
+            await respond(text=reply.text, blocks=reply.blocks, replace_original=False)
+            return
+        await share_in_channel(deps, asker, reply, respond, client)
+
+
+async def share_in_channel(
+    deps: Deps, asker: Asker, reply: Reply, respond: AsyncRespond, client: AsyncWebClient
+) -> None:
+    """Post the clicker's own answer (without its buttons) to the channel, then audit it."""
+    by = f"Shared by <@{escape(asker.user_id)}> · `/cost {escape(asker.text)}`"
+    kept = [b for b in reply.blocks if b.get("block_id") != "share"]
+    shared = Reply([*kept, context_block(by)], chart=reply.chart, chart_title=reply.chart_title)
+    blocks = await attach_chart(shared, client, channel=None)
+    try:
+        await client.chat_postMessage(channel=asker.channel_id, text=reply.text, blocks=blocks)
+    except SlackApiError as error:
+        code = str(error.response.get("error") or "")
+        if code not in _NOT_A_MEMBER:
+            raise
+        await respond(text=NOT_A_MEMBER, response_type="ephemeral", replace_original=False)
+        return
+    await deps.audit.record(
+        "answer_shared", asker.user_id, channel=asker.channel_id, command=asker.text
+    )
+
+
+_NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def _block_ids(blocks: list[dict[str, Any]]) -> set[str]:
+    return {str(b.get("block_id")) for b in blocks if b.get("block_id")}

@@ -1,0 +1,1 @@
+"""Block Kit rendering: answers in, plain dicts out."""

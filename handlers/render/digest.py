@@ -1,0 +1,298 @@
+"""Block Kit for digests and budget alerts: the channel summary, the thread details, the pause
+notice, alerts with their Acknowledge button, and the digest/budget lists.
+
+Everything from users or clusters is escaped; money and percentages are formatted only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from handlers.render.blockkit import (
+    actions,
+    button,
+    context,
+    escape,
+    fit,
+    header,
+    image,
+    message_text_fallback,
+    money,
+    pct,
+    preformatted_table,
+    section,
+)
+from handlers.render.reply import Block, provenance_line
+from services.costs.service import Mover
+from services.costs.windows import TimeRange
+from services.digests.alerts import BudgetAlert
+from services.digests.content import DigestData, Rendered
+from services.digests.models import Budget, RunRecord, Subscription
+
+ACK_ACTION = "alert_ack"
+NAME_WIDTH = 26
+_FREQUENCY = {"daily": "Daily", "weekly": "Weekly", "cron": "Scheduled"}
+ChartFn = Callable[..., bytes]
+
+
+class DigestBlocks:
+    """The `DigestRenderer` and `AlertRenderer` the digest services are given by bot/."""
+
+    def __init__(self, currency: str = "USD", chart: ChartFn | None = None) -> None:
+        self._currency = currency
+        self._chart = chart
+
+    # --- digest --------------------------------------------------------------------------------
+    def summary(self, d: DigestData) -> Rendered:
+        sub, cur = d.subscription, self._currency
+        late = " (late)" if d.late else ""
+        change = f"{_signed(d.delta, cur)}, {_pct(d.delta_pct)}"
+        headline = f"{_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
+        blocks: list[Block] = [
+            header(f"{_FREQUENCY[sub.frequency]} cost digest · {_span(d)}{late}"),
+            section(f"{headline} before ({change})\nScope: {scope_text(sub)}"),
+        ]
+        if d.top:
+            rows = [[_clip(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
+            table = _table([["namespace", "cost", "share"], *rows], "lrr")
+            blocks.append(section("*Top namespaces*\n" + table))
+        facts = [_efficiency(d.efficiency), _idle(d, cur), _recs_line(d, cur)]
+        if any(facts):
+            blocks.append(section(" · ".join(f for f in facts if f)))
+        blocks += [section(note) for note in _notices(d)]
+        blocks.append(context(*_footer(d), "Movers, savings and the chart are in the thread."))
+        return _rendered(blocks)
+
+    def details(self, d: DigestData, chart_file_id: str | None) -> Rendered:
+        cur = self._currency
+        blocks: list[Block] = [section(f"*Details* · {_span(d)} vs {_period(d.previous, d)}")]
+        head = ["namespace", "now", "Δ", "Δ%"]
+        for title, movers in (("Up", d.up), ("Down", d.down)):
+            if movers:
+                table = _table([head, *_movers(movers, cur)], "lrrr")
+                blocks.append(section(f"*{title}*\n{table}"))
+        for title, movers in (("New", d.new), ("Gone", d.gone)):
+            if movers:
+                names = ", ".join(f"`{escape(m.name)}`" for m in movers)
+                blocks.append(section(f"*{title}:* {names}"))
+        blocks += self._recs_blocks(d)
+        if chart_file_id:
+            alt = "Daily spend, this period and the one before"
+            blocks.append(image(slack_file_id=chart_file_id, alt_text=alt))
+        blocks.append(context(_provenance(d)))
+        return _rendered(blocks)
+
+    def chart(self, d: DigestData) -> tuple[bytes, str] | None:
+        if self._chart is None or not d.daily:
+            return None
+        title = f"Daily spend · {_span(d)} vs before"
+        points = [(p.day, p.cost) for p in d.daily]
+        before = [(p.day, p.cost) for p in d.previous_daily]
+        return self._chart(points, before, title, self._currency), title
+
+    def paused(self, sub: Subscription) -> Rendered:
+        who = f"<@{escape(sub.subscriber)}>"
+        text = (
+            f":double_vertical_bar: This {sub.frequency} cost digest (`{escape(sub.id)}`) is "
+            f"paused: {who} may no longer see anything it covers. It resumes by itself when "
+            "that access returns."
+        )
+        hint = f"`/cost digest unsubscribe {escape(sub.id)}` removes it."
+        return _rendered([section(text), context(hint)])
+
+    def _recs_blocks(self, d: DigestData) -> list[Block]:
+        if d.recs is None:
+            return []
+        cur = self._currency
+        lines = [f"*Open recommendations* · {money(d.recs.total_potential, cur)}/month possible"]
+        blocks: list[Block] = []
+        for item in d.recs.items:
+            if item.blocks:
+                blocks += item.blocks
+            else:
+                lines.append(f"• {escape(item.title)} — {money(item.monthly_savings, cur)}/month")
+        if not d.recs.items:
+            lines.append("No open recommendations. :tada:")
+        return [section("\n".join(lines)), *blocks]
+
+    # --- alerts --------------------------------------------------------------------------------
+    def alert(self, alert: BudgetAlert) -> Rendered:
+        b = alert.budget
+        if alert.kind == "spend_change":
+            text = self._jump_text(alert)
+        else:
+            text = f"{_alert_title(alert, budget_target(b))}\n{self._budget_text(alert)}"
+        note = f"Budget `{escape(b.id)}` · calendar months in UTC · `/cost budget list`"
+        ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
+        return _rendered([section(text), context(note), ack])
+
+    def _jump_text(self, alert: BudgetAlert) -> str:
+        cur = self._currency
+        ratio = alert.day_cost / alert.baseline if alert.baseline else 0.0
+        day = f"{alert.day:%a %b %d}" if alert.day else "yesterday"
+        return (
+            f":chart_with_upwards_trend: Spend jump: {budget_target(alert.budget)}\n"
+            f"*{money(alert.day_cost, cur)}* on {day} (UTC) vs {money(alert.baseline, cur)}/day "
+            f"over the 14 days before (×{ratio:.1f})."
+        )
+
+    def _budget_text(self, alert: BudgetAlert) -> str:
+        cur, amount = self._currency, alert.budget.amount
+        used = alert.month_to_date / amount if amount else 0.0
+        return (
+            f"*{money(alert.month_to_date, cur)}* of {money(amount, cur)} this month "
+            f"({pct(used, signed=False)}) · forecast {money(alert.forecast, cur)} by month end"
+        )
+
+
+# --- lists and confirmations (used by the routes) -------------------------------------------
+def scope_text(sub: Subscription) -> str:
+    if sub.scope_kind == "namespaces":
+        return "namespaces " + ", ".join(f"`{escape(n)}`" for n in sub.namespaces)
+    if sub.scope_kind == "label" and sub.label is not None:
+        return f"label `{escape(sub.label[0])}={escape(sub.label[1])}`"
+    return "the whole cluster" if sub.cluster_wide else "everything the subscriber may see"
+
+
+def schedule_text(sub: Subscription) -> str:
+    if sub.frequency == "cron":
+        return f"cron `{escape(sub.cron or '')}` ({escape(sub.tz)})"
+    if sub.frequency == "daily":
+        return f"daily at {sub.at} {escape(sub.tz)}"
+    return f"weekly on {sub.day.title()} at {sub.at} {escape(sub.tz)}"
+
+
+def local_time(moment: datetime | None, tz: str) -> str:
+    if moment is None:
+        return "never"
+    local = moment.astimezone(ZoneInfo(tz))
+    return f"{local:%a %b %d %H:%M} {local.tzname()}"
+
+
+def last_run_text(record: RunRecord | None, tz: str) -> str:
+    if record is None:
+        return "not run yet"
+    when = local_time(record.at, tz)
+    detail = f" ({escape(record.detail)})" if record.detail and record.outcome != "sent" else ""
+    return f"{record.outcome} {when}{detail}"
+
+
+def budget_target(b: Budget) -> str:
+    if b.kind == "namespace":
+        return f"namespace `{escape(b.target)}`"
+    if b.kind == "label":
+        return f"label `{escape(b.target)}`"
+    return f"cluster `{escape(b.target)}`" if b.target else "the whole cluster"
+
+
+def acknowledged(blocks: Sequence[Block], user_id: str) -> list[Block]:
+    """The alert with its button replaced by who acknowledged it."""
+    kept = [b for b in blocks if b.get("type") != "actions"]
+    return fit([*kept, context(f"✅ Acknowledged by <@{escape(user_id)}>")])
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _rendered(blocks: list[Block]) -> Rendered:
+    fitted = fit(blocks)
+    return Rendered(message_text_fallback(fitted), fitted)
+
+
+def _alert_title(alert: BudgetAlert, what: str) -> str:
+    if alert.kind == "forecast":
+        return f":crystal_ball: On track to exceed the budget: {what}"
+    if alert.threshold >= 100:
+        return f":rotating_light: Budget exceeded: {what}"
+    return f":warning: {alert.threshold}% of the budget used: {what}"
+
+
+def _span(d: DigestData) -> str:
+    return _period(d.period, d)
+
+
+def _period(window: TimeRange, d: DigestData) -> str:
+    return window.describe(ZoneInfo(d.subscription.tz), now=d.fire)
+
+
+def _footer(d: DigestData) -> list[str]:
+    tz = d.subscription.tz
+    parts = [f"Digest `{escape(d.subscription.id)}` · {schedule_text(d.subscription)}"]
+    if d.late:
+        parts.append(f"scheduled for {local_time(d.fire, tz)}, delivered late")
+    return parts
+
+
+def _notices(d: DigestData) -> list[str]:
+    notes = []
+    if d.lost_cluster_wide:
+        notes.append(
+            ":lock: The subscriber no longer has cluster-wide access; cluster totals and idle "
+            "capacity are left out."
+        )
+    if d.hidden_namespaces:
+        count = d.hidden_namespaces
+        notes.append(
+            f":lock: {count} namespace{'s' if count != 1 else ''} this digest covered "
+            f"{'are' if count != 1 else 'is'} no longer visible to the subscriber and left out."
+        )
+    return notes
+
+
+def _recs_line(d: DigestData, cur: str) -> str:
+    if d.recs is None:
+        return ""
+    return (
+        f"savings open {money(d.recs.total_potential, cur)}/month · acknowledged "
+        f"{money(d.recs.acknowledged_since, cur)} · realized "
+        f"{money(d.recs.realized_since, cur)} since the last digest"
+    )
+
+
+def _provenance(d: DigestData) -> str:
+    p = d.provenance
+    return provenance_line(
+        demo=p.demo,
+        stale=p.stale,
+        fetched_at=p.fetched_at,
+        failed_clusters=list(p.failed_clusters),
+        partial_scope=False,  # the scope line says what the digest covers
+    )
+
+
+def _efficiency(value: float | None) -> str:
+    return f"efficiency {value * 100:.0f}%" if value is not None else ""
+
+
+def _idle(d: DigestData, cur: str) -> str:
+    if d.idle_share is None or d.idle_cost is None:
+        return ""
+    return f"idle capacity {pct(d.idle_share, signed=False)} ({money(d.idle_cost, cur)})"
+
+
+def _movers(movers: Sequence[Mover], cur: str) -> list[list[str]]:
+    return [
+        [_clip(m.name), money(m.after, cur), _signed(m.delta, cur), _pct(m.delta_pct)]
+        for m in movers
+    ]
+
+
+def _arrow(delta: float) -> str:
+    return ":arrow_up:" if delta > 0 else (":arrow_down:" if delta < 0 else ":left_right_arrow:")
+
+
+def _signed(amount: float, cur: str) -> str:
+    return ("+" if amount >= 0 else "−") + money(abs(amount), cur)
+
+
+def _pct(percent: float | None) -> str:
+    """Comparison figures are percentages already; `pct` takes fractions."""
+    return pct(None if percent is None else percent / 100.0)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= NAME_WIDTH else text[: NAME_WIDTH - 1] + "…"
+
+
+def _table(rows: list[list[str]], align: str) -> str:
+    return escape(preformatted_table(rows, list(align)))

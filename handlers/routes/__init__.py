@@ -1,0 +1,1 @@
+"""`/cost` routes: one function per parsed command type."""

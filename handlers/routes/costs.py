@@ -1,0 +1,89 @@
+"""Routes for the cost questions: summary, namespace, top, label, compare, trend.
+
+Each one computes the requester's visible scope first; services recompute every figure from
+the visible rows only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers import grammar
+from handlers.deps import Deps
+from handlers.listeners.commands import Asker, route
+from handlers.render.costs import (
+    render_compare,
+    render_label,
+    render_namespace,
+    render_summary,
+    render_top,
+    render_trend,
+)
+from handlers.render.reply import Reply
+from services.costs.service import TREND_STEP
+from services.costs.views import Focus
+from services.costs.windows import TimeRange
+from services.ports import Scope
+
+
+async def visible_scope(
+    deps: Deps, asker: Asker, window: TimeRange, *, step: str = "", with_previous: bool = False
+) -> Scope:
+    """The namespaces present in the data that Kubernetes lets this identity see (asked with
+    the answer's own `step`, and over both periods of a comparison)."""
+    present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
+    candidates = sorted({ns for names in present.values() for ns in names if ns})
+    return await deps.access.scope(asker.identity, candidates)
+
+
+@route(grammar.Summary)
+async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.summary(cmd.window, scope)
+    return render_summary(result, deps.clock.now(), deps.currency, asker.text)
+
+
+@route(grammar.NamespaceQuery)
+async def namespace(cmd: grammar.NamespaceQuery, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
+    return render_namespace(result, deps.clock.now(), deps.currency, asker.text)
+
+
+@route(grammar.Top)
+async def top(cmd: grammar.Top, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.top(cmd.window, scope, cmd.dimension, cmd.k, cmd.label_key)
+    return render_top(result, deps.clock.now(), deps.currency, asker.text)
+
+
+@route(grammar.LabelQuery)
+async def label(cmd: grammar.LabelQuery, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.label(cmd.key, cmd.value, cmd.window, scope)
+    return render_label(result, deps.clock.now(), deps.currency, asker.text)
+
+
+def _focus(focus: grammar.Focus) -> Focus:
+    return Focus(namespace=focus.namespace, label=focus.label, cluster=focus.cluster)
+
+
+@route(grammar.Compare)
+async def compare(cmd: grammar.Compare, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window, with_previous=True)
+    result = await deps.costs.compare(cmd.window, scope, _focus(cmd.focus))
+    return render_compare(result, deps.clock.now(), deps.currency, asker.text)
+
+
+@route(grammar.Trend)
+async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
+    scope = await visible_scope(deps, asker, cmd.window, step=TREND_STEP)
+    result = await deps.costs.trend(cmd.window, scope, _focus(cmd.focus))
+    reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
+    if deps.chart is not None and result.points:
+        points = [(p.day, p.cost) for p in result.points]
+        # matplotlib is CPU-bound: render off the event loop so acks keep flowing.
+        reply.chart = await asyncio.to_thread(
+            deps.chart, points, None, reply.chart_title, deps.currency
+        )
+    return reply

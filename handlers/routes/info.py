@@ -1,0 +1,136 @@
+"""Routes that describe the bot and the asker: help, whoami, audit."""
+
+from __future__ import annotations
+
+from handlers import grammar
+from handlers.deps import Deps
+from handlers.errors import UNMAPPED_HELP
+from handlers.listeners.commands import Asker, route
+from handlers.render.blockkit import context, escape, header, section
+from handlers.render.reply import Reply
+from services.costs.windows import DEFAULT_WINDOW, parse_window
+from services.errors import NotAllowed
+from services.ports import Scope
+
+EXAMPLES = (
+    ("/cost summary 7d", "total, top namespaces and run-rate for everything you may see"),
+    ("/cost ns payments 30d", "one namespace by workload and by resource"),
+    ("/cost top 5 by controller", "the biggest spenders by any dimension"),
+    ("/cost label team=search", "everything carrying a label"),
+    ("/cost compare namespace payments lastweek", "this period vs the one before, top movers"),
+    ("/cost trend 30d", "daily spend with a chart"),
+    ("/cost recs", "savings you can act on, with buttons"),
+    ("/cost digest subscribe weekly mon at 09:00", "a weekly digest in this channel"),
+    ("/cost budget set namespace payments 1500/month", "alerts at 80 % and 100 %"),
+    ("/cost whoami", "your Kubernetes identity and what you may see"),
+)
+
+
+@route(grammar.Help, unmapped_ok=True)
+async def help_(cmd: grammar.Help, deps: Deps, asker: Asker) -> Reply:
+    lines = "\n".join(f"`{example}` — {what}" for example, what in EXAMPLES)
+    blocks = [
+        header("costbot: Kubernetes cost in Slack"),
+        section("Ask about cost; answers only cover namespaces *you* may see in Kubernetes.\n"),
+        section(lines),
+        section("*Windows:* " + ", ".join(f"`{w}`" for w in grammar_windows())),
+        context("Replies are only visible to you until you press *Share in channel*."),
+    ]
+    if not asker.identity.mapped:
+        blocks.insert(
+            1, section(":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id)))
+        )
+    return Reply(blocks).finished()
+
+
+def grammar_windows() -> list[str]:
+    from services.costs.windows import WINDOW_FORMS
+
+    return list(WINDOW_FORMS)
+
+
+MAPPED_BY = {
+    "explicit": "an explicit entry in the identity map",
+    "email": "your Slack profile email (a trusted domain)",
+}
+
+
+@route(grammar.Whoami, unmapped_ok=True)
+async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
+    identity = asker.identity
+    if not identity.mapped:
+        return Reply([header("Who you are"), section(_unmapped_words(asker))]).finished()
+    window = parse_window(DEFAULT_WINDOW, deps.clock.now())
+    present = await deps.costs.visible_namespaces(window)
+    everything = sorted({ns for names in present.values() for ns in names if ns})
+    scope = await deps.access.scope(identity, everything)
+    groups = ", ".join(f"`{escape(g)}`" for g in identity.groups) or "none"
+    how = MAPPED_BY.get(identity.source, escape(identity.source))
+    lines = [
+        f"*Slack:* <@{escape(asker.user_id)}> (`{escape(asker.user_id)}`)",
+        f"*Kubernetes user:* `{escape(identity.k8s_user or '')}` (mapped by {how})",
+        f"*Groups:* {groups}",
+        f"*Cluster-wide figures:* {'yes' if scope.cluster_wide else 'no'}",
+    ]
+    blocks = [
+        header("Who you are"),
+        section("\n".join(lines)),
+        section("*Namespaces you may see*\n" + _visible_lines(present, scope)),
+    ]
+    if not scope.cluster_wide and not scope.namespaces:
+        check = deps.access.see_check()
+        what = f"{check.verb} {check.resource}" + (f".{check.group}" if check.group else "")
+        blocks.append(
+            section(
+                f":see_no_evil: Kubernetes lets `{escape(identity.k8s_user or '')}` "
+                f"`{escape(what)}` in none of these namespaces, so every answer will be empty. "
+                "Ask your platform team for a RoleBinding in the namespaces you work in."
+            )
+        )
+    blocks.append(
+        context("Access is decided by Kubernetes RBAC (SubjectAccessReview) each time you ask.")
+    )
+    return Reply(blocks).finished()
+
+
+def _visible_lines(present: dict[str, set[str]], scope: Scope) -> str:
+    per_cluster = []
+    for cluster, names in sorted(present.items()):
+        seen = sorted(n for n in names if n and scope.sees(n))
+        shown = ", ".join(f"`{escape(n)}`" for n in seen[:40]) or "none"
+        more = f" …and {len(seen) - 40} more" if len(seen) > 40 else ""
+        per_cluster.append(f"*{escape(cluster or 'cluster')}:* {shown}{more}")
+    return "\n".join(per_cluster) or "none"
+
+
+def _unmapped_words(asker: Asker) -> str:
+    """Why this Slack user has no Kubernetes identity, as far as we can tell, and what to do."""
+    identity = asker.identity
+    text = ":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id))
+    if identity.source == "unavailable":
+        return (
+            ":warning: I couldn't look up your Slack profile just now, so I can't tell who you "
+            f"are in Kubernetes. Your Slack ID is `{escape(asker.user_id)}`; try again shortly."
+        )
+    if identity.email:
+        domain = identity.email.rpartition("@")[2]
+        text += (
+            f"\nYour Slack profile email is in `{escape(domain)}`, which is not a domain "
+            "costbot maps automatically."
+        )
+    return text
+
+
+@route(grammar.Audit)
+async def audit(cmd: grammar.Audit, deps: Deps, asker: Asker) -> Reply:
+    if not deps.admin_groups.intersection(asker.identity.groups):
+        raise NotAllowed("Only members of the configured admin groups can read the audit log.")
+    entries = await deps.audit.recent(max(1, min(cmd.limit, 50)))
+    if not entries:
+        return Reply([header("Audit log"), section("No audit entries yet.")]).finished()
+    lines = [
+        f"`{e.at:%Y-%m-%d %H:%M}` *{escape(e.event)}* by `{escape(e.actor)}` "
+        + escape(" ".join(f"{key}={value}" for key, value in sorted(e.fields.items()))[:300])
+        for e in entries
+    ]
+    return Reply([header(f"Audit log · last {len(entries)}"), section("\n".join(lines))]).finished()

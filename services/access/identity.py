@@ -1,0 +1,404 @@
+"""Who a Slack user is in Kubernetes: the identity map (reloaded when its file changes) and the
+resolver. Only the verified Slack user ID is trusted; profile emails only in listed domains.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Generic, Protocol, TypeVar
+
+import msgspec
+import orjson
+import structlog
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from structlog.typing import FilteringBoundLogger
+
+from services.errors import CostbotError
+from services.ports import Clock, Identity
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_DOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
+Name = Annotated[str, Field(min_length=1)]
+
+
+class IdentityMapError(CostbotError, ValueError):
+    """The identity map is unreadable, not YAML, or not the documented shape."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserEntry(_Strict):
+    user: Name
+    groups: tuple[Name, ...] = ()
+
+
+class EmailMapping(_Strict):
+    enabled: bool = False
+    domains: tuple[str, ...] = ()
+    username_prefix: str = ""
+
+    @field_validator("domains")
+    @classmethod
+    def _normal_domains(cls, domains: tuple[str, ...]) -> tuple[str, ...]:
+        normal = tuple(domain.strip().lower().removeprefix("@") for domain in domains)
+        for domain in normal:
+            if not _DOMAIN.match(domain):
+                raise ValueError(f"{domain!r} is not a domain name (e.g. example.com)")
+        return normal
+
+
+class IdentityMap(_Strict):
+    """The parsed `IDENTITY_MAP_FILE` (PRODUCT.md §5)."""
+
+    users: dict[str, UserEntry] = Field(default_factory=dict)
+    usergroups: dict[str, tuple[Name, ...]] = Field(default_factory=dict)
+    email: EmailMapping = EmailMapping()
+    default_groups: tuple[Name, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_empty(cls, data: Any) -> Any:
+        # `users:` with nothing under it is YAML null; treat it as "none configured".
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
+    @field_validator("users")
+    @classmethod
+    def _user_ids(cls, users: dict[str, UserEntry]) -> dict[str, UserEntry]:
+        for key in users:
+            if not _SLACK_USER_ID.match(key):
+                raise ValueError(f"{key!r} is not a Slack user ID (like U0123ABCD)")
+        return users
+
+    @field_validator("usergroups")
+    @classmethod
+    def _usergroup_ids(cls, groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for key in groups:
+            if not _SLACK_USERGROUP_ID.match(key):
+                raise ValueError(f"{key!r} is not a Slack user group ID (like S0123ABCD)")
+        return groups
+
+    @model_validator(mode="after")
+    def _email_needs_domains(self) -> IdentityMap:
+        if self.email.enabled and not self.email.domains:
+            raise ValueError("email.enabled is true but email.domains is empty")
+        return self
+
+    @classmethod
+    def empty(cls) -> IdentityMap:
+        """No file configured: everyone is unmapped."""
+        return cls()
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "identity map") -> IdentityMap:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise IdentityMapError(f"{source}: not valid YAML: {exc}") from exc
+        if data is None:
+            return cls.empty()
+        if not isinstance(data, dict):
+            raise IdentityMapError(f"{source}: the top level must be a mapping (users:, …)")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise IdentityMapError(_describe(exc, source)) from exc
+
+    @classmethod
+    def load(cls, path: Path) -> IdentityMap:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IdentityMapError(f"{path}: cannot read the identity map: {exc}") from exc
+        return cls.from_yaml(text, source=str(path))
+
+    def groups_of_usergroups(self, usergroup_ids: Iterable[str]) -> set[str]:
+        return {group for sid in usergroup_ids for group in self.usergroups.get(sid, ())}
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s) in the identity map"]
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+# --- where the map comes from ---------------------------------------------------------------------
+class MapProvider(Protocol):
+    def current(self) -> IdentityMap: ...
+
+
+class FixedMap:
+    """A map that never changes (no file configured, demo mode, tests)."""
+
+    def __init__(self, identity_map: IdentityMap) -> None:
+        self._map = identity_map
+
+    def current(self) -> IdentityMap:
+        return self._map
+
+
+class IdentityMapFile:
+    """The map from a file, re-read when its inode, mtime or size changes (checked at most every
+    `check_interval` seconds). A broken new file keeps the last good map and logs an error.
+    ConfigMap mounts swap a symlink, which changes the inode we see through `stat`."""
+
+    def __init__(
+        self,
+        path: Path,
+        logger: FilteringBoundLogger | None = None,
+        check_interval: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self._log = logger or structlog.get_logger("costbot.identity")
+        self._interval = check_interval
+        self._monotonic = monotonic
+        self._signature = self._stat()
+        self._map = IdentityMap.load(path)  # a bad file at start-up stops start-up
+        self._checked_at = monotonic()
+
+    def current(self) -> IdentityMap:
+        now = self._monotonic()
+        if now - self._checked_at < self._interval:
+            return self._map
+        self._checked_at = now
+        signature = self._stat()
+        if signature != self._signature:
+            self._signature = signature
+            self._reload()
+        return self._map
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return (info.st_ino, info.st_mtime_ns, info.st_size)
+
+    def _reload(self) -> None:
+        try:
+            fresh = IdentityMap.load(self.path)
+        except IdentityMapError as exc:
+            self._log.error("identity_map.reload_failed", path=str(self.path), error=str(exc))
+            return
+        self._map = fresh
+        self._log.info(
+            "identity_map.reloaded",
+            path=str(self.path),
+            users=len(fresh.users),
+            usergroups=len(fresh.usergroups),
+            email_mapping=fresh.email.enabled,
+        )
+
+
+# --- the Slack side -----------------------------------------------------------------------------
+class SlackUser(msgspec.Struct, frozen=True):
+    id: str
+    email: str | None = None
+    deleted: bool = False
+    is_bot: bool = False
+    tz: str | None = None
+    name: str = ""
+
+
+class SlackDirectory(Protocol):
+    async def user(self, user_id: str) -> SlackUser | None:
+        """The Slack profile, or None when Slack does not know the user."""
+        ...
+
+    async def usergroups_of(self, user_id: str) -> list[str]:
+        """IDs of the Slack user groups the user belongs to."""
+        ...
+
+
+class StaticSlackDirectory:
+    """An in-memory directory (demo mode and tests)."""
+
+    def __init__(
+        self, users: Iterable[SlackUser], usergroups: Mapping[str, Iterable[str]] | None = None
+    ) -> None:
+        self._users = {user.id: user for user in users}
+        self._members = {sid: set(members) for sid, members in (usergroups or {}).items()}
+        self.calls = 0
+
+    async def user(self, user_id: str) -> SlackUser | None:
+        self.calls += 1
+        return self._users.get(user_id)
+
+    async def usergroups_of(self, user_id: str) -> list[str]:
+        self.calls += 1
+        return sorted(sid for sid, members in self._members.items() if user_id in members)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    def __init__(self, clock: Clock, ttl: float, max_entries: int = 10_000) -> None:
+        self._clock, self._ttl, self._max = clock, ttl, max_entries
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        hit = self._entries.get(key)
+        if hit is None or hit[0] <= self._clock.now().timestamp():
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._entries) >= self._max:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = (self._clock.now().timestamp() + self._ttl, value)
+
+
+class IdentityResolver:
+    """Slack user ID → Identity: explicit entry, else a trusted-domain email, else unmapped.
+
+    Slack profiles and user-group memberships are cached for `cache_ttl` seconds (in process,
+    and memberships also in Redis when given, so replicas share the expensive lookup)."""
+
+    def __init__(
+        self,
+        maps: MapProvider,
+        directory: SlackDirectory,
+        redis: Redis | None,
+        clock: Clock,
+        *,
+        cache_ttl: float = 300.0,
+        prefix: str = "costbot:",
+        logger: FilteringBoundLogger | None = None,
+    ) -> None:
+        self._maps, self._directory, self._redis = maps, directory, redis
+        self._ttl, self._prefix = cache_ttl, prefix
+        self._log = logger or structlog.get_logger("costbot.identity")
+        self._profiles: _TtlCache[str, SlackUser | None] = _TtlCache(clock, cache_ttl)
+        self._memberships: _TtlCache[str, list[str]] = _TtlCache(clock, cache_ttl)
+
+    async def resolve(self, slack_user_id: str) -> Identity:
+        profile = await self._profile(slack_user_id)
+        email = _normal_email(profile.email if profile else None)
+        if profile is None or profile.deleted or profile.is_bot:
+            return Identity(slack_user_id=slack_user_id, email=email)
+        idmap = self._maps.current()
+        entry = idmap.users.get(slack_user_id)
+        if entry is not None:
+            user, groups, source = entry.user, set(entry.groups), "explicit"
+        elif email and idmap.email.enabled and email.rpartition("@")[2] in idmap.email.domains:
+            user, groups, source = idmap.email.username_prefix + email, set(), "email"
+        else:
+            return Identity(slack_user_id=slack_user_id, email=email)
+        if idmap.usergroups:
+            groups |= idmap.groups_of_usergroups(await self._usergroups(slack_user_id))
+        groups |= set(idmap.default_groups)
+        return Identity(
+            slack_user_id=slack_user_id,
+            k8s_user=user,
+            groups=tuple(sorted(groups)),
+            source=source,
+            email=email,
+        )
+
+    async def _profile(self, user_id: str) -> SlackUser | None:
+        hit, cached = self._profiles.get(user_id)
+        if hit:
+            return cached
+        profile = await self._directory.user(user_id)
+        self._profiles.put(user_id, profile)
+        return profile
+
+    async def _usergroups(self, user_id: str) -> list[str]:
+        hit, cached = self._memberships.get(user_id)
+        if hit and cached is not None:
+            return cached
+        key = f"{self._prefix}identity:usergroups:{user_id}"
+        shared = await self._redis_get(key)
+        if shared is None:
+            shared = sorted(await self._directory.usergroups_of(user_id))
+            await self._redis_set(key, shared)
+        self._memberships.put(user_id, shared)
+        return shared
+
+    async def _redis_get(self, key: str) -> list[str] | None:
+        if self._redis is None:
+            return None
+        try:
+            raw = await self._redis.get(key)
+        except (RedisError, OSError) as exc:
+            self._log.warning("identity.cache_failed", error=str(exc))
+            return None
+        if raw is None:
+            return None
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        return [str(item) for item in value] if isinstance(value, list) else None
+
+    async def _redis_set(self, key: str, value: list[str]) -> None:
+        if self._redis is None or self._ttl < 1:
+            return
+        try:
+            await self._redis.set(key, orjson.dumps(value), ex=int(self._ttl))
+        except (RedisError, OSError) as exc:
+            self._log.warning("identity.cache_failed", error=str(exc))
+
+
+def _normal_email(email: str | None) -> str | None:
+    """Lower-cased, and only when it has exactly one `@` between non-empty parts."""
+    if not email:
+        return None
+    local, at, domain = email.strip().lower().partition("@")
+    if not (local and at and domain) or "@" in domain:
+        return None
+    return f"{local}@{domain}"
+
+
+# --- demo mode ------------------------------------------------------------------------------------
+DEMO_IDENTITY_MAP = """\
+users:
+  U0DEMOADMIN: {user: admin@demo.example, groups: [platform-admins]}
+  U0ALICE: {user: alice@demo.example, groups: [payments-devs]}
+  U0BOB: {user: bob@demo.example, groups: [search-team]}
+  U0DAVE: {user: dave@demo.example, groups: [contractors]}
+usergroups:
+  S0DEMOSRE: [sre]
+email:
+  enabled: true
+  domains: [demo.example]
+  username_prefix: ""
+default_groups: []
+"""
+"""Demo users; RBAC for them is `services.access.rbac.DEMO_RBAC`. U0CAROL is mapped by email
+and gets `sre` from the S0DEMOSRE user group; U0DAVE is mapped, but no binding names him or
+`contractors` (he sees nothing); U0MALLORY's domain is not trusted (unmapped)."""
+
+DEMO_SLACK_USERS = (
+    SlackUser(id="U0DEMOADMIN", email="admin@demo.example", name="demo-admin", tz="UTC"),
+    SlackUser(id="U0ALICE", email="alice@demo.example", name="alice", tz="Europe/Berlin"),
+    SlackUser(id="U0BOB", email="bob@demo.example", name="bob", tz="America/New_York"),
+    SlackUser(id="U0CAROL", email="carol@demo.example", name="carol", tz="Asia/Tokyo"),
+    SlackUser(id="U0DAVE", email="dave@demo.example", name="dave", tz="Australia/Sydney"),
+    SlackUser(id="U0MALLORY", email="mallory@elsewhere.example", name="mallory", tz="UTC"),
+)
+DEMO_USERGROUPS = {"S0DEMOSRE": ("U0CAROL",)}
+
+
+def demo_identity_map() -> IdentityMap:
+    return IdentityMap.from_yaml(DEMO_IDENTITY_MAP, source="demo identity map")
+
+
+def demo_directory() -> StaticSlackDirectory:
+    return StaticSlackDirectory(DEMO_SLACK_USERS, DEMO_USERGROUPS)

@@ -1,0 +1,1 @@
+"""Cost answers: windows, pure cost arithmetic, the answer structs and CostService."""

@@ -1,0 +1,324 @@
+"""CostService: every cost answer, computed from the container-level rows the requester may see.
+
+It never trusts an OpenCost total or `filter`: rows are scoped first, then every figure is summed
+here from those rows (see services/cost_maths.py), and each answer says where its data came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, date, datetime, timedelta
+
+from services.costs import maths as cm
+from services.costs.views import (
+    EVERYWHERE,
+    Comparison,
+    DayCost,
+    Focus,
+    LabelBreakdown,
+    Mover,
+    NamespaceBreakdown,
+    Provenance,
+    Share,
+    Summary,
+    TopItem,
+    TopList,
+    Trend,
+    Workload,
+)
+from services.costs.windows import TimeRange
+from services.errors import NotFound
+from services.opencost.models import UNALLOCATED, Allocation
+from services.ports import AllocationData, AllocationQuery, Clock, CostSource, Scope
+
+# The answer structs live in services/costs/views.py; re-exported so `services.costs.service` stays
+# one import for callers of the service.
+TREND_STEP = "1d"  # trends are daily series
+
+__all__ = [
+    "EVERYWHERE",
+    "TREND_STEP",
+    "Comparison",
+    "CostService",
+    "DayCost",
+    "Focus",
+    "LabelBreakdown",
+    "Mover",
+    "NamespaceBreakdown",
+    "Provenance",
+    "Share",
+    "Summary",
+    "TopItem",
+    "TopList",
+    "Trend",
+    "Workload",
+]
+
+
+class CostService:
+    """Cost answers for one requester's Scope, from a CostSource (OpenCost, cache, demo)."""
+
+    def __init__(self, source: CostSource, clock: Clock) -> None:
+        self._source = source
+        self._clock = clock
+
+    async def summary(self, window: TimeRange, scope: Scope, top: int = 5) -> Summary:
+        data = await self._fetch(window.start, window.end)
+        rows = cm.visible(data.rows(), scope)
+        hours = self._hours(window)
+        grand = cm.total(rows)
+        namespaces = cm.costs_by([r for r in rows if not r.is_idle], "namespace")
+        idle = cm.total(r for r in rows if r.is_idle) if scope.cluster_wide else None
+        pseudo = cm.CLUSTER_PSEUDO_NAMESPACES | {UNALLOCATED}
+        return Summary(
+            window=window,
+            hours=hours,
+            total=grand,
+            top_namespaces=[_share(item, grand) for item in cm.ranked(namespaces)[: max(0, top)]],
+            namespace_count=sum(1 for key in namespaces if key.name not in pseudo),
+            run_rate_monthly=cm.run_rate(grand, hours),
+            efficiency=cm.efficiency(rows),
+            idle_cost=idle,
+            idle_share=None if idle is None else cm.share(idle, grand),
+            clusters=_clusters(rows),
+            provenance=_provenance(scope, data),
+        )
+
+    async def namespace(self, name: str, window: TimeRange, scope: Scope) -> NamespaceBreakdown:
+        data = await self._fetch(window.start, window.end)
+        rows = cm.narrowed(cm.visible(data.rows(), scope), namespace=name)
+        if not rows:  # hidden and absent must read the same
+            raise NotFound(f"No cost data for namespace {name} in {window.label}")
+        hours = self._hours(window)
+        grand = cm.total(rows)
+        return NamespaceBreakdown(
+            namespace=name,
+            window=window,
+            hours=hours,
+            total=grand,
+            workloads=_workloads(rows, grand),
+            resources=cm.resource_totals(rows),
+            efficiency=cm.efficiency(rows),
+            run_rate_monthly=cm.run_rate(grand, hours),
+            pods=cm.pod_count(rows),
+            clusters=_clusters(rows),
+            provenance=_provenance(scope, data),
+        )
+
+    async def top(
+        self,
+        window: TimeRange,
+        scope: Scope,
+        dimension: str,
+        k: int = 10,
+        label_key: str | None = None,
+    ) -> TopList:
+        dim = cm.parse_dimension(dimension, label_key)
+        data = await self._fetch(window.start, window.end)
+        rows = cm.visible(data.rows(), scope)
+        grand = cm.total(rows)
+        ordered = cm.ranked(cm.costs_by(rows, dim))
+        shown, rest = ordered[: max(1, k)], ordered[max(1, k) :]
+        return TopList(
+            dimension=dim,
+            window=window,
+            hours=self._hours(window),
+            items=[_top_item(item, grand) for item in shown],
+            total=grand,
+            shown_total=math.fsum(item.cost for item in shown),
+            rest_count=len(rest),
+            rest_cost=math.fsum(item.cost for item in rest),
+            provenance=_provenance(scope, data),
+            clusters=_clusters(rows),
+        )
+
+    async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
+        data = await self._fetch(window.start, window.end)
+        rows = cm.narrowed(cm.visible(data.rows(), scope), label=(key, value))
+        if not rows:
+            raise NotFound(f"No cost data for label {key}={value} in {window.label}")
+        hours = self._hours(window)
+        grand = cm.total(rows)
+        return LabelBreakdown(
+            key=key,
+            value=value,
+            window=window,
+            hours=hours,
+            total=grand,
+            by_namespace=[_share(i, grand) for i in cm.ranked(cm.costs_by(rows, "namespace"))],
+            by_controller=[_top_item(i, grand) for i in cm.ranked(cm.costs_by(rows, "controller"))],
+            resources=cm.resource_totals(rows),
+            run_rate_monthly=cm.run_rate(grand, hours),
+            provenance=_provenance(scope, data),
+            clusters=_clusters(rows),
+        )
+
+    async def compare(
+        self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE
+    ) -> Comparison:
+        previous = window.previous()
+        prev_end = self._previous_end(window, previous)
+        # gather, not a TaskGroup: a failing source must surface as its own domain error,
+        # not wrapped in an ExceptionGroup.
+        now_data, before_data = await asyncio.gather(
+            self._fetch(window.start, window.end), self._fetch(previous.start, prev_end)
+        )
+        now_rows = _focused(now_data.rows(), scope, focus)
+        before_rows = _focused(before_data.rows(), scope, focus)
+        if not now_rows and not before_rows and not focus.empty:
+            raise NotFound(f"No cost data for {_describe(focus)} in {window.label}")
+        dimension = "controller" if focus.namespace is not None else "namespace"
+        moves = cm.changes(cm.costs_by(before_rows, dimension), cm.costs_by(now_rows, dimension))
+        current, earlier = cm.total(now_rows), cm.total(before_rows)
+        return Comparison(
+            focus=focus,
+            dimension=dimension,
+            window=window,
+            hours=self._hours(window),
+            previous_window=TimeRange(previous.start, prev_end, previous.label),
+            total=current,
+            previous_total=earlier,
+            delta=current - earlier,
+            delta_pct=cm.percent_change(earlier, current),
+            up=[_mover(*m) for m in moves.up],
+            down=[_mover(*m) for m in moves.down],
+            new=[_mover(*m) for m in moves.new],
+            gone=[_mover(*m) for m in moves.gone],
+            provenance=_provenance(scope, now_data, before_data),
+        )
+
+    async def trend(self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE) -> Trend:
+        data = await self._fetch(window.start, window.end, step=TREND_STEP)
+        steps = [_focused(step, scope, focus) for step in data.steps]
+        rows = [row for step in steps for row in step]
+        if not rows and not focus.empty:
+            raise NotFound(f"No cost data for {_describe(focus)} in {window.label}")
+        hours = self._hours(window)
+        points = self._days(cm.daily_costs(steps, window.start), window.start, window.end)
+        whole = [p for p in points if not p.partial] or points
+        grand = cm.total(rows)
+        return Trend(
+            focus=focus,
+            window=window,
+            hours=hours,
+            points=points,
+            total=grand,
+            average_per_day=grand / hours * 24.0 if hours > 0 else None,
+            min_day=min(whole, key=lambda p: (p.cost, p.day)) if whole else None,
+            max_day=max(whole, key=lambda p: (p.cost, p.day)) if whole else None,
+            provenance=_provenance(scope, data),
+        )
+
+    async def visible_namespaces(
+        self, window: TimeRange, *, step: str = "", with_previous: bool = False
+    ) -> dict[str, set[str]]:
+        """cluster → namespaces present in the data, for computing a requester's Scope.
+
+        Asks exactly what the answer will ask (same `step`; for a comparison also the previous
+        period), so the cache serves both from one fetch and a namespace that only existed
+        before is still a candidate for the requester's scope.
+        """
+        fetches = [self._fetch(window.start, window.end, step=step)]
+        if with_previous:
+            previous = window.previous()
+            fetches.append(self._fetch(previous.start, self._previous_end(window, previous)))
+        found: dict[str, set[str]] = {}
+        for data in await asyncio.gather(*fetches):
+            for row in data.rows():
+                if not row.is_idle and row.namespace not in cm.CLUSTER_PSEUDO_NAMESPACES:
+                    found.setdefault(row.cluster, set()).add(row.namespace)
+        return found
+
+    # --- helpers ----------------------------------------------------------------------------
+    async def _fetch(self, start: datetime, end: datetime, step: str = "") -> AllocationData:
+        # Container level, idle included, no filter: everything is scoped and summed here.
+        query = AllocationQuery(start=start, end=end, step=step, aggregate="", include_idle=True)
+        return await self._source.allocations(query)
+
+    def _previous_end(self, window: TimeRange, previous: TimeRange) -> datetime:
+        """Like for like: a window still running is compared with the same elapsed stretch of
+        the previous one (month-to-date vs the same days before), not with all of it. Whole
+        minutes, so the previous query stays cacheable for a minute."""
+        now = self._clock.now()
+        if window.end <= now:
+            return previous.end
+        minutes = max(1, int((now - window.start).total_seconds() // 60))
+        return min(previous.end, previous.start + timedelta(minutes=minutes))
+
+    def _hours(self, window: TimeRange) -> float:
+        return cm.elapsed_hours(window.start, window.end, self._clock.now())
+
+    def _days(self, daily: dict[date, float], start: datetime, end: datetime) -> list[DayCost]:
+        bound = min(end, self._clock.now())
+        days = sorted(set(cm.days_between(start, bound)) | set(daily))
+        return [DayCost(day, daily.get(day, 0.0), _partial(day, start, bound)) for day in days]
+
+
+def _focused(rows: list[Allocation], scope: Scope, focus: Focus) -> list[Allocation]:
+    return cm.narrowed(cm.visible(rows, scope), focus.namespace, focus.label, focus.cluster)
+
+
+def _partial(day: date, start: datetime, bound: datetime) -> bool:
+    begins = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return begins < start or begins + timedelta(days=1) > bound
+
+
+def _describe(focus: Focus) -> str:
+    parts = [f"namespace {focus.namespace}"] if focus.namespace is not None else []
+    parts += [f"label {focus.label[0]}={focus.label[1]}"] if focus.label is not None else []
+    parts += [f"cluster {focus.cluster}"] if focus.cluster is not None else []
+    return ", ".join(parts)
+
+
+def _share(item: cm.Ranked, grand: float) -> Share:
+    return Share(name=item.key.name, cost=item.cost, share=cm.share(item.cost, grand))
+
+
+def _top_item(item: cm.Ranked, grand: float) -> TopItem:
+    key = item.key
+    share = cm.share(item.cost, grand)
+    return TopItem(key.name, item.cost, share, namespace=key.namespace, cluster=key.cluster)
+
+
+def _mover(key: cm.GroupKey, before: float, after: float) -> Mover:
+    return Mover(
+        name=key.name,
+        before=before,
+        after=after,
+        delta=after - before,
+        delta_pct=cm.percent_change(before, after),
+        namespace=key.namespace,
+        cluster=key.cluster,
+    )
+
+
+def _workloads(rows: list[Allocation], grand: float) -> list[Workload]:
+    groups = cm.group_by(rows, "controller")
+    costs = {key: cm.total(members) for key, members in groups.items()}
+    return [
+        Workload(
+            name=item.key.name,
+            kind=groups[item.key][0].properties.controller_kind,
+            cluster=item.key.cluster,
+            cost=item.cost,
+            share=cm.share(item.cost, grand),
+            efficiency=cm.efficiency(groups[item.key]),
+            pods=cm.pod_count(groups[item.key]),
+        )
+        for item in cm.ranked(costs)
+    ]
+
+
+def _clusters(rows: list[Allocation]) -> list[str]:
+    return sorted({row.cluster for row in rows if row.cluster})
+
+
+def _provenance(scope: Scope, *answers: AllocationData) -> Provenance:
+    return Provenance(
+        demo=any(a.demo for a in answers),
+        stale=any(a.stale for a in answers),
+        fetched_at=min(a.fetched_at for a in answers),
+        failed_clusters=sorted({c for a in answers for c in a.failed_clusters}),
+        partial_scope=scope.partial,
+    )

@@ -1,0 +1,161 @@
+"""The answers CostService gives: plain frozen structs that rendering reads and never recomputes.
+
+No logic beyond trivial properties; every figure is already summed from the visible rows.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import msgspec
+
+from services.costs.windows import TimeRange
+
+_Struct = msgspec.Struct
+
+
+class Focus(_Struct, frozen=True):
+    """Narrows compare/trend to one namespace, one label value and/or one cluster."""
+
+    namespace: str | None = None
+    label: tuple[str, str] | None = None
+    cluster: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.namespace is None and self.label is None and self.cluster is None
+
+
+EVERYWHERE = Focus()
+
+
+class Provenance(_Struct, frozen=True):
+    demo: bool
+    stale: bool
+    fetched_at: float
+    failed_clusters: list[str]
+    partial_scope: bool  # the requester sees only some namespaces
+
+
+class Share(_Struct, frozen=True):
+    name: str
+    cost: float
+    share: float  # of the answer's total, 0..1
+
+
+class TopItem(_Struct, frozen=True):
+    name: str
+    cost: float
+    share: float
+    namespace: str = ""  # for controllers and pods
+    cluster: str = ""
+
+
+class Workload(_Struct, frozen=True):
+    name: str  # OpenCost's `kind:name`, or `__unallocated__` for pods without a controller
+    kind: str
+    cluster: str
+    cost: float
+    share: float
+    efficiency: float | None
+    pods: int
+
+
+class Mover(_Struct, frozen=True):
+    name: str
+    before: float
+    after: float
+    delta: float
+    delta_pct: float | None
+    namespace: str = ""
+    cluster: str = ""
+
+
+class DayCost(_Struct, frozen=True):
+    day: date
+    cost: float
+    partial: bool  # the day is not wholly inside the elapsed window
+
+
+class Summary(_Struct, frozen=True):
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    total: float
+    top_namespaces: list[Share]
+    namespace_count: int
+    run_rate_monthly: float | None
+    efficiency: float | None
+    idle_cost: float | None  # None unless the requester may see cluster-wide figures
+    idle_share: float | None
+    clusters: list[str]
+    provenance: Provenance
+
+
+class NamespaceBreakdown(_Struct, frozen=True):
+    namespace: str
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    total: float
+    workloads: list[Workload]
+    resources: dict[str, float]
+    efficiency: float | None
+    run_rate_monthly: float | None
+    pods: int
+    clusters: list[str]
+    provenance: Provenance
+
+
+class TopList(_Struct, frozen=True):
+    dimension: str  # namespace | controller | pod | cluster | node | label:KEY
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    items: list[TopItem]
+    total: float  # of every visible row, shown or not
+    shown_total: float
+    rest_count: int
+    rest_cost: float
+    provenance: Provenance
+    clusters: list[str] = msgspec.field(default_factory=list)  # of every visible row
+
+
+class LabelBreakdown(_Struct, frozen=True):
+    key: str
+    value: str
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    total: float
+    by_namespace: list[Share]
+    by_controller: list[TopItem]
+    resources: dict[str, float]
+    run_rate_monthly: float | None
+    provenance: Provenance
+    clusters: list[str] = msgspec.field(default_factory=list)
+
+
+class Comparison(_Struct, frozen=True):
+    focus: Focus
+    dimension: str  # what movers are: namespace, or controller when focused on a namespace
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    previous_window: TimeRange  # trimmed to the same elapsed length when this one still runs
+    total: float
+    previous_total: float
+    delta: float
+    delta_pct: float | None  # None when the previous period cost nothing
+    up: list[Mover]
+    down: list[Mover]
+    new: list[Mover]  # only in this period
+    gone: list[Mover]  # only in the previous one
+    provenance: Provenance
+
+
+class Trend(_Struct, frozen=True):
+    focus: Focus
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    points: list[DayCost]
+    total: float
+    average_per_day: float | None
+    min_day: DayCost | None  # over whole days when there are any
+    max_day: DayCost | None
+    provenance: Provenance
