@@ -26,8 +26,8 @@ from bench.common import banner, median, ms, pick, print_ratio, print_table, rat
 from bench.parse_aggregate import make_payload
 from bot.redis import async_client
 from services.opencost.cache import CachedCostSource
-from services.opencost.models import AllocationResponse
-from services.ports import AllocationData, AllocationQuery, AssetData, CostSource
+from services.opencost.models import AllocationData, AllocationQuery, AllocationResponse, AssetData
+from services.ports import CostSource
 from tests.redis_server import RedisServer
 
 INNER_DELAY = 0.05

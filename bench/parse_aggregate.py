@@ -25,10 +25,16 @@ from bench.common import (
     ratio,
     timed_runs,
 )
+from services.access.models import EVERYTHING, Scope
 from services.costs.service import CostService
 from services.costs.windows import TimeRange
-from services.opencost.models import IDLE, AllocationResponse
-from services.ports import EVERYTHING, AllocationData, AllocationQuery, AssetData, Scope
+from services.opencost.models import (
+    IDLE,
+    AllocationData,
+    AllocationQuery,
+    AllocationResponse,
+    AssetData,
+)
 from tests.standins.opencost_data import allocation_envelope, allocation_row, allocation_set
 
 END = datetime(2024, 3, 11, tzinfo=UTC)

@@ -18,8 +18,8 @@ from slack_bolt.response import BoltResponse
 
 from bot.slack_adapters import RetryingRespond
 from handlers.errors import SLACK_AUTH_ERRORS
+from services.access.models import Identity
 from services.errors import ChatUnavailable, DependencyError
-from services.ports import Identity
 
 Next = Callable[[], Awaitable[BoltResponse]]
 

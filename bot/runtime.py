@@ -33,6 +33,7 @@ from services.access.identity import (
     IdentityResolver,
     MapProvider,
 )
+from services.access.models import AccessCheck, Identity
 from services.access.policy import AccessPolicy, SarAuthorizer
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
@@ -41,7 +42,7 @@ from services.errors import AuthorizationUnavailable
 from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
 from services.opencost.multi import MultiClusterSource
-from services.ports import AccessCheck, Authorizer, Clock, CostSource, Identity
+from services.ports import Authorizer, Clock, CostSource
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource

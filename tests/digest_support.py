@@ -16,6 +16,7 @@ import structlog
 from redis.asyncio import Redis
 
 from handlers.render.digest import DigestBlocks
+from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
@@ -30,8 +31,7 @@ from services.digests import (
 )
 from services.digests.content import DigestContent, RecsDigestSource
 from services.errors import ChatUnavailable
-from services.opencost.models import IDLE, Allocation
-from services.ports import AllocationData, AllocationQuery, AssetData, Identity
+from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
 
 DAY = timedelta(days=1)
 CHANNEL = "C0TEAM"

@@ -13,8 +13,14 @@ from redis.asyncio import Redis
 
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
 from services.opencost.cache import CachedCostSource
-from services.opencost.models import Allocation, Asset, AssetProperties
-from services.ports import AllocationData, AllocationQuery, AssetData
+from services.opencost.models import (
+    Allocation,
+    AllocationData,
+    AllocationQuery,
+    Asset,
+    AssetData,
+    AssetProperties,
+)
 from tests.redis_server import RedisServer, free_port
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -14,8 +14,7 @@ import msgspec
 import pytest
 
 from services.opencost.client import OpenCostClient
-from services.opencost.models import UNALLOCATED, AllocationResponse, AssetResponse
-from services.ports import AllocationQuery
+from services.opencost.models import UNALLOCATED, AllocationQuery, AllocationResponse, AssetResponse
 from tests.standins.opencost import OpenCostStandIn
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

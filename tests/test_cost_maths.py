@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from services.access.models import EVERYTHING, Scope
 from services.costs import maths as cm
 from services.errors import UserInputError
 from services.opencost.models import IDLE, UNALLOCATED, UNMOUNTED, Allocation
-from services.ports import EVERYTHING, Scope
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.access.models import EVERYTHING, Scope
 from services.costs.service import CostService, Focus
 from services.costs.windows import TimeRange
 from services.errors import NotFound, UserInputError
-from services.opencost.models import IDLE, Allocation
-from services.ports import EVERYTHING, AllocationData, AllocationQuery, AssetData, Scope
+from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
 from tests.test_cost_maths import alloc, idle
 
 MAY1, MAY8 = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 8, tzinfo=UTC)

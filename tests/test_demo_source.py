@@ -24,8 +24,7 @@ from demo.cluster import (
     DemoOpenCostTransport,
 )
 from services.opencost.client import OpenCostClient
-from services.opencost.models import AllocationResponse, AssetResponse
-from services.ports import AllocationQuery
+from services.opencost.models import AllocationQuery, AllocationResponse, AssetResponse
 from tests.standins.opencost import OpenCostStandIn
 
 NOW = datetime(2025, 3, 14, 15, 30, tzinfo=UTC)  # a Friday afternoon

@@ -21,8 +21,8 @@ from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
 from handlers.render.reply import Reply
 from services.access.identity import SlackUser, StaticSlackDirectory
+from services.access.models import Identity
 from services.digests import RecsDigest, RecsDigestItem
-from services.ports import Identity
 from tests.bot_harness import seed_slack_users
 from tests.digest_support import (
     ADMIN,

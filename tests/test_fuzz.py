@@ -34,12 +34,12 @@ from handlers.render.blockkit import MAX_BLOCKS, validate
 from handlers.render.reply import Reply
 from handlers.routes import costs, digests, info  # noqa: F401
 from services.access.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
+from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
-from services.ports import Identity
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource

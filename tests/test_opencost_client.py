@@ -14,8 +14,8 @@ import pytest
 
 from services.errors import OpenCostBadResponse, OpenCostUnavailable
 from services.opencost.client import OpenCostClient
+from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.opencost.multi import MultiClusterSource
-from services.ports import AllocationData, AllocationQuery, AssetData
 from tests.redis_server import free_port
 from tests.standins.opencost import (
     OpenCostStandIn,

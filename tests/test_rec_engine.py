@@ -9,9 +9,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from services.access.models import EVERYTHING, Scope
 from services.errors import OpenCostUnavailable
-from services.opencost.models import Allocation, Asset
-from services.ports import EVERYTHING, AllocationData, AllocationQuery, AssetData, Scope
+from services.opencost.models import Allocation, AllocationData, AllocationQuery, Asset, AssetData
 from services.recommendations.engine import OptimizationService
 from services.recommendations.maths import rec_id
 from services.recommendations.models import (

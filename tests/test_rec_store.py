@@ -11,9 +11,9 @@ import msgspec
 import pytest
 from redis.asyncio import Redis
 
+from services.access.models import EVERYTHING, Scope
 from services.errors import StoreUnavailable, UserInputError
-from services.opencost.models import Allocation
-from services.ports import EVERYTHING, AllocationData, Scope
+from services.opencost.models import Allocation, AllocationData
 from services.recommendations.lifecycle import TARGET
 from services.recommendations.maths import rightsize
 from services.recommendations.models import (

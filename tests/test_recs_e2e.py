@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from demo.cluster import DemoCluster
-from services.ports import AllocationData, AllocationQuery, AssetData
+from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import RecSnapshot, RecState
 from services.recommendations.realized import RealizedSavings

@@ -25,8 +25,8 @@ from handlers.errors import NOT_A_MEMBER, words_for
 from handlers.render.blockkit import context as context_block
 from handlers.render.blockkit import escape, image, section
 from handlers.render.reply import SHARE_ACTION, Reply
+from services.access.models import Identity
 from services.errors import ChatUnavailable, CostbotError, Unmapped
-from services.ports import Identity
 
 WORKING_AFTER_SECONDS = 2.0
 log = structlog.get_logger("costbot.commands")

@@ -17,9 +17,9 @@ from handlers.render.blockkit import context, divider, escape, fit, header, mone
 from handlers.render.recs import item_blocks
 from handlers.render.reply import Block
 from handlers.routes.costs import visible_scope
+from services.access.models import Identity, Scope
 from services.costs.windows import TimeRange, parse_window
 from services.errors import CostbotError
-from services.ports import Identity, Scope
 from services.recommendations.board import RecommendationBoard
 
 log = structlog.get_logger("costbot.home")

@@ -40,6 +40,7 @@ from handlers.render.recs import (
 )
 from handlers.render.reply import Block, Reply
 from handlers.routes.costs import visible_scope
+from services.access.models import Identity, Scope
 from services.access.policy import CLUSTER_RESOURCES
 from services.costs.windows import DEFAULT_WINDOW, parse_window
 from services.errors import (
@@ -49,7 +50,6 @@ from services.errors import (
     StaleAction,
     Unmapped,
 )
-from services.ports import Identity, Scope
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import Action, Recommendation, RecState
 

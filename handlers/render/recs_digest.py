@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.render.recs import item_blocks
+from services.access.models import Identity, Scope
 from services.digests.content import RecsDigest, RecsDigestItem
-from services.ports import Clock, Identity, Scope
+from services.ports import Clock
 from services.recommendations.board import RecommendationBoard
 
 LOOKBACK = timedelta(days=7)

@@ -20,10 +20,10 @@ from handlers.render.costs import (
     render_trend,
 )
 from handlers.render.reply import Reply
+from services.access.models import Scope
 from services.costs.service import TREND_STEP
 from services.costs.views import Focus
 from services.costs.windows import TimeRange
-from services.ports import Scope
 
 
 async def visible_scope(

@@ -8,9 +8,9 @@ from handlers.errors import UNMAPPED_HELP
 from handlers.listeners.commands import Asker, route
 from handlers.render.blockkit import context, escape, header, section
 from handlers.render.reply import Reply
+from services.access.models import Scope
 from services.costs.windows import DEFAULT_WINDOW, parse_window
 from services.errors import NotAllowed
-from services.ports import Scope
 
 EXAMPLES = (
     ("/cost summary 7d", "total, top namespaces and run-rate for everything you may see"),

@@ -20,8 +20,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from structlog.typing import FilteringBoundLogger
 
+from services.access.models import Identity
 from services.errors import CostbotError
-from services.ports import Clock, Identity
+from services.ports import Clock
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")

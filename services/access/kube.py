@@ -21,8 +21,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException, OpenApiException
 from kubernetes.config.config_exception import ConfigException
 
+from services.access.models import AccessCheck
 from services.errors import AuthorizationUnavailable, DependencyError
-from services.ports import AccessCheck
 
 T = TypeVar("T")
 # SAR bodies carry the groups explicitly; the API server does not add `system:authenticated`

@@ -16,8 +16,9 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from structlog.typing import FilteringBoundLogger
 
+from services.access.models import AccessCheck, Identity, Scope
 from services.errors import AuthorizationUnavailable
-from services.ports import AccessCheck, Authorizer, Identity, Scope
+from services.ports import Authorizer
 
 # A namespace name is a DNS-1123 label; anything else (OpenCost's `__idle__`, "") is not one
 # and is never asked about (an empty namespace would even mean "all namespaces").

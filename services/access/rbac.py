@@ -10,7 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.ports import AccessCheck, Identity
+from services.access.models import AccessCheck, Identity
 
 AUTHENTICATED = "system:authenticated"
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
+from services.access.models import Scope
 from services.errors import UserInputError
 from services.opencost.models import IDLE, UNALLOCATED, UNMOUNTED, Allocation, parse_time, z
-from services.ports import Scope
 
 HOURS_PER_MONTH = 730.0  # OpenCost's and the cloud providers' convention
 DIMENSIONS = ("namespace", "controller", "pod", "cluster", "node")

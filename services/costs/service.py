@@ -10,6 +10,7 @@ import asyncio
 import math
 from datetime import UTC, date, datetime, timedelta
 
+from services.access.models import Scope
 from services.costs import maths as cm
 from services.costs.views import (
     EVERYWHERE,
@@ -29,8 +30,8 @@ from services.costs.views import (
 )
 from services.costs.windows import TimeRange
 from services.errors import NotFound
-from services.opencost.models import UNALLOCATED, Allocation
-from services.ports import AllocationData, AllocationQuery, Clock, CostSource, Scope
+from services.opencost.models import UNALLOCATED, Allocation, AllocationData, AllocationQuery
+from services.ports import Clock, CostSource
 
 # The answer structs live in services/costs/views.py; re-exported so `services.costs.service` stays
 # one import for callers of the service.

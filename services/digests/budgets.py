@@ -15,6 +15,7 @@ import msgspec
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from services.access.models import EVERYTHING, Identity, Scope
 from services.access.policy import AccessPolicy
 from services.audit import AuditLog
 from services.costs.service import CostService, Focus
@@ -31,7 +32,7 @@ from services.digests.delivery import DeliveryGuard, Job, Outgoing, Result
 from services.digests.models import Budget, BudgetKind, RunRecord, new_id
 from services.digests.store import DigestStore
 from services.errors import CostbotError, NotAllowed, NotFound, UserInputError
-from services.ports import EVERYTHING, Clock, Identity, Scope
+from services.ports import Clock
 
 MAX_PER_CHANNEL = 50
 

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
+from services.access.models import Identity, Scope
 from services.access.policy import AccessPolicy
 from services.costs.service import (
     Comparison,
@@ -27,7 +28,6 @@ from services.costs.service import (
 from services.costs.windows import TimeRange
 from services.digests.models import Subscription
 from services.errors import NotFound
-from services.ports import Identity, Scope
 
 TOP = 5
 CHART_MIN_DAYS = 2.0  # a one-day digest gets no chart: one bar says nothing

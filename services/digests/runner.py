@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import structlog
 from structlog.typing import FilteringBoundLogger
 
+from services.access.models import Identity
 from services.digests.content import DigestContent, DigestData, DigestRenderer
 from services.digests.delivery import (
     ALREADY,
@@ -39,7 +40,7 @@ from services.digests.schedule import (
 )
 from services.digests.store import DigestStore
 from services.errors import ChatUnavailable, CostbotError
-from services.ports import ChatPoster, Clock, Identity
+from services.ports import ChatPoster, Clock
 
 ResolveIdentity = Callable[[str], Awaitable[Identity]]
 LATE_AFTER = timedelta(minutes=5)  # a delivery later than this after its fire time says "(late)"

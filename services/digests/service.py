@@ -9,6 +9,7 @@ from datetime import datetime
 import msgspec
 
 from services.access.identity import SlackDirectory
+from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.audit import AuditLog
 from services.costs.service import CostService
@@ -19,7 +20,7 @@ from services.digests.runner import DigestRunner
 from services.digests.schedule import last_fire, next_fire, trigger_for, zone
 from services.digests.store import DigestStore
 from services.errors import ChatUnavailable, NotAllowed, NotFound, UserInputError
-from services.ports import Clock, Identity
+from services.ports import Clock
 
 MAX_PER_CHANNEL = 20
 

@@ -21,7 +21,8 @@ from redis import RedisError
 from redis.asyncio import Redis
 
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
-from services.ports import AllocationData, AllocationQuery, AssetData, Clock, CostSource
+from services.opencost.models import AllocationData, AllocationQuery, AssetData
+from services.ports import Clock, CostSource
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T", AllocationData, AssetData)

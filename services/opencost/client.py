@@ -18,12 +18,15 @@ import structlog
 from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
 from services.opencost.models import (
     Allocation,
+    AllocationData,
+    AllocationQuery,
     AllocationResponse,
     Asset,
+    AssetData,
     AssetResponse,
     RawAllocationOnly,
 )
-from services.ports import AllocationData, AllocationQuery, AssetData, Clock
+from services.ports import Clock
 
 log = structlog.get_logger(__name__)
 _R = TypeVar("_R", AllocationResponse, AssetResponse)

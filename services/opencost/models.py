@@ -186,3 +186,48 @@ def parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- what a cost source is asked and answers ------------------------------------------------
+class AllocationQuery(msgspec.Struct, frozen=True):
+    """One `/allocation` question, window already resolved to explicit UTC instants.
+
+    `aggregate=""` means OpenCost's default (cluster,node,namespace,pod,container), i.e. the
+    container level costbot aggregates itself. `step=""` means one set for the whole window.
+    """
+
+    start: datetime
+    end: datetime
+    step: str = ""
+    aggregate: str = ""
+    include_idle: bool = False
+    # A v2 filter string; a hint only: older OpenCost ignores it, so callers filter again.
+    filter: str = ""
+
+    def window_param(self) -> str:
+        return f"{_rfc3339(self.start)},{_rfc3339(self.end)}"
+
+
+class AllocationData(msgspec.Struct, frozen=True):
+    """What a cost source answers: one list of allocations per step, plus provenance."""
+
+    steps: list[list[Allocation]]
+    fetched_at: float  # unix seconds when the data left OpenCost
+    demo: bool = False
+    stale: bool = False  # served from the last good answer because the source failed
+    failed_clusters: list[str] = msgspec.field(default_factory=list)
+
+    def rows(self) -> list[Allocation]:
+        return [row for step in self.steps for row in step]
+
+
+class AssetData(msgspec.Struct, frozen=True):
+    assets: list[Asset]
+    fetched_at: float
+    demo: bool = False
+    stale: bool = False
+    failed_clusters: list[str] = msgspec.field(default_factory=list)
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

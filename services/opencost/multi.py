@@ -13,7 +13,8 @@ from typing import TypedDict, TypeVar
 import structlog
 
 from services.errors import OpenCostError, OpenCostUnavailable
-from services.ports import AllocationData, AllocationQuery, AssetData, CostSource
+from services.opencost.models import AllocationData, AllocationQuery, AssetData
+from services.ports import CostSource
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T", AllocationData, AssetData)

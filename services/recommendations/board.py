@@ -11,7 +11,7 @@ import asyncio
 
 import msgspec
 
-from services.ports import Scope
+from services.access.models import Scope
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import Recommendation, RecState
 from services.recommendations.realized import RealizedSavings

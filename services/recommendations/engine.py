@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from services.access.models import Scope
 from services.errors import OpenCostError
-from services.ports import AllocationData, AllocationQuery, AssetData, Clock, CostSource, Scope
+from services.opencost.models import AllocationData, AllocationQuery, AssetData
+from services.ports import Clock, CostSource
 from services.recommendations.maths import DEFAULTS, rightsize
 from services.recommendations.models import (
     HpaSource,

@@ -14,8 +14,10 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from services.access.models import Scope
 from services.errors import DependencyError
-from services.ports import AllocationData, AllocationQuery, Clock, CostSource, Scope
+from services.opencost.models import AllocationData, AllocationQuery
+from services.ports import Clock, CostSource
 from services.recommendations.maths import realized_monthly
 from services.recommendations.models import RealizedEntry, RecState
 from services.recommendations.series import DatedRow, dated_rows, requests_after

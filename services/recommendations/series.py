@@ -10,8 +10,14 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
-from services.opencost.models import UNALLOCATED, UNMOUNTED, Allocation, parse_time, z
-from services.ports import AllocationData
+from services.opencost.models import (
+    UNALLOCATED,
+    UNMOUNTED,
+    Allocation,
+    AllocationData,
+    parse_time,
+    z,
+)
 from services.recommendations.models import ContainerSamples, WorkloadKey, WorkloadUsage
 
 # Kinds whose pod template a strategic-merge patch can change. Jobs (often one per CronJob run)

@@ -15,8 +15,9 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from services.access.models import Scope
 from services.errors import StoreUnavailable
-from services.ports import Clock, Scope
+from services.ports import Clock
 from services.recommendations import lifecycle
 from services.recommendations.maths import DEFAULTS, savings_band
 from services.recommendations.models import (
