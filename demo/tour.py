@@ -56,7 +56,7 @@ def _messages(said: list[Said]) -> list[dict[str, Any]]:
 
 
 def _image_paths(session: LocalSession) -> dict[str, str]:
-    return {fid: meta["path"] for fid, meta in session.slack._files.items() if "path" in meta}
+    return session.slack.image_paths()
 
 
 def show(session: LocalSession, said: list[Said], color: bool, start: int = 1) -> list[ButtonRef]:

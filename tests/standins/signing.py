@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from tests.standins.slack_workspace import APP_ID, TEAM_ID
+from demo.slack import APP_ID, TEAM_ID
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

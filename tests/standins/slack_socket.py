@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from demo.slack import APP_ID
 from tests.standins.server import ServerThread, wait_until, wait_until_async
-from tests.standins.slack_workspace import APP_ID
 
 ENVELOPE_TYPES = frozenset({"slash_commands", "interactive", "events_api"})
 

@@ -1,13 +1,16 @@
-"""The state behind the Slack stand-in: messages, views, users, user groups and file uploads.
+"""The state behind the local Slack: channels, messages, views, users, user groups and uploads.
 
-Each Web API method is a plain function of its params answering Slack's JSON; the HTTP layer in
-`slack.py` does auth, recording and fault injection. Never reaches the real Slack.
+Each Web API method is a plain function of its params answering Slack's JSON, as strict as real
+Slack about what it accepts (required arguments, Block Kit, channel membership); the HTTP layer
+in `server.py` does auth and recording. Never reaches the real Slack.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from demo.slack.blocks import blocks_problems, view_problems
 
 TEAM_ID = "T0TEST"
 APP_ID = "A0COSTBOT"
@@ -24,16 +29,34 @@ BOT_USER_ID = "U0COSTBOT"
 Params = dict[str, Any]
 Reply = dict[str, Any]
 
-# Fields slack_sdk sends JSON-encoded inside form bodies; decoded so tests see one shape.
+# Fields slack_sdk sends JSON-encoded inside form bodies; decoded so callers see one shape.
 JSON_FIELDS = frozenset({"blocks", "attachments", "metadata", "view", "files", "users"})
+
+# Channel, DM and group ids (a user id opens a DM); names like "#general" are not resolved.
+CHANNEL_ID = re.compile(r"[CDGU][A-Z0-9]+")
+MAX_TEXT = 40_000
+MAX_RESPONSES = 5  # Slack takes at most five posts to one response_url
 
 
 class SlackMethodError(Exception):
-    """A Web API error: answered as HTTP 200 `{"ok": false, "error": code}`."""
+    """A Web API error: answered as HTTP 200 `{"ok": false, "error": code}` (+ what was wrong)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, problems: Sequence[str] = ()) -> None:
         super().__init__(code)
         self.code = code
+        self.problems = list(problems)
+
+    def reply(self) -> Reply:
+        """Slack's error shape: invalid_blocks and invalid_arguments say what was wrong."""
+        if not self.problems:
+            return {"ok": False, "error": self.code}
+        messages = [f"[ERROR] {problem}" for problem in self.problems]
+        return {
+            "ok": False,
+            "error": self.code,
+            "errors": list(self.problems),
+            "response_metadata": {"messages": messages},
+        }
 
 
 @dataclass
@@ -57,6 +80,7 @@ class Workspace:
 
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     usergroups: dict[str, list[str]] = field(default_factory=dict)
+    team_id: str = TEAM_ID
     base_url: str = ""
     ts_base: int = field(default_factory=lambda: int(time.time()))
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -65,6 +89,10 @@ class Workspace:
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
     home_views: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
+    responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Channels the bot is not a member of, and archived ones; every other id is a joined channel.
+    left: set[str] = field(default_factory=set)
+    archived: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def methods(self) -> dict[str, Callable[[Params], Reply]]:
@@ -103,7 +131,7 @@ class Workspace:
             "url": "https://costbot-test.slack.com/",
             "team": "Costbot Test",
             "user": "costbot",
-            "team_id": TEAM_ID,
+            "team_id": self.team_id,
             "user_id": BOT_USER_ID,
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
@@ -115,23 +143,24 @@ class Workspace:
 
     # --- chat ---------------------------------------------------------------------------------
     def chat_post_message(self, params: Params) -> Reply:
-        channel = _required(params, "channel", "channel_not_found")
-        _require_content(params)
+        channel = self._channel(params)
+        _check_content(params)
         message = self._message(params, self.next_ts())
         self.channels.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": dict(message)}
 
     def chat_post_ephemeral(self, params: Params) -> Reply:
-        channel = _required(params, "channel", "channel_not_found")
+        channel = self._channel(params)
         user = _required(params, "user", "user_not_in_channel")
-        _require_content(params)
+        _check_content(params)
         message = {**self._message(params, self.next_ts()), "channel": channel, "to_user": user}
         self.ephemerals.append(message)
         return {"ok": True, "message_ts": message["ts"]}
 
     def chat_update(self, params: Params) -> Reply:
-        channel = _required(params, "channel", "channel_not_found")
+        channel = self._channel(params)
         message = self._find(channel, _required(params, "ts", "message_not_found"))
+        _check_content(params, required=False)
         for key in ("text", "blocks", "attachments", "metadata"):
             if params.get(key) is not None:
                 message[key] = params[key]
@@ -140,13 +169,13 @@ class Workspace:
         return {**reply, "message": dict(message)}
 
     def chat_delete(self, params: Params) -> Reply:
-        channel = _required(params, "channel", "channel_not_found")
+        channel = self._channel(params)
         message = self._find(channel, _required(params, "ts", "message_not_found"))
         self.channels[channel].remove(message)
         return {"ok": True, "channel": channel, "ts": message["ts"]}
 
     def conversations_history(self, params: Params) -> Reply:
-        channel = _required(params, "channel", "channel_not_found")
+        channel = self._channel(params)
         limit = int(params.get("limit") or 100)
         start = int(str(params.get("cursor") or "0").removeprefix("next:") or 0)
         visible = [m for m in reversed(self.channels.get(channel, [])) if _in_range(m, params)]
@@ -163,6 +192,17 @@ class Workspace:
             "response_metadata": {"next_cursor": cursor},
         }
 
+    def _channel(self, params: Params) -> str:
+        """The `channel` param as Slack checks it: an id, joined by the bot, not archived."""
+        channel = _required(params, "channel", "channel_not_found")
+        if not CHANNEL_ID.fullmatch(channel):
+            raise SlackMethodError("channel_not_found")
+        if channel in self.archived:
+            raise SlackMethodError("is_archived")
+        if channel in self.left:
+            raise SlackMethodError("not_in_channel")
+        return channel
+
     def _message(self, params: Params, ts: str) -> dict[str, Any]:
         message: dict[str, Any] = {
             "type": "message",
@@ -170,7 +210,7 @@ class Workspace:
             "user": BOT_USER_ID,
             "bot_id": BOT_ID,
             "app_id": APP_ID,
-            "team": TEAM_ID,
+            "team": self.team_id,
             "ts": ts,
         }
         for key in ("blocks", "attachments", "metadata", "thread_ts"):
@@ -193,6 +233,8 @@ class Workspace:
         view_id = params.get("view_id") or self._by_external_id(params.get("external_id"))
         if view_id not in self.views:
             raise SlackMethodError("not_found")
+        if params.get("hash") and params["hash"] != self.views[str(view_id)]["hash"]:
+            raise SlackMethodError("hash_conflict")  # the view changed since the caller read it
         return {"ok": True, "view": self._store_view(str(view_id), params)}
 
     def views_publish(self, params: Params) -> Reply:
@@ -204,11 +246,12 @@ class Workspace:
 
     def _store_view(self, view_id: str, params: Params) -> dict[str, Any]:
         view = params.get("view")
-        if not isinstance(view, dict) or "type" not in view:
-            raise SlackMethodError("invalid_arguments")
+        if problems := view_problems(view):
+            raise SlackMethodError("invalid_arguments", problems)
+        assert isinstance(view, dict)  # view_problems accepts only objects
         stored = {
             "id": view_id,
-            "team_id": TEAM_ID,
+            "team_id": self.team_id,
             "app_id": APP_ID,
             "bot_id": BOT_ID,
             "state": {"values": {}},
@@ -229,12 +272,39 @@ class Workspace:
                 return view_id
         return None
 
+    # --- response_urls ------------------------------------------------------------------------
+    def new_response_url(self, response_id: str | None = None) -> str:
+        """A response_url the bot may answer on (at most MAX_RESPONSES times, as in Slack)."""
+        response_id = response_id or f"R{next(self._ids):05d}"
+        self.responses.setdefault(response_id, [])
+        return f"{self.base_url}/response/{response_id}"
+
+    def receive_response(self, response_id: str, raw: bytes) -> tuple[int, str]:
+        """One POST to a response_url: Slack's (status, body) answer; only accepted ones kept."""
+        if response_id not in self.responses:
+            return 404, "invalid_url"
+        if len(self.responses[response_id]) >= MAX_RESPONSES:
+            return 404, "used_url"
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return 400, "invalid_payload"
+        if not isinstance(body, dict):
+            return 400, "invalid_payload"
+        if not body.get("delete_original"):
+            try:
+                _check_content(body)
+            except SlackMethodError as error:
+                return 400, error.code
+        self.responses[response_id].append(body)
+        return 200, "ok"
+
     # --- users --------------------------------------------------------------------------------
     def users_info(self, params: Params) -> Reply:
         user_id = str(params.get("user") or "")
         if user_id not in self.users:
             raise SlackMethodError("user_not_found")
-        return {"ok": True, "user": slack_user(user_id, self.users[user_id])}
+        return {"ok": True, "user": slack_user(user_id, self.users[user_id], self.team_id)}
 
     def usergroups_list(self, params: Params) -> Reply:
         include_users = _truthy(params.get("include_users"))
@@ -242,7 +312,7 @@ class Workspace:
         for group_id, members in self.usergroups.items():
             group: dict[str, Any] = {
                 "id": group_id,
-                "team_id": TEAM_ID,
+                "team_id": self.team_id,
                 "is_usergroup": True,
                 "name": group_id,
                 "handle": group_id.lower(),
@@ -279,6 +349,8 @@ class Workspace:
         files = params.get("files")
         if not isinstance(files, list) or not files:
             raise SlackMethodError("invalid_arguments")
+        if params.get("channel_id"):
+            self._channel({"channel": params["channel_id"]})
         done = [self._complete(entry, params) for entry in files]
         return {"ok": True, "files": [_file_object(upload) for upload in done]}
 
@@ -294,7 +366,7 @@ class Workspace:
         return upload
 
 
-def slack_user(user_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+def slack_user(user_id: str, spec: Mapping[str, Any], team_id: str = TEAM_ID) -> dict[str, Any]:
     """A users.info `user` object from {email, tz, deleted, is_bot, real_name}."""
     tz = str(spec.get("tz") or "UTC")
     offset = datetime.now(UTC).astimezone(ZoneInfo(tz)).utcoffset()
@@ -304,7 +376,7 @@ def slack_user(user_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         profile["email"] = spec["email"]
     return {
         "id": user_id,
-        "team_id": TEAM_ID,
+        "team_id": team_id,
         "name": real_name.lower().replace(" ", "."),
         "deleted": bool(spec.get("deleted", False)),
         "real_name": real_name,
@@ -323,7 +395,8 @@ def decode_params(params: Mapping[str, Any]) -> Params:
     for key in JSON_FIELDS & decoded.keys():
         value = decoded[key]
         if isinstance(value, str) and value[:1] in ("[", "{"):
-            decoded[key] = json.loads(value)
+            with contextlib.suppress(json.JSONDecodeError):  # left as is: the method refuses it
+                decoded[key] = json.loads(value)
     return decoded
 
 
@@ -346,9 +419,23 @@ def _required(params: Params, key: str, error: str) -> str:
     return str(value)
 
 
-def _require_content(params: Params) -> None:
-    if not any(params.get(key) for key in ("text", "blocks", "attachments")):
+def _check_content(params: Params, *, required: bool = True) -> None:
+    """Text, blocks and metadata as chat.* methods check them, blocks against Block Kit."""
+    if required and not any(params.get(key) for key in ("text", "blocks", "attachments")):
         raise SlackMethodError("no_text")
+    if len(str(params.get("text") or "")) > MAX_TEXT:
+        raise SlackMethodError("msg_too_long")
+    if isinstance(params.get("blocks"), str):
+        raise SlackMethodError("invalid_blocks_format")
+    if params.get("blocks") is not None and (problems := blocks_problems(params["blocks"])):
+        raise SlackMethodError("invalid_blocks", problems)
+    metadata = params.get("metadata")
+    if metadata is not None and not (
+        isinstance(metadata, dict)
+        and isinstance(metadata.get("event_type"), str)
+        and isinstance(metadata.get("event_payload"), dict)
+    ):
+        raise SlackMethodError("invalid_metadata_format")
 
 
 def _truthy(value: Any) -> bool:
