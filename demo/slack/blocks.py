@@ -48,15 +48,18 @@ Problems = list[str]
 
 
 def text_problems(obj: Any, limit: int, kinds: Sequence[str] = TEXT_TYPES) -> Problems:
-    """A text object: one of `kinds`, non-empty, within `limit`; `emoji` only on plain_text."""
+    """A text object: one of `kinds`, non-empty, within `limit`; `emoji` only on plain_text.
+
+    Lines have no subject ("is 151 characters; ..."): callers say which text they checked.
+    """
     if not isinstance(obj, Mapping) or obj.get("type") not in kinds:
         return [f"must be a {' or '.join(kinds)} text object"]
     text = obj.get("text")
     if not isinstance(text, str) or not text:
-        return ["text must be a non-empty string"]
-    problems = [f"text is {len(text)} characters; at most {limit}"] if len(text) > limit else []
+        return ["must be a non-empty string"]
+    problems = [f"is {len(text)} characters; at most {limit}"] if len(text) > limit else []
     if obj.get("type") == "mrkdwn" and "emoji" in obj:
-        problems.append("emoji is not allowed on mrkdwn")
+        problems.append("must not set emoji on mrkdwn")
     return problems
 
 
@@ -130,7 +133,8 @@ def _context(block: Mapping[str, Any]) -> Problems:
     problems = _list_problems(elements, "elements", 10)
     for element in elements if isinstance(elements, list) else []:
         is_image = isinstance(element, Mapping) and element.get("type") == "image"
-        problems += _image_problems(element) if is_image else text_problems(element, 3000)
+        found = _image_problems(element) if is_image else text_problems(element, 3000)
+        problems += [f"element {p}" for p in found]
     return problems
 
 
