@@ -7,6 +7,7 @@ is the same fake, so the last tests check that it keeps this strictness under it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -297,7 +298,8 @@ async def test_files_upload_v2_saves_the_file_and_shares_it(
         channel="C1", content=b"\x89PNG-bytes", filename="cost.png", title="Cost"
     )
     file_id = reply["file"]["id"]
-    assert Path(slack.image_paths()[file_id]).read_bytes() == b"\x89PNG-bytes"
+    saved = await asyncio.to_thread(Path(slack.image_paths()[file_id]).read_bytes)
+    assert saved == b"\x89PNG-bytes"
     upload = slack.uploads[0]
     assert (upload.completed, upload.channel_id, upload.title) == (True, "C1", "Cost")
     assert slack.said[-1].kind == "file"
@@ -390,7 +392,7 @@ def test_blocks_the_bot_renders_are_accepted() -> None:
             {
                 "type": "actions",
                 "elements": [{**BUTTON, "text": {"type": "plain_text", "text": "b" * 76}}],
-            },  # noqa: E501
+            },
             "at most 75",
         ),
         ({"type": "image", "image_url": "https://x/i.png"}, "alt_text"),
