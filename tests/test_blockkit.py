@@ -1,4 +1,5 @@
-"""Block Kit builders, escaping, display formatting and Slack's limits (fit/validate)."""
+"""Block Kit basics in handlers/render: mrkdwn escaping, builders, display formatting, tables,
+and Slack's limits (fit/validate)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.render.blockkit import (
-    MAX_BLOCKS,
+from handlers.render.blocks import (
     Block,
     actions,
     button,
     confirm_dialog,
     context,
-    delta_money,
     divider,
-    escape,
     fields,
-    fit,
     header,
     image,
-    message_text_fallback,
-    money,
-    pct,
-    preformatted_table,
     section,
-    truncate,
-    validate,
 )
+from handlers.render.fit import fit, message_text_fallback
+from handlers.render.format import delta_money, money, pct
+from handlers.render.limits import MAX_BLOCKS
+from handlers.render.mrkdwn import escape, truncate
+from handlers.render.tables import preformatted_table
+from handlers.render.validate import validate
 
 # --- escaping -------------------------------------------------------------------------------
 

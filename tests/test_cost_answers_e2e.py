@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from handlers.render.blockkit import MAX_BLOCKS, MAX_TEXT, validate
+from handlers.render.limits import MAX_BLOCKS, MAX_TEXT
+from handlers.render.validate import validate
 from tests.bot_harness import MovableClock, World
 from tests.conftest import SHARED
 from tests.cost_world import (
