@@ -1,4 +1,4 @@
-"""`costbot` command line: serve, demo, console, ask, check (PRODUCT.md §3)."""
+"""costbot: Kubernetes cost answers in Slack, under each asker's own Kubernetes permissions."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def parse_duration(value: object) -> int:
 
 
 class Settings(BaseSettings):
-    """Every variable in PRODUCT.md §2."""
+    """Every variable in README.md's Configuration table, with its default and its checks."""
 
     model_config = SettingsConfigDict(
         env_prefix="",

@@ -5,7 +5,7 @@ Never a traceback, never a secret, never a hint that a hidden namespace exists.
 
 from __future__ import annotations
 
-from handlers.render.blockkit import escape
+from handlers.render.mrkdwn import escape
 from services.errors import (
     AuthorizationUnavailable,
     ChatUnavailable,

@@ -1,5 +1,5 @@
 """Authorization: StaticRbac semantics, the real kubernetes client against the API stand-in,
-the Redis decision cache, and the PRODUCT.md §5 policy (scope, acting, digests, fail closed)."""
+the Redis decision cache, and the docs/rbac.md policy (scope, acting, digests, fail closed)."""
 
 from __future__ import annotations
 

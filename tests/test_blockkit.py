@@ -1,4 +1,5 @@
-"""Block Kit builders, escaping, display formatting and Slack's limits (fit/validate)."""
+"""Block Kit basics in handlers/render: mrkdwn escaping, builders, display formatting, tables,
+and Slack's limits (fit/validate)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handlers.render.blockkit import (
-    MAX_BLOCKS,
+from handlers.render.blocks import (
     Block,
     actions,
     button,
     confirm_dialog,
     context,
-    delta_money,
     divider,
-    escape,
     fields,
-    fit,
     header,
     image,
-    message_text_fallback,
-    money,
-    pct,
-    preformatted_table,
     section,
-    truncate,
-    validate,
 )
+from handlers.render.fit import fit, message_text_fallback
+from handlers.render.format import delta_money, money, pct
+from handlers.render.limits import MAX_BLOCKS
+from handlers.render.mrkdwn import escape, truncate
+from handlers.render.tables import preformatted_table
+from handlers.render.validate import validate
 
 # --- escaping -------------------------------------------------------------------------------
 
@@ -254,7 +251,9 @@ def test_fit_keeps_trailing_buttons_and_uses_the_callers_label() -> None:
 
 
 def test_fit_does_not_mutate_its_input() -> None:
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "z" * 4000}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "z" * 4000}}
+    ]
     fit(blocks)
     assert len(blocks[0]["text"]["text"]) == 4000
 

@@ -30,8 +30,9 @@ from handlers.deps import Deps
 # Importing the route modules registers their /cost routes (register_all does the same).
 from handlers.listeners import recs  # noqa: F401
 from handlers.listeners.commands import Asker, run_command
-from handlers.render.blockkit import MAX_BLOCKS, validate
+from handlers.render.limits import MAX_BLOCKS
 from handlers.render.reply import Reply
+from handlers.render.validate import validate
 from handlers.routes import costs, digests, info  # noqa: F401
 from services.access.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
 from services.access.models import Identity

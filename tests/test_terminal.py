@@ -5,19 +5,19 @@ from __future__ import annotations
 import re
 
 from demo.terminal import ButtonRef, mrkdwn_to_text, render, visible_width
-from handlers.render.blockkit import (
+from handlers.render.blocks import (
     Block,
     actions,
     button,
     context,
     divider,
-    escape,
     fields,
     header,
     image,
-    preformatted_table,
     section,
 )
+from handlers.render.mrkdwn import escape
+from handlers.render.tables import preformatted_table
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -22,8 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers import grammar
 from handlers.deps import Deps
 from handlers.errors import NOT_A_MEMBER, words_for
-from handlers.render.blockkit import context as context_block
-from handlers.render.blockkit import escape, image, section
+from handlers.render.blocks import context as context_block
+from handlers.render.blocks import image, section
+from handlers.render.mrkdwn import escape
 from handlers.render.reply import SHARE_ACTION, Reply
 from services.access.models import Identity
 from services.errors import ChatUnavailable, CostbotError, Unmapped

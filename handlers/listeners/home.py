@@ -13,9 +13,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP, words_for
 from handlers.listeners.commands import Asker
-from handlers.render.blockkit import context, divider, escape, fit, header, money, pct, section
+from handlers.render.blocks import Block, context, divider, header, section
+from handlers.render.fit import fit
+from handlers.render.format import money, pct
+from handlers.render.mrkdwn import escape
 from handlers.render.recs import item_blocks
-from handlers.render.reply import Block
 from handlers.routes.costs import visible_scope
 from services.access.models import Identity, Scope
 from services.costs.windows import TimeRange, parse_window

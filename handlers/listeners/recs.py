@@ -23,7 +23,8 @@ from handlers.deps import Deps
 from handlers.errors import words_for
 from handlers.listeners.commands import Asker, route
 from handlers.listeners.home import publish_home
-from handlers.render.blockkit import fit, section
+from handlers.render.blocks import Block, section
+from handlers.render.fit import fit
 from handlers.render.recs import (
     ACK,
     DETAILS,
@@ -38,7 +39,7 @@ from handlers.render.recs import (
     render_board,
     replace_item,
 )
-from handlers.render.reply import Block, Reply
+from handlers.render.reply import Reply
 from handlers.routes.costs import visible_scope
 from services.access.models import Identity, Scope
 from services.access.policy import CLUSTER_RESOURCES

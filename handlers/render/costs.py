@@ -9,14 +9,23 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers.render.blockkit import delta_money, divider, escape, header, money, pct, section
-from handlers.render.reply import Block, Reply, period_text, provenance_block, share_actions
-from handlers.render.tables import (
+from handlers.render.blocks import Block, divider, header, section
+from handlers.render.format import (
     NAME_WIDTH,
     PATH_WIDTH,
-    Ranked,
+    change_arrow,
+    change_pct,
+    delta_money,
+    efficiency,
     fit_name,
     fit_path,
+    money,
+    pct,
+)
+from handlers.render.mrkdwn import escape
+from handlers.render.reply import Reply, period_text, provenance_block, share_actions
+from handlers.render.tables import (
+    Ranked,
     ranked_section,
     spans_clusters,
     table,
@@ -49,10 +58,6 @@ def _run_rate(value: float | None, currency: str) -> str:
     return f"run-rate ≈ {money(value, currency)}/month" if value is not None else ""
 
 
-def _eff(value: float | None) -> str:
-    return f"efficiency {value * 100:.0f}%" if value is not None else ""
-
-
 def _joined(*parts: str) -> str:
     return " · ".join(p for p in parts if p)
 
@@ -67,7 +72,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         [fit_name(item.name), money(item.cost, currency), pct(item.share, signed=False)]
         for item in s.top_namespaces
     ]
-    facts = _joined(_run_rate(s.run_rate_monthly, currency), _eff(s.efficiency), idle)
+    facts = _joined(_run_rate(s.run_rate_monthly, currency), efficiency(s.efficiency), idle)
     blocks: list[Block] = [
         header(f"Cost summary · {s.window.label}"),
         section(_headline(s.total, s.window, now, currency)),
@@ -94,7 +99,9 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
         header(f"Namespace {b.namespace} · {b.window.label}"),
         section(_headline(b.total, b.window, now, currency)),
         section(
-            _joined(_run_rate(b.run_rate_monthly, currency), _eff(b.efficiency), f"{b.pods} pods")
+            _joined(
+                _run_rate(b.run_rate_monthly, currency), efficiency(b.efficiency), f"{b.pods} pods"
+            )
         ),
     ]
     if workloads:
@@ -174,11 +181,6 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
 MOVERS = 8
 
 
-def _change(percent: float | None) -> str:
-    """A relative change: services give percent (12.5), `pct` takes a fraction (0.125)."""
-    return pct(None if percent is None else percent / 100.0)
-
-
 def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str) -> Block:
     """The biggest moves as a table; the others counted with their net change."""
     rows = [
@@ -186,7 +188,7 @@ def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str)
             fit_name(m.name),
             money(m.after, currency),
             delta_money(m.delta, currency),
-            _change(m.delta_pct),
+            change_pct(m.delta_pct),
         ]
         for m in movers[:MOVERS]
     ]
@@ -198,14 +200,12 @@ def _movers(title: str, head: list[str], movers: Sequence[Mover], currency: str)
 
 def render_compare(c: Comparison, now: datetime, currency: str, command: str) -> Reply:
     subject = _focus_text(c.focus)
-    arrow = (
-        ":arrow_up:" if c.delta > 0 else (":arrow_down:" if c.delta < 0 else ":left_right_arrow:")
-    )
+    arrow = change_arrow(c.delta)
     blocks: list[Block] = [
         header(f"Compare{subject} · {c.window.label} vs previous"),
         section(
             f"{arrow} *{money(c.total, currency)}* vs {money(c.previous_total, currency)} "
-            f"({delta_money(c.delta, currency)}, {_change(c.delta_pct)})\n"
+            f"({delta_money(c.delta, currency)}, {change_pct(c.delta_pct)})\n"
             f"This: {_period(c.window, now)}\nBefore: {_period(c.previous_window, now)}"
         ),
     ]

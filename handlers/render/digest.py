@@ -10,21 +10,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers.render.blockkit import (
-    actions,
-    button,
-    context,
-    escape,
-    fit,
-    header,
-    image,
-    message_text_fallback,
-    money,
-    pct,
-    preformatted_table,
-    section,
-)
-from handlers.render.reply import Block, provenance_line
+from handlers.render.blocks import Block, actions, button, context, header, image, section
+from handlers.render.fit import fit, message_text_fallback
+from handlers.render.format import change_arrow, change_pct, efficiency, fit_name, money, pct
+from handlers.render.mrkdwn import escape
+from handlers.render.reply import provenance_line
+from handlers.render.tables import table
 from services.costs.service import Mover
 from services.costs.windows import TimeRange
 from services.digests.alerts import BudgetAlert
@@ -48,17 +39,19 @@ class DigestBlocks:
     def summary(self, d: DigestData) -> Rendered:
         sub, cur = d.subscription, self._currency
         late = " (late)" if d.late else ""
-        change = f"{_signed(d.delta, cur)}, {_pct(d.delta_pct)}"
-        headline = f"{_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
+        change = f"{_signed(d.delta, cur)}, {change_pct(d.delta_pct)}"
+        headline = (
+            f"{change_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
+        )
         blocks: list[Block] = [
             header(f"{_FREQUENCY[sub.frequency]} cost digest · {_span(d)}{late}"),
             section(f"{headline} before ({change})\nScope: {scope_text(sub)}"),
         ]
         if d.top:
-            rows = [[_clip(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
-            table = _table([["namespace", "cost", "share"], *rows], "lrr")
-            blocks.append(section("*Top namespaces*\n" + table))
-        facts = [_efficiency(d.efficiency), _idle(d, cur), _recs_line(d, cur)]
+            rows = [[_name(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
+            grid = table([["namespace", "cost", "share"], *rows], "lrr")
+            blocks.append(section("*Top namespaces*\n" + grid))
+        facts = [efficiency(d.efficiency), _idle(d, cur), _recs_line(d, cur)]
         if any(facts):
             blocks.append(section(" · ".join(f for f in facts if f)))
         blocks += [section(note) for note in _notices(d)]
@@ -71,8 +64,8 @@ class DigestBlocks:
         head = ["namespace", "now", "Δ", "Δ%"]
         for title, movers in (("Up", d.up), ("Down", d.down)):
             if movers:
-                table = _table([head, *_movers(movers, cur)], "lrrr")
-                blocks.append(section(f"*{title}*\n{table}"))
+                grid = table([head, *_movers(movers, cur)], "lrrr")
+                blocks.append(section(f"*{title}*\n{grid}"))
         for title, movers in (("New", d.new), ("Gone", d.gone)):
             if movers:
                 names = ", ".join(f"`{escape(m.name)}`" for m in movers)
@@ -260,10 +253,6 @@ def _provenance(d: DigestData) -> str:
     )
 
 
-def _efficiency(value: float | None) -> str:
-    return f"efficiency {value * 100:.0f}%" if value is not None else ""
-
-
 def _idle(d: DigestData, cur: str) -> str:
     if d.idle_share is None or d.idle_cost is None:
         return ""
@@ -272,27 +261,14 @@ def _idle(d: DigestData, cur: str) -> str:
 
 def _movers(movers: Sequence[Mover], cur: str) -> list[list[str]]:
     return [
-        [_clip(m.name), money(m.after, cur), _signed(m.delta, cur), _pct(m.delta_pct)]
+        [_name(m.name), money(m.after, cur), _signed(m.delta, cur), change_pct(m.delta_pct)]
         for m in movers
     ]
-
-
-def _arrow(delta: float) -> str:
-    return ":arrow_up:" if delta > 0 else (":arrow_down:" if delta < 0 else ":left_right_arrow:")
 
 
 def _signed(amount: float, cur: str) -> str:
     return ("+" if amount >= 0 else "−") + money(abs(amount), cur)
 
 
-def _pct(percent: float | None) -> str:
-    """Comparison figures are percentages already; `pct` takes fractions."""
-    return pct(None if percent is None else percent / 100.0)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= NAME_WIDTH else text[: NAME_WIDTH - 1] + "…"
-
-
-def _table(rows: list[list[str]], align: str) -> str:
-    return escape(preformatted_table(rows, list(align)))
+def _name(text: str) -> str:
+    return fit_name(text, NAME_WIDTH)

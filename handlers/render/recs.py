@@ -6,17 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handlers.render.blockkit import (
-    actions,
-    button,
-    context,
-    divider,
-    escape,
-    header,
-    money,
-    section,
-)
-from handlers.render.reply import Block, Reply, provenance_line
+from handlers.render.blocks import Block, actions, button, context, divider, header, section
+from handlers.render.format import money
+from handlers.render.mrkdwn import escape
+from handlers.render.reply import Reply, provenance_line
 from services.recommendations.board import Board
 from services.recommendations.models import MIB, Recommendation, RecState
 

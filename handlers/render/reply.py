@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers.render.blockkit import actions, button, context, escape, fit, message_text_fallback
+from handlers.render.blocks import Block, actions, button, context
+from handlers.render.fit import fit, message_text_fallback
+from handlers.render.mrkdwn import escape
 
-Block = dict[str, Any]
 SHARE_ACTION = "share_in_channel"
 
 

@@ -1,5 +1,5 @@
-"""Compact tables for cost answers: names fitted to a phone-width column, and ranked rows that
-always fit one Block Kit section, the rest summed up in "…and N more ($X)".
+"""Tables for answers: aligned ``` tables, and ranked rows that always fit one Block Kit section,
+the rest summed up in "…and N more ($X)".
 
 Cells are plain text; a whole table is escaped once, in `table`.
 """
@@ -7,56 +7,67 @@ Cells are plain text; a whole table is escaped once, in `table`.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 
-from handlers.render.blockkit import MAX_TEXT, Block, escape, money, preformatted_table, section
+from handlers.render.blocks import Block, section
+from handlers.render.format import money
+from handlers.render.limits import MAX_TEXT
+from handlers.render.mrkdwn import FENCE, escape
 
 TABLE_ROWS = 15
-NAME_WIDTH = 28
-PATH_WIDTH = 34
-PREFIX_KEEP = 12  # characters of `cluster/namespace` kept however long the name is
+_ALIGN = {"l": "<", "<": "<", "r": ">", ">": ">", "c": "^", "^": "^"}
 
 Ranked = tuple[list[str], float]  # the cells of one table row, and the cost it stands for
 
 
-def fit_name(text: str, width: int = NAME_WIDTH) -> str:
-    """Clip a long name at its end so columns stay phone-sized."""
-    return text if len(text) <= width else text[: width - 1] + "…"
+def preformatted_table(rows: Sequence[Sequence[str]], align: Sequence[str] = ()) -> str:
+    """Rows as a ``` block with aligned columns (`align` per column: "l", "r" or "c").
+
+    Cells are raw text and the result is not escaped: pass it through `escape` before use (or
+    use `table`, which does). Keep rows to about 40 characters so the table stays readable on
+    phones.
+    """
+    if not rows:
+        return ""
+    cells = [[c.replace("\n", " ").replace(FENCE, "'''") for c in row] for row in rows]
+    ncols = max(len(row) for row in cells)
+    cells = [row + [""] * (ncols - len(row)) for row in cells]
+    widths = [max(_display_width(row[i]) for row in cells) for i in range(ncols)]
+    try:
+        aligns = [_ALIGN[a] for a in align[:ncols]] + ["<"] * (ncols - len(align))
+    except KeyError as exc:
+        raise ValueError(f"unknown column alignment {exc.args[0]!r}; use l, r or c") from exc
+    lines = ["  ".join(map(_pad, row, widths, aligns)).rstrip() for row in cells]
+    return FENCE + "\n" + "\n".join(lines) + "\n" + FENCE
 
 
-def middle_cut(text: str, width: int) -> str:
-    """Clip in the middle, keeping both ends."""
-    if len(text) <= width:
-        return text
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+def _display_width(text: str) -> int:
+    """Columns a monospace font gives `text`: wide East Asian characters take two, marks none."""
+    wide = ("W", "F")
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in wide else 1
+        for ch in text
+    )
 
 
-def fit_path(*parts: str, width: int = PATH_WIDTH) -> str:
-    """`cluster/namespace/name` without the empty parts, in at most `width` characters.
+def _pad(cell: str, width: int, align: str) -> str:
+    gap = width - _display_width(cell)
+    if align == ">":
+        return " " * gap + cell
+    if align == "^":
+        return " " * (gap // 2) + cell + " " * (gap - gap // 2)
+    return cell + " " * gap
 
-    The prefix keeps what the name leaves over (at least PREFIX_KEEP characters, cut at its
-    end); the name is cut in the middle, where pod and workload names differ least (their
-    owner is at the start, the hash or ordinal at the end)."""
-    *context, name = [part for part in parts if part] or [""]
-    prefix = "/".join(context)
-    if not prefix:
-        return fit_name(name, width)
-    if len(prefix) + 1 + len(name) <= width:
-        return f"{prefix}/{name}"
-    budget = max(width - len(name) - 1, min(len(prefix), PREFIX_KEEP))
-    shown = prefix if len(prefix) <= budget else prefix[: budget - 1] + "…"
-    return f"{shown}/{middle_cut(name, width - len(shown) - 1)}"
+
+def table(rows: list[list[str]], align: str) -> str:
+    """An aligned ``` table, escaped for mrkdwn (`align`: one of "l", "r", "c" per column)."""
+    return escape(preformatted_table(rows, list(align)))
 
 
 def spans_clusters(clusters: Sequence[str]) -> bool:
     """Rows from several clusters name their cluster too: `deployment:api` may be in each."""
     return len({c for c in clusters if c}) > 1
-
-
-def table(rows: list[list[str]], align: str) -> str:
-    """An aligned ``` table, escaped for mrkdwn."""
-    return escape(preformatted_table(rows, list(align)))
 
 
 def more_line(count: int, cost: float, currency: str) -> str:

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers import grammar
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, route
-from handlers.render.blockkit import context, divider, escape, money, section
+from handlers.render.blocks import Block, context, divider, section
 from handlers.render.digest import (
     ACK_ACTION,
     DigestBlocks,
@@ -26,7 +26,9 @@ from handlers.render.digest import (
     schedule_text,
     scope_text,
 )
-from handlers.render.reply import Block, Reply
+from handlers.render.format import money
+from handlers.render.mrkdwn import escape
+from handlers.render.reply import Reply
 from services.digests import BudgetService, DigestService, SubscriptionSpec
 from services.digests.models import Subscription
 from services.digests.schedule import next_fire, trigger_for

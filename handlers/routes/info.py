@@ -6,7 +6,8 @@ from handlers import grammar
 from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP
 from handlers.listeners.commands import Asker, route
-from handlers.render.blockkit import context, escape, header, section
+from handlers.render.blocks import context, header, section
+from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
 from services.access.models import Scope
 from services.costs.windows import DEFAULT_WINDOW, parse_window

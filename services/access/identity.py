@@ -59,7 +59,7 @@ class EmailMapping(_Strict):
 
 
 class IdentityMap(_Strict):
-    """The parsed `IDENTITY_MAP_FILE` (PRODUCT.md §5)."""
+    """The parsed `IDENTITY_MAP_FILE` (format: docs/rbac.md)."""
 
     users: dict[str, UserEntry] = Field(default_factory=dict)
     usergroups: dict[str, tuple[Name, ...]] = Field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Who may see and do what: the PRODUCT.md §5 policy over an `Authorizer`, and the
+"""Who may see and do what: the policy in docs/rbac.md over an `Authorizer`, and the
 SubjectAccessReview authorizer with its Redis decision cache. Fails closed; never guesses.
 """
 
@@ -115,8 +115,8 @@ class SarAuthorizer:
 
 
 class AccessPolicy:
-    """PRODUCT.md §5: what "may see namespace N", "cluster-wide figures", "act on a
-    recommendation" and "subscribe a digest" mean, in SubjectAccessReviews.
+    """What "may see namespace N", "cluster-wide figures", "act on a recommendation" and
+    "subscribe a digest" mean, in SubjectAccessReviews (the policy table in docs/rbac.md).
 
     Unmapped identities are denied without asking. AuthorizationUnavailable propagates: the
     caller says so and shows nothing (fail closed)."""

@@ -1,9 +1,9 @@
-"""Scheduled digests and budget alerts (PRODUCT.md §8).
+"""Scheduled digests and budget alerts (docs/digests.md).
 
 `schedule` (triggers, fire times, periods) → `runner` (what is due) → `delivery` (exactly once
 across replicas) → Slack through the ChatPoster port. `content` gathers the figures, `service`
 and `budgets` are what the /cost routes call, `store` keeps everything in Redis. Block Kit is
-rendered in handlers/render_digest.py and injected; nothing here speaks Slack.
+rendered in handlers/render/digest.py and injected; nothing here speaks Slack.
 """
 
 from __future__ import annotations
