@@ -17,8 +17,7 @@ pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube", "tests.bot_h
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
     os.environ.pop(_var, None)
 
-# Real OpenCost answers copied from OpenCost's public repositories (SOURCES.md there says whence).
-GENUINE_OPENCOST = Path(__file__).resolve().parent / "fixtures" / "opencost" / "genuine"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ from services.recommendations.models import (
 )
 from services.recommendations.store import snapshot_of as store_snapshot_of
 from services.recommendations.waste import idle_capacity, idle_workload, unclaimed_volumes
-from tests.conftest import GENUINE_OPENCOST
+from tests.conftest import SHARED
 
 GIB = 1024 * MIB
 KEY = WorkloadKey("prod", "payments", "deployment", "api", "app")
@@ -437,7 +437,9 @@ def test_settings_reject_nonsense() -> None:
 
 def test_genuine_opencost_assets_yield_no_false_unclaimed_volumes() -> None:
     """The real Oracle OKE /assets answer: all six disks are claimed, so nothing to delete."""
-    fixture = GENUINE_OPENCOST / "assets_window7d_oracle-oke_opencost-ui.json"
+    fixture = SHARED / "fixtures" / "opencost" / "assets_window7d_oracle-oke_opencost-ui.json"
+    if not fixture.exists():
+        pytest.skip("shared OpenCost fixtures are not present")
     response = msgspec.json.decode(fixture.read_bytes(), type=AssetResponse)
     assets = list((response.data or {}).values())
     assert sum(asset.type == "Disk" for asset in assets) == 6

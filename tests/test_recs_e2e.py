@@ -375,8 +375,7 @@ def test_realized_savings_are_measured_after_the_requests_really_drop(
 
 
 def _realized(snapshot: RecSnapshot, cpu: float, memory: float) -> float:
-    """(then − now) × unit price × 730 h × average pods, CPU plus memory (docs/recommendations.md,
-    "Realized savings")."""
+    """docs/recommendations.md, "Realized savings": (then − now) × unit price × 730 h × average pods, CPU plus memory."""
     pods = snapshot.avg_pods or 0.0
     cpu_part = ((snapshot.current_cpu or 0) - cpu) * (snapshot.cpu_price or 0) * 730 * pods
     ram_part = ((snapshot.current_memory or 0) - memory) * (snapshot.ram_price or 0) * 730 * pods

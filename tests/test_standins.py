@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,7 +22,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook import WebhookClient
 
 from services.opencost.models import AllocationResponse, AssetResponse
-from tests.conftest import GENUINE_OPENCOST
 from tests.standins.fixtures import load_opencost_fixture
 from tests.standins.opencost import OpenCostStandIn, allocation_row, allocation_set
 from tests.standins.opencost_data import window_is_valid
@@ -35,7 +35,7 @@ from tests.standins.signing import (
 )
 from tests.standins.slack import BOT_USER_ID, SlackStandIn
 
-OPENCOST_REAL = GENUINE_OPENCOST
+OPENCOST_REAL = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "opencost"
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*payments* $12.30"}}]
 METADATA = {"event_type": "costbot_digest", "event_payload": {"period": "2024-W10"}}
 
@@ -556,6 +556,8 @@ def test_allocation_row_prints_every_field_rounded_like_opencost() -> None:
         ram_cost=0.5,
     )
     real = OPENCOST_REAL / "allocation_window7d_aggregate-namespace_opencost-website.json"
+    if not real.exists():
+        pytest.skip(f"{real} is absent: the genuine OpenCost fixtures live in ../shared")
     real_keys = set(next(iter(json.loads(real.read_text())["data"][0].values())))
     assert real_keys <= set(row)
     assert row["name"] == "cluster-one/node-1/payments/api-1/api"

@@ -1,7 +1,7 @@
 """OpenCost-shaped JSON for tests: complete allocation rows, assets, envelopes, window checks.
 
 Rows carry every numeric field OpenCost v1.112 prints, rounded to 5 decimals as OpenCost does;
-shapes follow the genuine answers in tests/fixtures/opencost/genuine/. Test data only, never real.
+shapes follow /work/shared/docs/reference/opencost-api.md §3–§6. Test data only, never real.
 """
 
 from __future__ import annotations
