@@ -20,6 +20,7 @@ from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.digests import (
     BudgetService,
@@ -236,7 +237,7 @@ def build_env(
     outcomes: list[str] = []
     costs = CostService(source, clock)
     access = AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", "")
-    audit = AuditLog(redis, structlog.get_logger("test.audit"), clock)
+    audit = AuditLog(RedisAuditStream(redis), structlog.get_logger("test.audit"), clock)
     store = DigestStore(redis)
     guard = DeliveryGuard(redis, chat, clock, claim_ttl=claim_ttl, on_outcome=outcomes.append)
     renderer = DigestBlocks("USD", chart)

@@ -33,11 +33,13 @@ from handlers.listeners.commands import Asker, run_command
 from handlers.render.blockkit import MAX_BLOCKS, validate
 from handlers.render.reply import Reply
 from handlers.routes import costs, digests, info  # noqa: F401
-from services.access.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
+from services.access.identity import FixedMap, demo_directory, demo_identity_map
+from services.access.resolver import IdentityResolver
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
 from services.recommendations.board import RecommendationBoard
@@ -445,7 +447,9 @@ def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop,
     deps = Deps(
         costs=CostService(source, clock),
         access=AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", ""),
-        audit=AuditLog(redis, structlog.get_logger("fuzz"), clock, prefix="costbot:fuzz:"),
+        audit=AuditLog(
+            RedisAuditStream(redis, prefix="costbot:fuzz:"), structlog.get_logger("fuzz"), clock
+        ),
         clock=clock,
         admin_groups=frozenset({"platform-admins"}),
         chart=_tiny_png,
