@@ -175,9 +175,7 @@ class Runtime:
         deps.recs = RecommendationBoard(
             OptimizationService(source, _hpa_source(settings, kube), clock, rec_settings),
             store,
-            realized=RealizedSavings(
-                store, clock, source=source, redis=redis, prefix=settings.redis_prefix
-            ),
+            realized=RealizedSavings(store, clock, source=source),
         )
         runtime = cls(
             settings=settings,

@@ -328,13 +328,7 @@ def _measure_realized_savings(world: World) -> None:
     runtime = world.bot.runtime
     assert runtime is not None
     board = _board(world)
-    realized = RealizedSavings(
-        board.store,
-        runtime.clock,
-        source=runtime.source,
-        redis=runtime.redis,
-        prefix=runtime.settings.redis_prefix,
-    )
+    realized = RealizedSavings(board.store, runtime.clock, source=runtime.source)
     runtime.deps.recs = RecommendationBoard(board.optimizer, board.store, realized=realized)
 
 
@@ -482,7 +476,7 @@ async def test_two_replicas_measure_realized_savings_once_per_hour_between_them(
         await store.act("r1", "acknowledge", ALICE, "v1")
         source = _CountingSource()
         replicas = [
-            RealizedSavings(store, clock, source=source, redis=redis, prefix="t:") for _ in "ab"
+            RealizedSavings(store, clock, source=source) for _ in "ab"
         ]
         for replica in replicas:
             assert await replica.refresh_if_due() is None  # acknowledged today: nothing yet
