@@ -34,9 +34,9 @@ from services.access.identity import (
 )
 from services.access.models import AccessCheck, Identity
 from services.access.policy import AccessPolicy
+from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.resolver import IdentityResolver
 from services.access.sar import SarAuthorizer
-from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.costs.service import CostService

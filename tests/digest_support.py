@@ -31,6 +31,8 @@ from services.digests import (
     Subscription,
 )
 from services.digests.content import DigestContent, RecsDigestSource
+from services.digests.redis_delivery import RedisDeliveryGuard
+from services.digests.redis_store import RedisDigestStore
 from services.errors import ChatUnavailable
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
 
@@ -238,8 +240,8 @@ def build_env(
     costs = CostService(source, clock)
     access = AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", "")
     audit = AuditLog(RedisAuditStream(redis), structlog.get_logger("test.audit"), clock)
-    store = DigestStore(redis)
-    guard = DeliveryGuard(redis, chat, clock, claim_ttl=claim_ttl, on_outcome=outcomes.append)
+    store = RedisDigestStore(redis)
+    guard = RedisDeliveryGuard(redis, chat, clock, claim_ttl=claim_ttl, on_outcome=outcomes.append)
     renderer = DigestBlocks("USD", chart)
     runner = DigestRunner(
         store,

@@ -37,9 +37,11 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 def audit_log(redis: Redis | None, maxlen: int = 10_000) -> tuple[AuditLog, LogCapture, FakeClock]:
     capture, clock = LogCapture(), FakeClock()
     logger = structlog.wrap_logger(None, processors=[capture])
-    return AuditLog(
-        None if redis is None else RedisAuditStream(redis, maxlen=maxlen), logger, clock
-    ), capture, clock
+    return (
+        AuditLog(None if redis is None else RedisAuditStream(redis, maxlen=maxlen), logger, clock),
+        capture,
+        clock,
+    )
 
 
 async def test_record_logs_the_event_and_appends_it_to_the_stream(redis: Redis) -> None:

@@ -34,10 +34,10 @@ from handlers.render.blockkit import MAX_BLOCKS, validate
 from handlers.render.reply import Reply
 from handlers.routes import costs, digests, info  # noqa: F401
 from services.access.identity import FixedMap, demo_directory, demo_identity_map
-from services.access.resolver import IdentityResolver
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.access.resolver import IdentityResolver
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.costs.service import CostService

@@ -475,9 +475,7 @@ async def test_two_replicas_measure_realized_savings_once_per_hour_between_them(
         store = RecommendationStore(redis, clock, prefix="t:")
         await store.act("r1", "acknowledge", ALICE, "v1")
         source = _CountingSource()
-        replicas = [
-            RealizedSavings(store, clock, source=source) for _ in "ab"
-        ]
+        replicas = [RealizedSavings(store, clock, source=source) for _ in "ab"]
         for replica in replicas:
             assert await replica.refresh_if_due() is None  # acknowledged today: nothing yet
         assert source.asked == 0

@@ -17,7 +17,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from structlog.typing import FilteringBoundLogger
 
-from services.access.models import Identity
 from services.errors import CostbotError
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")

@@ -89,7 +89,9 @@ class IdentityResolver:
     async def _redis_get(self, key: str) -> list[str] | None:
         if self._redis is None:
             return None
-        raw = await degrade(self._redis.get(key), None, what="identity.usergroups_get", logger=self._log)
+        raw = await degrade(
+            self._redis.get(key), None, what="identity.usergroups_get", logger=self._log
+        )
         if raw is None:
             return None
         try:

@@ -14,8 +14,8 @@ import msgspec
 from services.access.models import Scope
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import Recommendation, RecState
-from services.recommendations.realized import RealizedSavings
 from services.recommendations.ports import RecStore
+from services.recommendations.realized import RealizedSavings
 
 
 class BoardItem(msgspec.Struct, frozen=True):

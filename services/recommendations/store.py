@@ -21,11 +21,11 @@ from services.ports import Clock
 from services.recommendations import lifecycle
 from services.recommendations.maths import DEFAULTS, savings_band
 from services.recommendations.models import (
+    SNAPSHOT_TTL,
     Action,
     ActResult,
     RealizedEntry,
     Recommendation,
-    SNAPSHOT_TTL,
     RecSettings,
     RecSnapshot,
     RecState,

@@ -19,6 +19,7 @@ from services.errors import StoreUnavailable
 T = TypeVar("T")
 # OSError: a connection reset can surface from the socket before redis-py wraps it.
 REDIS_ERRORS: tuple[type[Exception], ...] = (RedisError, OSError)
+_DEGRADABLE: tuple[type[Exception], ...] = (*REDIS_ERRORS, StoreUnavailable)
 log = structlog.get_logger("costbot.storage")
 
 
@@ -44,7 +45,7 @@ async def degrade(
     inside it) log `storage.degraded` with `what` and return `default` instead."""
     try:
         return await pending
-    except (*REDIS_ERRORS, StoreUnavailable) as exc:
+    except _DEGRADABLE as exc:
         error = f"{type(exc).__name__}: {exc}"
         (logger or log).warning("storage.degraded", what=what, error=error)
         return default
