@@ -96,9 +96,9 @@ async def test_required_returns_the_answer_when_redis_answers(redis: Redis) -> N
 
 
 async def test_state_operations_raise_store_unavailable_naming_the_store(down: Redis) -> None:
-    with pytest.raises(StoreUnavailable, match="^subscriptions: ConnectionError"):
+    with pytest.raises(StoreUnavailable, match=r"^subscriptions: ConnectionError"):
         await required(down.set("k", b"v"), "subscriptions")
-    with pytest.raises(StoreUnavailable, match="^markers: "), guarded("markers"):
+    with pytest.raises(StoreUnavailable, match=r"^markers: "), guarded("markers"):
         await down.exists("k")
 
 
