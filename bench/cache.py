@@ -127,10 +127,10 @@ async def _run(url: str, count: int, runs: int, payload: bytes) -> list[Case]:
             start = START + timedelta(hours=run)
             for case in cases:
                 query = AllocationQuery(start, start + timedelta(days=7), step=case.step)
-                before, errors = inner.calls, counter.counts["cache.redis_failed"]
+                before, errors = inner.calls, counter.counts["storage.degraded"]
                 case.times.append(await _ask_all(case.sources, query, count))
                 case.calls.append(inner.calls - before)
-                case.redis_errors += counter.counts["cache.redis_failed"] - errors
+                case.redis_errors += counter.counts["storage.degraded"] - errors
                 await _settle()
     finally:
         structlog.reset_defaults()

@@ -30,13 +30,15 @@ from services.access.identity import (
     FixedMap,
     IdentityMap,
     IdentityMapFile,
-    IdentityResolver,
     MapProvider,
 )
 from services.access.models import AccessCheck, Identity
-from services.access.policy import AccessPolicy, SarAuthorizer
+from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.access.resolver import IdentityResolver
+from services.access.sar import SarAuthorizer
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.errors import AuthorizationUnavailable
 from services.opencost.cache import CachedCostSource
@@ -150,7 +152,9 @@ class Runtime:
             prefix=settings.redis_prefix,
         )
         audit = AuditLog(
-            redis, structlog.get_logger("costbot.audit"), clock, prefix=settings.redis_prefix
+            RedisAuditStream(redis, prefix=settings.redis_prefix),
+            structlog.get_logger("costbot.audit"),
+            clock,
         )
         deps = Deps(
             costs=CostService(source, clock),
@@ -171,9 +175,7 @@ class Runtime:
         deps.recs = RecommendationBoard(
             OptimizationService(source, _hpa_source(settings, kube), clock, rec_settings),
             store,
-            realized=RealizedSavings(
-                store, clock, source=source, redis=redis, prefix=settings.redis_prefix
-            ),
+            realized=RealizedSavings(store, clock, source=source),
         )
         runtime = cls(
             settings=settings,

@@ -25,7 +25,6 @@ from bot.slack_adapters import SlackWebDirectory
 from handlers.render.digest import DigestBlocks
 from services.digests import (
     BudgetService,
-    DeliveryGuard,
     DigestRunner,
     DigestService,
     DigestStore,
@@ -33,6 +32,8 @@ from services.digests import (
     Subscription,
 )
 from services.digests.content import DigestContent
+from services.digests.redis_delivery import RedisDeliveryGuard
+from services.digests.redis_store import RedisDigestStore
 from services.digests.schedule import trigger_for
 from services.errors import CostbotError
 from services.ports import Clock
@@ -162,8 +163,8 @@ def install_digests(runtime: Runtime, recs: RecsDigestSource | None = None) -> N
     """Build the digest and budget services from the Runtime's parts and hand them to Deps."""
     settings, deps, clock = runtime.settings, runtime.deps, runtime.clock
     prefix = settings.redis_prefix
-    store = DigestStore(runtime.redis, prefix)
-    guard = DeliveryGuard(
+    store = RedisDigestStore(runtime.redis, prefix)
+    guard = RedisDeliveryGuard(
         runtime.redis, runtime.chat, clock, prefix=prefix, on_outcome=_counter(runtime)
     )
     renderer = DigestBlocks(settings.currency, lazy_chart)

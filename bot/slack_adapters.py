@@ -8,8 +8,8 @@ logged as `slack.response_failed` (response_url, where nobody is left to tell).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -30,6 +30,8 @@ from slack_sdk.webhook.webhook_response import WebhookResponse
 
 from services.access.identity import SlackUser
 from services.errors import ChatUnavailable
+from services.ports import Clock
+from services.storage.ttl import TtlCache
 
 USERGROUPS_TTL = 300.0
 log = structlog.get_logger("costbot.slack")
@@ -119,11 +121,12 @@ def _dicts(items: Sequence[Any] | None) -> list[Any] | None:
 class SlackWebDirectory:
     """`SlackDirectory` over users.info and usergroups.list (membership cached 5 minutes)."""
 
-    def __init__(self, client: AsyncWebClient, ttl: float = USERGROUPS_TTL) -> None:
+    def __init__(
+        self, client: AsyncWebClient, ttl: float = USERGROUPS_TTL, *, clock: Clock | None = None
+    ) -> None:
         self._client = client
-        self._ttl = ttl
-        self._groups: dict[str, set[str]] = {}
-        self._groups_at = float("-inf")
+        # One entry: the whole usergroups.list answer (group id → member ids).
+        self._groups: TtlCache[str, dict[str, set[str]]] = TtlCache(clock or _UtcClock(), ttl)
 
     async def user(self, user_id: str) -> SlackUser | None:
         try:
@@ -147,18 +150,26 @@ class SlackWebDirectory:
         )
 
     async def usergroups_of(self, user_id: str) -> list[str]:
-        if time.monotonic() - self._groups_at > self._ttl:
+        hit, groups = self._groups.get("all")
+        if not hit or groups is None:
             try:
                 response = await self._client.usergroups_list(include_users=True)
             except UNREACHABLE:
                 # Without usergroup data the user keeps only explicit groups: less access, not more.
                 return []
-            self._groups = {
+            groups = {
                 str(group["id"]): set(group.get("users") or [])
                 for group in response.get("usergroups") or []
             }
-            self._groups_at = time.monotonic()
-        return sorted(gid for gid, members in self._groups.items() if user_id in members)
+            self._groups.put("all", groups)
+        return sorted(gid for gid, members in groups.items() if user_id in members)
+
+
+class _UtcClock:
+    """The wall clock, when the caller injects none."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
 
 
 class SlackChatPoster:

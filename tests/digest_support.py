@@ -20,6 +20,7 @@ from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.digests import (
     BudgetService,
@@ -30,6 +31,8 @@ from services.digests import (
     Subscription,
 )
 from services.digests.content import DigestContent, RecsDigestSource
+from services.digests.redis_delivery import RedisDeliveryGuard
+from services.digests.redis_store import RedisDigestStore
 from services.errors import ChatUnavailable
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
 
@@ -236,9 +239,9 @@ def build_env(
     outcomes: list[str] = []
     costs = CostService(source, clock)
     access = AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", "")
-    audit = AuditLog(redis, structlog.get_logger("test.audit"), clock)
-    store = DigestStore(redis)
-    guard = DeliveryGuard(redis, chat, clock, claim_ttl=claim_ttl, on_outcome=outcomes.append)
+    audit = AuditLog(RedisAuditStream(redis), structlog.get_logger("test.audit"), clock)
+    store = RedisDigestStore(redis)
+    guard = RedisDeliveryGuard(redis, chat, clock, claim_ttl=claim_ttl, on_outcome=outcomes.append)
     renderer = DigestBlocks("USD", chart)
     runner = DigestRunner(
         store,

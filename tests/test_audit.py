@@ -14,6 +14,7 @@ from redis.backoff import NoBackoff
 from structlog.testing import LogCapture
 
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.errors import StoreUnavailable
 from tests.redis_server import free_port
 
@@ -36,7 +37,11 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 def audit_log(redis: Redis | None, maxlen: int = 10_000) -> tuple[AuditLog, LogCapture, FakeClock]:
     capture, clock = LogCapture(), FakeClock()
     logger = structlog.wrap_logger(None, processors=[capture])
-    return AuditLog(redis, logger, clock, maxlen=maxlen), capture, clock
+    return (
+        AuditLog(None if redis is None else RedisAuditStream(redis, maxlen=maxlen), logger, clock),
+        capture,
+        clock,
+    )
 
 
 async def test_record_logs_the_event_and_appends_it_to_the_stream(redis: Redis) -> None:
@@ -94,11 +99,13 @@ async def test_malformed_event_names_are_refused(redis: Redis, name: str) -> Non
     assert capture.entries == []
 
 
-async def test_redis_failure_keeps_the_log_line_and_does_not_raise() -> None:
+async def test_redis_failure_keeps_the_log_line_and_raises() -> None:
+    """An audit entry is state: losing it is reported, but the log line is already written."""
     broken = Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     log, capture, _ = audit_log(broken)
     try:
-        await log.record("recommendation_dismissed", "U0ALICE", reason="not ours")
+        with pytest.raises(StoreUnavailable, match="audit stream"):
+            await log.record("recommendation_dismissed", "U0ALICE", reason="not ours")
         with pytest.raises(StoreUnavailable, match="audit stream"):
             await log.recent(5)
     finally:

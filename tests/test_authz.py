@@ -14,8 +14,9 @@ from redis.backoff import NoBackoff
 
 from services.access.kube import CpuHpa, KubeApi, KubeApiUnavailable
 from services.access.models import AccessCheck, Identity, Scope
-from services.access.policy import AccessPolicy, SarAuthorizer
+from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_NAMESPACES, DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.access.sar import SarAuthorizer
 from services.errors import AuthorizationUnavailable
 from tests.redis_server import free_port
 from tests.standins import kube as kube_standin

@@ -15,7 +15,7 @@ import pytest
 import redis as sync_redis
 from redis.asyncio import Redis
 
-from services.digests import DigestStore
+from services.digests.redis_store import RedisDigestStore
 from services.digests.schedule import period_key
 from tests.digest_replica import DIED
 from tests.digest_support import CHANNEL, subscription
@@ -34,7 +34,7 @@ EVERY_MINUTE = subscription(
 @pytest.fixture
 async def stored(redis_url: str) -> str:
     client = Redis.from_url(redis_url)
-    await DigestStore(client).save_subscription(EVERY_MINUTE)
+    await RedisDigestStore(client).save_subscription(EVERY_MINUTE)
     await client.aclose()
     return redis_url
 

@@ -34,11 +34,13 @@ from handlers.render.limits import MAX_BLOCKS
 from handlers.render.reply import Reply
 from handlers.render.validate import validate
 from handlers.routes import costs, digests, info  # noqa: F401
-from services.access.identity import FixedMap, IdentityResolver, demo_directory, demo_identity_map
+from services.access.identity import FixedMap, demo_directory, demo_identity_map
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
+from services.access.resolver import IdentityResolver
 from services.audit import AuditLog
+from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
 from services.recommendations.board import RecommendationBoard
@@ -446,7 +448,9 @@ def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop,
     deps = Deps(
         costs=CostService(source, clock),
         access=AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", ""),
-        audit=AuditLog(redis, structlog.get_logger("fuzz"), clock, prefix="costbot:fuzz:"),
+        audit=AuditLog(
+            RedisAuditStream(redis, prefix="costbot:fuzz:"), structlog.get_logger("fuzz"), clock
+        ),
         clock=clock,
         admin_groups=frozenset({"platform-admins"}),
         chart=_tiny_png,
@@ -523,7 +527,7 @@ def test_absurd_numbers_from_opencost_are_read_as_null_not_summed_into_an_overfl
 
 def test_compare_headline_percent_matches_its_own_amounts(demo: Demo) -> None:
     """ "$2,873.27 vs $2,876.06 (−$2.78, −9.7%)" was a 0.097 % change shown as 9.7 %:
-    `cost_maths.percent_change` returns percent and `blockkit.pct` multiplied by 100 again."""
+    `cost_maths.percent_change` returns percent and `format.pct` multiplied by 100 again."""
     reply = demo.ask("U0DEMOADMIN", "compare 7d")
     text = reply.text
     found = re.search(r"\*\$([\d,.]+)\* vs \$([\d,.]+) \(.*?, ([+\u2212]?[\d,.]+)%\)", text)

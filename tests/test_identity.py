@@ -19,12 +19,12 @@ from services.access.identity import (
     IdentityMap,
     IdentityMapError,
     IdentityMapFile,
-    IdentityResolver,
     SlackUser,
     StaticSlackDirectory,
     demo_directory,
     demo_identity_map,
 )
+from services.access.resolver import IdentityResolver
 from tests.redis_server import free_port
 
 MAP = """

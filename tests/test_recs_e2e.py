@@ -328,13 +328,7 @@ def _measure_realized_savings(world: World) -> None:
     runtime = world.bot.runtime
     assert runtime is not None
     board = _board(world)
-    realized = RealizedSavings(
-        board.store,
-        runtime.clock,
-        source=runtime.source,
-        redis=runtime.redis,
-        prefix=runtime.settings.redis_prefix,
-    )
+    realized = RealizedSavings(board.store, runtime.clock, source=runtime.source)
     runtime.deps.recs = RecommendationBoard(board.optimizer, board.store, realized=realized)
 
 
@@ -375,7 +369,8 @@ def test_realized_savings_are_measured_after_the_requests_really_drop(
 
 
 def _realized(snapshot: RecSnapshot, cpu: float, memory: float) -> float:
-    """docs/recommendations.md, "Realized savings": (then − now) × unit price × 730 h × average pods, CPU plus memory."""
+    """docs/recommendations.md, "Realized savings": (then − now) × unit price × 730 h × average
+    pods, CPU plus memory."""
     pods = snapshot.avg_pods or 0.0
     cpu_part = ((snapshot.current_cpu or 0) - cpu) * (snapshot.cpu_price or 0) * 730 * pods
     ram_part = ((snapshot.current_memory or 0) - memory) * (snapshot.ram_price or 0) * 730 * pods
@@ -481,9 +476,7 @@ async def test_two_replicas_measure_realized_savings_once_per_hour_between_them(
         store = RecommendationStore(redis, clock, prefix="t:")
         await store.act("r1", "acknowledge", ALICE, "v1")
         source = _CountingSource()
-        replicas = [
-            RealizedSavings(store, clock, source=source, redis=redis, prefix="t:") for _ in "ab"
-        ]
+        replicas = [RealizedSavings(store, clock, source=source) for _ in "ab"]
         for replica in replicas:
             assert await replica.refresh_if_due() is None  # acknowledged today: nothing yet
         assert source.asked == 0

@@ -1,5 +1,5 @@
-"""Who a Slack user is in Kubernetes: the identity map (reloaded when its file changes) and the
-resolver. Only the verified Slack user ID is trusted; profile emails only in listed domains.
+"""Who a Slack user is in Kubernetes: the identity map (reloaded when its file changes), the
+Slack directory port and the demo users. The resolver (with its Redis cache) is in `resolver`.
 """
 
 from __future__ import annotations
@@ -7,22 +7,17 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Generic, Protocol, TypeVar
+from typing import Annotated, Any, Protocol
 
 import msgspec
-import orjson
 import structlog
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from structlog.typing import FilteringBoundLogger
 
-from services.access.models import Identity
 from services.errors import CostbotError
-from services.ports import Clock
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
@@ -242,129 +237,6 @@ class StaticSlackDirectory:
     async def usergroups_of(self, user_id: str) -> list[str]:
         self.calls += 1
         return sorted(sid for sid, members in self._members.items() if user_id in members)
-
-
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
-
-
-class _TtlCache(Generic[K, V]):
-    def __init__(self, clock: Clock, ttl: float, max_entries: int = 10_000) -> None:
-        self._clock, self._ttl, self._max = clock, ttl, max_entries
-        self._entries: dict[K, tuple[float, V]] = {}
-
-    def get(self, key: K) -> tuple[bool, V | None]:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] <= self._clock.now().timestamp():
-            return False, None
-        return True, hit[1]
-
-    def put(self, key: K, value: V) -> None:
-        if len(self._entries) >= self._max:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (self._clock.now().timestamp() + self._ttl, value)
-
-
-class IdentityResolver:
-    """Slack user ID → Identity: explicit entry, else a trusted-domain email, else unmapped.
-
-    Slack profiles and user-group memberships are cached for `cache_ttl` seconds (in process,
-    and memberships also in Redis when given, so replicas share the expensive lookup)."""
-
-    def __init__(
-        self,
-        maps: MapProvider,
-        directory: SlackDirectory,
-        redis: Redis | None,
-        clock: Clock,
-        *,
-        cache_ttl: float = 300.0,
-        prefix: str = "costbot:",
-        logger: FilteringBoundLogger | None = None,
-    ) -> None:
-        self._maps, self._directory, self._redis = maps, directory, redis
-        self._ttl, self._prefix = cache_ttl, prefix
-        self._log = logger or structlog.get_logger("costbot.identity")
-        self._profiles: _TtlCache[str, SlackUser | None] = _TtlCache(clock, cache_ttl)
-        self._memberships: _TtlCache[str, list[str]] = _TtlCache(clock, cache_ttl)
-
-    async def resolve(self, slack_user_id: str) -> Identity:
-        profile = await self._profile(slack_user_id)
-        email = _normal_email(profile.email if profile else None)
-        if profile is None or profile.deleted or profile.is_bot:
-            return Identity(slack_user_id=slack_user_id, email=email)
-        idmap = self._maps.current()
-        entry = idmap.users.get(slack_user_id)
-        if entry is not None:
-            user, groups, source = entry.user, set(entry.groups), "explicit"
-        elif email and idmap.email.enabled and email.rpartition("@")[2] in idmap.email.domains:
-            user, groups, source = idmap.email.username_prefix + email, set(), "email"
-        else:
-            return Identity(slack_user_id=slack_user_id, email=email)
-        if idmap.usergroups:
-            groups |= idmap.groups_of_usergroups(await self._usergroups(slack_user_id))
-        groups |= set(idmap.default_groups)
-        return Identity(
-            slack_user_id=slack_user_id,
-            k8s_user=user,
-            groups=tuple(sorted(groups)),
-            source=source,
-            email=email,
-        )
-
-    async def _profile(self, user_id: str) -> SlackUser | None:
-        hit, cached = self._profiles.get(user_id)
-        if hit:
-            return cached
-        profile = await self._directory.user(user_id)
-        self._profiles.put(user_id, profile)
-        return profile
-
-    async def _usergroups(self, user_id: str) -> list[str]:
-        hit, cached = self._memberships.get(user_id)
-        if hit and cached is not None:
-            return cached
-        key = f"{self._prefix}identity:usergroups:{user_id}"
-        shared = await self._redis_get(key)
-        if shared is None:
-            shared = sorted(await self._directory.usergroups_of(user_id))
-            await self._redis_set(key, shared)
-        self._memberships.put(user_id, shared)
-        return shared
-
-    async def _redis_get(self, key: str) -> list[str] | None:
-        if self._redis is None:
-            return None
-        try:
-            raw = await self._redis.get(key)
-        except (RedisError, OSError) as exc:
-            self._log.warning("identity.cache_failed", error=str(exc))
-            return None
-        if raw is None:
-            return None
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        return [str(item) for item in value] if isinstance(value, list) else None
-
-    async def _redis_set(self, key: str, value: list[str]) -> None:
-        if self._redis is None or self._ttl < 1:
-            return
-        try:
-            await self._redis.set(key, orjson.dumps(value), ex=int(self._ttl))
-        except (RedisError, OSError) as exc:
-            self._log.warning("identity.cache_failed", error=str(exc))
-
-
-def _normal_email(email: str | None) -> str | None:
-    """Lower-cased, and only when it has exactly one `@` between non-empty parts."""
-    if not email:
-        return None
-    local, at, domain = email.strip().lower().partition("@")
-    if not (local and at and domain) or "@" in domain:
-        return None
-    return f"{local}@{domain}"
 
 
 # --- demo mode ------------------------------------------------------------------------------------

@@ -1,23 +1,14 @@
-"""Who may see and do what: the policy in docs/rbac.md over an `Authorizer`, and the
-SubjectAccessReview authorizer with its Redis decision cache. Fails closed; never guesses.
+"""Who may see and do what: the policy in docs/rbac.md over an `Authorizer`. Fails closed; never
+guesses. The SubjectAccessReview authorizer (with its Redis decision cache) is in `sar`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-from collections.abc import Callable, Iterable
-from typing import Protocol
-
-import orjson
-import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from structlog.typing import FilteringBoundLogger
+from collections.abc import Iterable
 
 from services.access.models import AccessCheck, Identity, Scope
-from services.errors import AuthorizationUnavailable
 from services.ports import Authorizer
 
 # A namespace name is a DNS-1123 label; anything else (OpenCost's `__idle__`, "") is not one
@@ -41,82 +32,9 @@ CLUSTER_RESOURCES: dict[str, tuple[str, str]] = {
 }
 
 
-class SarClient(Protocol):
-    """What SarAuthorizer needs from `services.access.kube.KubeApi`."""
-
-    async def subject_access_review(
-        self, user: str, groups: Iterable[str], check: AccessCheck
-    ) -> bool: ...
-
-
-class SarAuthorizer:
-    """`Authorizer` asking the Kubernetes API, with decisions cached in Redis for `ttl` seconds.
-
-    The cache key covers user, sorted groups and every check attribute, so a change of groups
-    in the identity map is a different key. A Redis failure only skips the cache."""
-
-    def __init__(
-        self,
-        kube: SarClient,
-        redis: Redis | None,
-        ttl: int,
-        prefix: str = "costbot:",
-        *,
-        logger: FilteringBoundLogger | None = None,
-        on_decision: Callable[[str], None] | None = None,
-    ) -> None:
-        self._kube, self._redis, self._ttl, self._prefix = kube, redis, ttl, prefix
-        self._log = logger or structlog.get_logger("costbot.authz")
-        self._on_decision = on_decision or (lambda _decision: None)
-
-    async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
-        if identity.k8s_user is None:
-            return False
-        key = self._key(identity.k8s_user, identity.groups, check)
-        cached = await self._cached(key)
-        if cached is not None:
-            self._on_decision("cached_allowed" if cached else "cached_denied")
-            return cached
-        try:
-            decision = await self._kube.subject_access_review(
-                identity.k8s_user, identity.groups, check
-            )
-        except AuthorizationUnavailable as exc:
-            self._on_decision("unavailable")
-            self._log.warning("authz.unavailable", error=str(exc))
-            raise
-        self._on_decision("allowed" if decision else "denied")
-        await self._store(key, decision)
-        return decision
-
-    def _key(self, user: str, groups: Iterable[str], check: AccessCheck) -> str:
-        parts = [user, sorted(set(groups)), check.verb, check.group, check.resource]
-        parts += [check.namespace, check.name]
-        digest = hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]
-        return f"{self._prefix}authz:{digest}"
-
-    async def _cached(self, key: str) -> bool | None:
-        if self._redis is None or self._ttl <= 0:
-            return None
-        try:
-            raw = await self._redis.get(key)
-        except (RedisError, OSError) as exc:
-            self._log.warning("authz.cache_failed", error=str(exc))
-            return None
-        return None if raw is None else raw in (b"1", "1")
-
-    async def _store(self, key: str, decision: bool) -> None:
-        if self._redis is None or self._ttl <= 0:
-            return
-        try:
-            await self._redis.set(key, b"1" if decision else b"0", ex=self._ttl)
-        except (RedisError, OSError) as exc:
-            self._log.warning("authz.cache_failed", error=str(exc))
-
-
 class AccessPolicy:
-    """What "may see namespace N", "cluster-wide figures", "act on a recommendation" and
-    "subscribe a digest" mean, in SubjectAccessReviews (the policy table in docs/rbac.md).
+    """The policy (docs/rbac.md): what "may see namespace N", "cluster-wide figures", "act on a
+    recommendation" and "subscribe a digest" mean, in SubjectAccessReviews.
 
     Unmapped identities are denied without asking. AuthorizationUnavailable propagates: the
     caller says so and shows nothing (fail closed)."""

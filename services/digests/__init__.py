@@ -2,7 +2,8 @@
 
 `schedule` (triggers, fire times, periods) → `runner` (what is due) → `delivery` (exactly once
 across replicas) → Slack through the ChatPoster port. `content` gathers the figures, `service`
-and `budgets` are what the /cost routes call, `store` keeps everything in Redis. Block Kit is
+and `budgets` are what the /cost routes call, `store` is what they keep (in Redis through
+`redis_store` and `redis_delivery`, which only bot/ builds). Block Kit is
 rendered in handlers/render/digest.py and injected; nothing here speaks Slack.
 """
 

@@ -1,109 +1,47 @@
-"""Redis storage for digest subscriptions, budgets, pause flags and last-run records.
-
-JSON values in two hashes under the configured prefix; every change is announced on a pub/sub
-channel so each replica's scheduler rebuilds its jobs at once. Redis failures → StoreUnavailable.
+"""What the digest services need from storage: subscriptions, budgets, pause flags and last-run
+records. Implemented over Redis by `redis_store.RedisDigestStore`, which only `bot/` builds.
+Everything here is state: every method raises StoreUnavailable when it cannot be kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any, TypeVar
-
-import msgspec
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import Protocol
 
 from services.digests.models import Budget, RunRecord, Subscription
-from services.errors import StoreUnavailable
-
-T = TypeVar("T")
-PAUSED_TTL = 400 * 86400  # a pause outlives any schedule; cleared when access returns
 
 
-class DigestStore:
-    def __init__(self, redis: Redis, prefix: str = "costbot:") -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self.subs_key = f"{prefix}digest:subs"
-        self.budgets_key = f"{prefix}digest:budgets"
-        self.changes_channel = f"{prefix}digest:changed"
+class DigestStore(Protocol):
+    # Where every change is announced, so each replica's scheduler rebuilds its jobs at once.
+    changes_channel: str
 
-    # --- subscriptions ----------------------------------------------------------------------
-    async def save_subscription(self, sub: Subscription) -> None:
-        await self._call(self._redis.hset(self.subs_key, sub.id, msgspec.json.encode(sub)))
-        await self.announce(f"subscription:{sub.id}")
+    async def save_subscription(self, sub: Subscription) -> None: ...
 
-    async def subscription(self, sub_id: str) -> Subscription | None:
-        raw = await self._call(self._redis.hget(self.subs_key, sub_id))
-        return None if raw is None else msgspec.json.decode(raw, type=Subscription)
+    async def subscription(self, sub_id: str) -> Subscription | None: ...
 
     async def subscriptions(self, channel: str | None = None) -> list[Subscription]:
-        subs = await self._all(self.subs_key, Subscription)
-        return sorted(
-            (s for s in subs if channel is None or s.channel == channel),
-            key=lambda s: (s.created_at, s.id),
-        )
+        """Oldest first; every channel's when `channel` is None."""
+        ...
 
     async def remove_subscription(self, sub_id: str) -> bool:
-        removed = await self._call(self._redis.hdel(self.subs_key, sub_id))
-        await self._call(self._redis.delete(self._paused_key(sub_id)))
-        await self.announce(f"subscription:{sub_id}")
-        return bool(removed)
+        """True when there was one (its pause flag goes with it)."""
+        ...
 
-    # --- budgets ------------------------------------------------------------------------------
-    async def save_budget(self, budget: Budget) -> None:
-        await self._call(self._redis.hset(self.budgets_key, budget.id, msgspec.json.encode(budget)))
-        await self.announce(f"budget:{budget.id}")
+    async def save_budget(self, budget: Budget) -> None: ...
 
-    async def budget(self, budget_id: str) -> Budget | None:
-        raw = await self._call(self._redis.hget(self.budgets_key, budget_id))
-        return None if raw is None else msgspec.json.decode(raw, type=Budget)
+    async def budget(self, budget_id: str) -> Budget | None: ...
 
     async def budgets(self, channel: str | None = None) -> list[Budget]:
-        found = await self._all(self.budgets_key, Budget)
-        return sorted(
-            (b for b in found if channel is None or b.channel == channel),
-            key=lambda b: (b.created_at, b.id),
-        )
+        """Oldest first; every channel's when `channel` is None."""
+        ...
 
-    async def remove_budget(self, budget_id: str) -> bool:
-        removed = await self._call(self._redis.hdel(self.budgets_key, budget_id))
-        await self.announce(f"budget:{budget_id}")
-        return bool(removed)
+    async def remove_budget(self, budget_id: str) -> bool: ...
 
-    # --- pause flags and run records ----------------------------------------------------------
-    async def paused(self, sub_id: str) -> bool:
-        return bool(await self._call(self._redis.exists(self._paused_key(sub_id))))
+    async def paused(self, sub_id: str) -> bool: ...
 
-    async def pause(self, sub_id: str) -> None:
-        await self._call(self._redis.set(self._paused_key(sub_id), b"1", ex=PAUSED_TTL))
+    async def pause(self, sub_id: str) -> None: ...
 
     async def resume(self, sub_id: str) -> bool:
         """Clear the pause flag; True when there was one."""
-        return bool(await self._call(self._redis.delete(self._paused_key(sub_id))))
+        ...
 
-    async def last_run(self, kind: str, subject: str) -> RunRecord | None:
-        raw = await self._call(self._redis.get(self.last_run_key(kind, subject)))
-        return None if raw is None else msgspec.json.decode(raw, type=RunRecord)
-
-    def last_run_key(self, kind: str, subject: str) -> str:
-        return f"{self._prefix}delivery:last:{kind}:{subject}"
-
-    async def announce(self, what: str) -> None:
-        """Tell every replica's scheduler to rebuild its jobs (best effort: a 60 s reconcile
-        catches a lost message)."""
-        await self._call(self._redis.publish(self.changes_channel, what))
-
-    # --- helpers ------------------------------------------------------------------------------
-    def _paused_key(self, sub_id: str) -> str:
-        return f"{self._prefix}digest:paused:{sub_id}"
-
-    async def _all(self, key: str, kind: type[T]) -> list[T]:
-        raw: dict[Any, Any] = await self._call(self._redis.hgetall(key))
-        return [msgspec.json.decode(value, type=kind) for value in raw.values()]
-
-    async def _call(self, pending: Awaitable[T]) -> T:
-        try:
-            return await pending
-        except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"digest store: {exc}") from exc
+    async def last_run(self, kind: str, subject: str) -> RunRecord | None: ...

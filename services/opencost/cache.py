@@ -1,8 +1,9 @@
 """A Redis cache in front of any `CostSource`: fresh answers for `ttl` seconds, one fetch per
 question across all replicas, and the last good answer (flagged stale) when the source fails.
 
-The cache is an optimisation: a Redis error is logged and the inner source answers instead.
-Values are msgspec JSON, never pickle.
+The cache is an optimisation, so every Redis failure degrades (`services.storage.guard`): a
+failed read or lock answers from the inner source, a failed write or unlock is only logged.
+Values are msgspec JSON, never pickle. A Redis adapter: only `bot/` imports it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from typing import Any, TypeVar
 
 import msgspec
 import structlog
-from redis import RedisError
 from redis.asyncio import Redis
 
-from services.errors import OpenCostBadResponse, OpenCostError, OpenCostUnavailable
+from services.errors import (
+    OpenCostBadResponse,
+    OpenCostError,
+    OpenCostUnavailable,
+    StoreUnavailable,
+)
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.ports import Clock, CostSource
+from services.storage.guard import degrade, required
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T", AllocationData, AssetData)
@@ -34,6 +40,7 @@ return 0
 """
 _FIRST_POLL, _MAX_POLL = 0.025, 0.2
 _ERROR_TTL_MS = 5000  # how long waiters can learn that the fetch they waited for failed
+CACHE = "cost cache"  # how StoreUnavailable names it
 RUNNING_SLACK = timedelta(minutes=15)  # a window ending this close to now is still running
 
 
@@ -48,10 +55,6 @@ class _Failure(msgspec.Struct, frozen=True):
     def error(self) -> OpenCostError:
         kind = OpenCostUnavailable if self.unavailable else OpenCostBadResponse
         return kind(self.message, cluster=self.cluster)
-
-
-class _RedisDown(Exception):
-    """Internal: Redis failed mid-way; answer from the inner source."""
 
 
 DECODED_ENTRIES = 4
@@ -144,9 +147,9 @@ class CachedCostSource:
         self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None
     ) -> _T:
         try:
-            fresh = self._remembered(key, await self._redis.get(key), kind)
-        except RedisError as exc:
-            _redis_failed("get", exc)
+            fresh = self._remembered(key, await required(self._redis.get(key), CACHE), kind)
+        except StoreUnavailable as exc:
+            _degraded("get", exc)
             self._event("miss")
             return await load()
         if fresh is not None:
@@ -155,7 +158,8 @@ class CachedCostSource:
         self._event("miss")
         try:
             return await self._single_flight(key, kind, load, last)
-        except _RedisDown:
+        except StoreUnavailable as exc:  # Redis failed mid-way: answer from the inner source
+            _degraded("single_flight", exc)
             return await load()
 
     def _remembered(self, key: str, raw: bytes | str | None, kind: type[_T]) -> _T | None:
@@ -252,29 +256,28 @@ class CachedCostSource:
 
     # --- storage ------------------------------------------------------------------------------
     async def _store(self, key: str, value: _T, last: str | None) -> None:
+        await degrade(self._write(key, value, last), None, what="cache.store", logger=log)
+
+    async def _write(self, key: str, value: _T, last: str | None) -> None:
         payload = msgspec.json.encode(value)
         partial = bool(value.failed_clusters) or value.stale
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.set(key, payload, ex=self._partial_ttl if partial else self._ttl)
-                # A partial answer never replaces a complete last-good copy.
-                pipe.set(f"{key}:stale", payload, ex=self._stale_ttl, nx=partial)
-                if last is not None:  # a pointer, not a second copy of the payload
-                    pipe.set(last, f"{key}:stale", ex=self._stale_ttl, nx=partial)
-                await pipe.execute()
-        except RedisError as exc:
-            _redis_failed("store", exc)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, payload, ex=self._partial_ttl if partial else self._ttl)
+            # A partial answer never replaces a complete last-good copy.
+            pipe.set(f"{key}:stale", payload, ex=self._stale_ttl, nx=partial)
+            if last is not None:  # a pointer, not a second copy of the payload
+                pipe.set(last, f"{key}:stale", ex=self._stale_ttl, nx=partial)
+            await pipe.execute()
 
     async def _stale(self, key: str, kind: type[_T], last: str | None) -> _T | None:
         """This exact window's last good copy, else (running windows) the newest one for the
-        same question and start."""
-        try:
-            found = _decode(await self._redis.get(f"{key}:stale"), kind, key)
-            if found is None and last is not None and (copy := await self._redis.get(last)):
-                found = _decode(await self._redis.get(_text(copy)), kind, key)
-        except RedisError as exc:
-            _redis_failed("get_stale", exc)
-            return None
+        same question and start. None when Redis cannot tell."""
+        return await degrade(self._read_stale(key, kind, last), None, what="cache.get_stale")
+
+    async def _read_stale(self, key: str, kind: type[_T], last: str | None) -> _T | None:
+        found = _decode(await self._redis.get(f"{key}:stale"), kind, key)
+        if found is None and last is not None and (copy := await self._redis.get(last)):
+            found = _decode(await self._redis.get(_text(copy)), kind, key)
         return found
 
     def _served_stale(self, stale: _T, reason: OpenCostError | str) -> _T:
@@ -286,32 +289,28 @@ class CachedCostSource:
     async def _publish_failure(self, key: str, token: str, exc: OpenCostError) -> None:
         unavailable = isinstance(exc, OpenCostUnavailable)
         failure = _Failure(token, unavailable, str(exc), exc.cluster)
-        try:
-            await self._redis.set(f"{key}:error", msgspec.json.encode(failure), px=_ERROR_TTL_MS)
-        except RedisError as exc2:
-            _redis_failed("publish_failure", exc2)
+        # Lost: the waiters time out and fetch themselves.
+        told = self._redis.set(f"{key}:error", msgspec.json.encode(failure), px=_ERROR_TTL_MS)
+        await degrade(told, None, what="cache.publish_failure")
 
     async def _unlock(self, key: str, token: str) -> None:
         try:
-            await self._release(keys=[f"{key}:lock"], args=[token])
-        except RedisError as exc:  # released on our next miss, or expires after lock_ttl
+            await required(self._release(keys=[f"{key}:lock"], args=[token]), CACHE)
+        except StoreUnavailable as exc:  # released on our next miss, or expires after lock_ttl
             self._orphans[f"{key}:lock"] = token
-            _redis_failed("unlock", exc)
+            _degraded("unlock", exc)
 
     async def _release_orphans(self) -> None:
         for lock, token in list(self._orphans.items()):
             try:
-                await self._release(keys=[lock], args=[token])
-            except RedisError:
+                await required(self._release(keys=[lock], args=[token]), CACHE)
+            except StoreUnavailable:
                 return  # still down; the next miss tries again
             self._orphans.pop(lock, None)
 
     async def _call(self, pending: Awaitable[Any]) -> Any:
-        try:
-            return await pending
-        except RedisError as exc:
-            _redis_failed("single_flight", exc)
-            raise _RedisDown from exc
+        """One command of the single-flight protocol; StoreUnavailable ends it (see `_cached`)."""
+        return await required(pending, CACHE)
 
     def _event(self, name: str) -> None:
         if name == "hit":
@@ -359,5 +358,6 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _redis_failed(operation: str, exc: RedisError) -> None:
-    log.warning("cache.redis_failed", operation=operation, error=f"{type(exc).__name__}: {exc}")
+def _degraded(operation: str, exc: StoreUnavailable) -> None:
+    """The named degrade of a cache step that has its own fallback (see the module docstring)."""
+    log.warning("storage.degraded", what=f"cache.{operation}", error=str(exc))

@@ -1,6 +1,6 @@
 """The recommendations one requester sees, with their lifecycle states: list, find, act.
 
-Joins OptimizationService (what is recommended now, for a Scope) with RecommendationStore
+Joins OptimizationService (what is recommended now, for a Scope) with the RecStore
 (what people did about it) and RealizedSavings (what acknowledged changes saved), so handlers
 and digests ask one question.
 """
@@ -14,8 +14,8 @@ import msgspec
 from services.access.models import Scope
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import Recommendation, RecState
+from services.recommendations.ports import RecStore
 from services.recommendations.realized import RealizedSavings
-from services.recommendations.store import RecommendationStore
 
 
 class BoardItem(msgspec.Struct, frozen=True):
@@ -41,7 +41,7 @@ class RecommendationBoard:
     def __init__(
         self,
         optimizer: OptimizationService,
-        store: RecommendationStore,
+        store: RecStore,
         *,
         realized: RealizedSavings | None = None,
     ) -> None:

@@ -5,13 +5,14 @@ Plain frozen msgspec structs only; no I/O and no behaviour beyond small derived 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 import msgspec
 
 MIB = 1024 * 1024
 HOURS_PER_MONTH = 730.0  # OpenCost's and the cloud providers' convention
+SNAPSHOT_TTL = timedelta(days=180)  # long enough to judge reopen and realization after a decision
 
 Rule = Literal["rightsize", "idle_workload", "unclaimed_volume", "idle_capacity"]
 Status = Literal["open", "acknowledged", "snoozed", "dismissed"]

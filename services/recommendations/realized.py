@@ -2,8 +2,8 @@
 
 Compares the acknowledged version's snapshot (requests, unit prices, pods at that time) with
 later container-level allocation data and records realized monthly savings in the store.
-`refresh_if_due` runs the measurement at most once per clock hour, per process and (with Redis)
-across replicas, so building a board never pays for it more often.
+`refresh_if_due` runs the measurement at most once per clock hour, per process and (through the
+store) across replicas, so building a board never pays for it more often.
 """
 
 from __future__ import annotations
@@ -11,17 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from services.access.models import Scope
-from services.errors import DependencyError
+from services.errors import DependencyError, StoreUnavailable
 from services.opencost.models import AllocationData, AllocationQuery
 from services.ports import Clock, CostSource
 from services.recommendations.maths import realized_monthly
-from services.recommendations.models import RealizedEntry, RecState
+from services.recommendations.models import SNAPSHOT_TTL, RealizedEntry, RecState
+from services.recommendations.ports import RecStore
 from services.recommendations.series import DatedRow, dated_rows, requests_after
-from services.recommendations.store import SNAPSHOT_TTL, RecommendationStore
 
 LOOKBACK_DAYS = 3  # recent full days read by `refresh`; the latest one decides the request
 log = structlog.get_logger(__name__)
@@ -32,19 +30,15 @@ class RealizedSavings:
 
     def __init__(
         self,
-        store: RecommendationStore,
+        store: RecStore,
         clock: Clock,
         *,
         source: CostSource | None = None,
-        redis: Redis | None = None,
-        prefix: str = "costbot:",
         every: timedelta = timedelta(hours=1),
     ) -> None:
         self._store = store
         self._clock = clock
         self._source = source
-        self._redis = redis
-        self._marker = f"{prefix}rec:realized:refreshed:"
         self._every = max(every, timedelta(seconds=1))
         self._last_slot: int | None = None  # the slot this process last refreshed in
 
@@ -87,20 +81,20 @@ class RealizedSavings:
         )
 
     async def _claim(self, now: datetime) -> bool:
-        """Take this time slot for this process, then across replicas (SET NX on a key per
-        slot, so the movable test clock and the real one behave the same)."""
+        """Take this time slot for this process, then across replicas (a marker per slot, so
+        the movable test clock and the real one behave the same).
+
+        The marker is a cache-like hint, not state: when the store cannot take it, measure
+        anyway (measuring twice is harmless, it overwrites; never measuring is not)."""
         slot = int(now.timestamp() // self._every.total_seconds())
         if self._last_slot == slot:
             return False
         self._last_slot = slot
-        if self._redis is None:
-            return True
-        ttl = int(self._every.total_seconds() * 2)
         try:
-            return bool(await self._redis.set(f"{self._marker}{slot}", b"1", nx=True, ex=ttl))
-        except (RedisError, OSError) as exc:
-            log.warning("realized.marker_failed", error=str(exc))
-            return True  # measuring twice is harmless (it overwrites); never measuring is not
+            return await self._store.claim_once(f"realized:refreshed:{slot}", self._every * 2)
+        except StoreUnavailable as exc:
+            log.warning("storage.degraded", what="realized.marker", error=str(exc))
+            return True
 
     async def measure(
         self, later: AllocationData, since: datetime, *, start: datetime | None = None

@@ -2,18 +2,18 @@
 
 Every state change is one optimistic WATCH/MULTI transaction, so concurrent clicks serialize
 into one consistent history. Values are JSON (msgspec), never pickle; keys live under `prefix`.
-Redis errors become `StoreUnavailable` here, once.
+A Redis adapter (only `bot/` imports it; services see `ports.RecStore`): everything here is
+state, so Redis errors become `StoreUnavailable` through `services.storage.guard`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import WatchError
 
 from services.access.models import Scope
 from services.errors import StoreUnavailable
@@ -21,6 +21,7 @@ from services.ports import Clock
 from services.recommendations import lifecycle
 from services.recommendations.maths import DEFAULTS, savings_band
 from services.recommendations.models import (
+    SNAPSHOT_TTL,
     Action,
     ActResult,
     RealizedEntry,
@@ -29,8 +30,9 @@ from services.recommendations.models import (
     RecSnapshot,
     RecState,
 )
+from services.storage.guard import guarded
 
-SNAPSHOT_TTL = timedelta(days=180)  # long enough to judge reopen and realization after a decision
+STORE = "recommendation store"  # how StoreUnavailable names it
 MAX_ATTEMPTS = 200  # optimistic retries; 20 simultaneous clicks need at most 20
 Change = Callable[[RecState], tuple[RecState, bool]]
 
@@ -53,14 +55,14 @@ class RecommendationStore:
     # --- reading -------------------------------------------------------------------------------
     async def get(self, rec_id: str) -> RecState:
         """The state as of now (an ended snooze reads as open); absent means open."""
-        with _store_errors():
+        with guarded(STORE):
             raw = await self._redis.get(self._state_key(rec_id))
         return lifecycle.expire_snooze(_decode_state(rec_id, raw), self._clock.now())
 
     async def states(self, ids: Sequence[str]) -> dict[str, RecState]:
         if not ids:
             return {}
-        with _store_errors():
+        with guarded(STORE):
             raws = await self._redis.mget([self._state_key(rec_id) for rec_id in ids])
         now = self._clock.now()
         return {
@@ -69,14 +71,14 @@ class RecommendationStore:
         }
 
     async def snapshot(self, rec_id: str, version: str) -> RecSnapshot | None:
-        with _store_errors():
+        with guarded(STORE):
             raw = await self._redis.get(self._snapshot_key(rec_id, version))
         return None if raw is None else msgspec.json.decode(raw, type=RecSnapshot)
 
     async def acknowledged_since(self, since: datetime) -> list[RecState]:
         """States acknowledged at or after `since` and not since snoozed, dismissed or reopened
         by hand (an automatic re-open keeps them: realized savings may still be measured)."""
-        with _store_errors():
+        with guarded(STORE):
             members = await self._redis.zrangebyscore(self._acked_key, since.timestamp(), "+inf")
         ids = [_text(member) for member in members if isinstance(member, bytes | str)]
         states = await self.states(ids)
@@ -127,7 +129,7 @@ class RecommendationStore:
         """Keep this version's numbers (recommended, current, prices, pods) for later judgment."""
         snapshot = snapshot_of(rec, self._clock.now(), self._settings.savings_bands)
         key = self._snapshot_key(rec.id, rec.version)
-        with _store_errors():
+        with guarded(STORE):
             await self._redis.set(key, msgspec.json.encode(snapshot), ex=SNAPSHOT_TTL)
 
     # --- realized savings ----------------------------------------------------------------------
@@ -143,7 +145,7 @@ class RecommendationStore:
     ) -> RealizedEntry:
         """Store the latest measurement for (rec, acknowledged version); keeps the first time."""
         field = f"{rec_id}:{version}"
-        with _store_errors():
+        with guarded(STORE):
             await self._redis.hsetnx(self._realized_first_key, field, measured_at.isoformat())
             first = await self._redis.hget(self._realized_first_key, field)
             entry = RealizedEntry(
@@ -159,13 +161,13 @@ class RecommendationStore:
         return entry
 
     async def realized_entry(self, rec_id: str, version: str) -> RealizedEntry | None:
-        with _store_errors():
+        with guarded(STORE):
             raw = await self._redis.hget(self._realized_key, f"{rec_id}:{version}")
         return None if raw is None else msgspec.json.decode(raw, type=RealizedEntry)
 
     async def realized(self, scope: Scope | None = None) -> list[RealizedEntry]:
         """Every realized entry the scope may see (all of them when scope is None)."""
-        with _store_errors():
+        with guarded(STORE):
             raws = await self._redis.hvals(self._realized_key)
         entries = [msgspec.json.decode(raw, type=RealizedEntry) for raw in raws]
         return sorted(
@@ -181,7 +183,7 @@ class RecommendationStore:
     # --- internals -----------------------------------------------------------------------------
     async def _update(self, rec_id: str, change: Change) -> ActResult:
         key = self._state_key(rec_id)
-        with _store_errors():
+        with guarded(STORE):
             async with self._redis.pipeline(transaction=True) as pipe:
                 for _ in range(MAX_ATTEMPTS):
                     try:
@@ -227,6 +229,13 @@ class RecommendationStore:
     def _realized_first_key(self) -> str:
         return f"{self._prefix}realized:first"
 
+    # --- coordination --------------------------------------------------------------------------
+    async def claim_once(self, name: str, ttl: timedelta) -> bool:
+        """True for the first caller of `name` within `ttl`, across every replica (SET NX)."""
+        seconds = max(1, int(ttl.total_seconds()))
+        with guarded(STORE):
+            return bool(await self._redis.set(f"{self._prefix}{name}", b"1", nx=True, ex=seconds))
+
 
 def snapshot_of(rec: Recommendation, seen_at: datetime, bands: tuple[float, ...]) -> RecSnapshot:
     """This version's numbers (recommended, current, prices, pods), kept for later judgment."""
@@ -262,11 +271,3 @@ def _visible(entry: RealizedEntry, scope: Scope) -> bool:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    try:
-        yield
-    except RedisError as exc:
-        raise StoreUnavailable(f"Redis failed: {exc}") from exc
