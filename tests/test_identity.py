@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from structlog.testing import LogCapture
 
+from demo.identity import demo_directory, demo_identity_map
 from services.access.identity import (
     FixedMap,
     IdentityMap,
@@ -22,8 +23,6 @@ from services.access.identity import (
     IdentityResolver,
     SlackUser,
     StaticSlackDirectory,
-    demo_directory,
-    demo_identity_map,
 )
 from tests.redis_server import free_port
 
