@@ -106,7 +106,7 @@ class NoKubernetes:
         raise AuthorizationUnavailable("no Kubernetes API is configured (set KUBECONFIG)")
 
 
-class Readiness:
+class ReadinessProbe:
     """`/readyz`: Redis answers PING and at least one OpenCost answers."""
 
     def __init__(self, redis: aioredis.Redis, sources: dict[str, OpenCostClient]) -> None:
@@ -195,7 +195,7 @@ class Runtime:
     slack: AsyncWebClient
     chat: SlackChatPoster
     digests: DigestControl
-    readiness: Readiness
+    readiness: ReadinessProbe
     kube: KubeApi | None = None
     embedded: EmbeddedRedis | None = None
     raw_sources: dict[str, OpenCostClient] = field(default_factory=dict)
@@ -283,7 +283,7 @@ class Runtime:
             grace=timedelta(seconds=settings.digest_grace),
             on_outcome=lambda outcome: metrics.digests.labels(outcome=outcome).inc(),
         )
-        readiness = Readiness(redis, raw)
+        readiness = ReadinessProbe(redis, raw)
         deps = Deps(
             costs=costs,
             access=access,
