@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -19,6 +20,7 @@ from bot.slack_adapters import UNREACHABLE, chat_error
 from handlers import register_all
 from handlers.deps import Deps
 from handlers.errors import SLACK_AUTH_ERRORS, words_for
+from services.access.models import Identity
 from services.errors import ChatUnavailable
 
 log = structlog.get_logger("costbot.app")
@@ -30,7 +32,7 @@ def build_app(
     signing_secret: str | None,
     deps: Deps,
     metrics: Metrics,
-    resolve_identity: Any,
+    resolve_identity: Callable[[str], Awaitable[Identity]],
     verify_requests: bool = True,
     process_before_response: bool = False,
     bot_user_id: str = "",

@@ -1,4 +1,8 @@
-"""costbot: Kubernetes cost answers in Slack, under each asker's own Kubernetes permissions."""
+"""`costbot` command line: serve, demo, console, ask, check.
+
+The one place that may import `demo`: with no OpenCost configured it chooses the built-in demo
+parts and hands them to the composition root (see the import-linter contracts).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import asyncio
 import sys
 
 from bot.logging import configure_logging
+from bot.runtime import DemoParts
 from bot.settings import Settings, load_settings
 
 
@@ -20,6 +25,15 @@ def _secrets(settings: Settings) -> list[str]:
         if secret is not None:
             found.append(secret.get_secret_value())
     return found
+
+
+def _demo_parts(settings: Settings) -> DemoParts | None:
+    """The built-in demo when no OpenCost is configured (`settings.demo_data`), else None."""
+    if not settings.demo_data:
+        return None
+    from demo.parts import demo_parts  # builds the synthetic cluster: only when chosen
+
+    return demo_parts()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,15 +70,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from bot.serve import serve
 
-        return asyncio.run(serve(settings))
+        return asyncio.run(serve(settings, demo=_demo_parts(settings)))
     if args.command == "check":
         from bot.doctor import check
 
-        return asyncio.run(check(settings))
+        return asyncio.run(check(settings, demo=_demo_parts(settings)))
     if args.command == "digest":
         from bot.serve import run_digest_now
 
-        return asyncio.run(run_digest_now(settings, args.sub_id))
+        return asyncio.run(run_digest_now(settings, args.sub_id, demo=_demo_parts(settings)))
     from demo import tour
 
     if args.command == "demo":

@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.runtime import Runtime
+from bot.runtime import DemoParts, Runtime
 from bot.settings import Settings
 
 Check = tuple[str, Callable[[], Awaitable[str]]]
 
 
-async def check(settings: Settings) -> int:
+async def check(settings: Settings, *, demo: DemoParts | None = None) -> int:
     problems = settings.require_serve()
     print(
         ("✗" if problems else "✓")
@@ -25,7 +25,7 @@ async def check(settings: Settings) -> int:
         )
     )
     try:
-        runtime = await asyncio.wait_for(Runtime.start(settings), timeout=30)
+        runtime = await asyncio.wait_for(Runtime.start(settings, demo=demo), timeout=30)
     except Exception as error:
         print(f"✗ start-up: {type(error).__name__}: {error}")
         return 1

@@ -1,50 +1,61 @@
 """The composition root: builds every concrete client once and wires the services together.
 
 `Runtime.start(settings)` is the only place that calls constructors of httpx, redis, kubernetes
-and slack_sdk clients; `aclose()` releases them in reverse order.
+and slack_sdk clients; `aclose()` releases them in reverse order. Everything is built before it
+is handed on, so `Deps` and the `Runtime` are constructed once, complete, and never filled in
+later. The built-in demo arrives as an injected `DemoParts` value: nothing here imports demo code.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import redis.asyncio as aioredis
 import structlog
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.charts import lazy_chart
 from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
-from bot.scheduler import install_digests
+from bot.scheduler import DigestControl
 from bot.settings import Settings
 from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
-from demo.cluster import DEMO_BASE_URL, DEMO_HPAS, DemoOpenCostTransport
 from handlers.deps import Deps
+from handlers.render.digest import DigestBlocks
 from handlers.render.recs_digest import BoardDigestSource
 from services.access.identity import (
-    DEMO_IDENTITY_MAP,
     FixedMap,
     IdentityMap,
     IdentityMapFile,
     MapProvider,
+    SlackDirectory,
 )
 from services.access.models import AccessCheck, Identity
 from services.access.policy import AccessPolicy
-from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.resolver import IdentityResolver
 from services.access.sar import SarAuthorizer
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
+from services.digests import (
+    BudgetService,
+    DigestRunner,
+    DigestService,
+    RecsDigestSource,
+)
+from services.digests.content import DigestContent
+from services.digests.redis_delivery import RedisDeliveryGuard
+from services.digests.redis_store import RedisDigestStore
 from services.errors import AuthorizationUnavailable
 from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
 from services.opencost.multi import MultiClusterSource
-from services.ports import Authorizer, Clock, CostSource
+from services.ports import Authorizer, ChatPoster, Clock, CostSource
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
@@ -55,11 +66,26 @@ if TYPE_CHECKING:
     from services.access.kube import KubeApi
 
 log = structlog.get_logger("costbot.runtime")
+ResolveIdentity = Callable[[str], Awaitable[Identity]]
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DemoParts:
+    """What the built-in demo brings instead of a real OpenCost, Kubernetes API and identity
+    map. Built in `demo/` and chosen only by the CLI, then passed in, so that production
+    modules never import demo code (an import-linter contract)."""
+
+    opencost: httpx.AsyncBaseTransport  # answers OpenCost's API at `opencost_url`
+    opencost_url: str
+    authorizer: Authorizer  # used when no Kubernetes API is configured
+    identity_map: IdentityMap  # used when no IDENTITY_MAP_FILE is set
+    hpas: tuple[HpaTarget, ...] = ()  # used when no Kubernetes API is configured
+    admin_groups: tuple[str, ...] = ()  # used when neither ADMIN_GROUPS nor a map file is set
 
 
 class KubeHpaSource:
@@ -75,16 +101,6 @@ class KubeHpaSource:
         ]
 
 
-def _hpa_source(settings: Settings, kube: KubeApi | None) -> HpaSource:
-    if kube is not None:
-        return KubeHpaSource(kube)
-    if settings.demo_data:
-        return StaticHpaSource(
-            [HpaTarget(ns, kind, name, target * 100) for ns, kind, name, target in DEMO_HPAS]
-        )
-    return StaticHpaSource([])
-
-
 class NoKubernetes:
     """No KUBECONFIG and not in a pod: every access check fails closed, with a reason."""
 
@@ -92,7 +108,83 @@ class NoKubernetes:
         raise AuthorizationUnavailable("no Kubernetes API is configured (set KUBECONFIG)")
 
 
-@dataclass
+class ReadinessProbe:
+    """`/readyz`: Redis answers PING and at least one OpenCost answers."""
+
+    def __init__(self, redis: aioredis.Redis, sources: dict[str, OpenCostClient]) -> None:
+        self._redis, self._sources = redis, sources
+
+    async def __call__(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await self._redis.ping()
+            checks["redis"] = "ok"
+        except Exception as error:
+            checks["redis"] = f"error: {type(error).__name__}"
+        answered = 0
+        for name, client in self._sources.items():
+            try:
+                await client.ping()
+                answered += 1
+            except Exception as error:
+                checks[f"opencost{':' + name if name else ''}"] = f"error: {type(error).__name__}"
+        checks["opencost"] = "ok" if answered else "error: no data source answered"
+        return checks
+
+
+@dataclass(frozen=True)
+class Digests:
+    """The digest and budget services for Deps, and the scheduler handle for `serve`."""
+
+    service: DigestService
+    budgets: BudgetService
+    control: DigestControl
+
+
+def build_digests(
+    *,
+    redis: aioredis.Redis,
+    chat: ChatPoster,
+    clock: Clock,
+    costs: CostService,
+    access: AccessPolicy,
+    audit: AuditLog,
+    resolve_identity: ResolveIdentity,
+    directory: SlackDirectory | None,
+    recs: RecsDigestSource | None,
+    admin_groups: frozenset[str],
+    currency: str,
+    prefix: str,
+    grace: timedelta,
+    on_outcome: Callable[[str], None] | None = None,
+) -> Digests:
+    """The digest and budget services over one store and one delivery guard (so digests and
+    budget alerts share the exactly-once bookkeeping), and the handle that schedules them."""
+    store = RedisDigestStore(redis, prefix)
+    guard = RedisDeliveryGuard(redis, chat, clock, prefix=prefix, on_outcome=on_outcome)
+    renderer = DigestBlocks(currency, lazy_chart)
+    runner = DigestRunner(
+        store,
+        guard,
+        DigestContent(costs, access, recs),
+        renderer=renderer,
+        chat=chat,
+        resolve_identity=resolve_identity,
+        clock=clock,
+        grace=grace,
+    )
+    service = DigestService(
+        store, runner, costs, access=access, audit=audit, clock=clock, directory=directory,
+        admin_groups=admin_groups,
+    )  # fmt: skip
+    budgets = BudgetService(
+        store, guard, costs, access, audit=audit, clock=clock, resolve_identity=resolve_identity,
+        renderer=renderer, admin_groups=admin_groups,
+    )  # fmt: skip
+    return Digests(service, budgets, DigestControl(runner, budgets, store, redis, clock))
+
+
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     clock: Clock
@@ -102,16 +194,30 @@ class Runtime:
     source: CostSource
     deps: Deps
     resolver: IdentityResolver
-    slack: Any
+    slack: AsyncWebClient
     chat: SlackChatPoster
+    digests: DigestControl
+    readiness: ReadinessProbe
     kube: KubeApi | None = None
     embedded: EmbeddedRedis | None = None
     raw_sources: dict[str, OpenCostClient] = field(default_factory=dict)
 
     @classmethod
     async def start(
-        cls, settings: Settings, *, clock: Clock | None = None, slack_api_url: str | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        slack_api_url: str | None = None,
+        demo: DemoParts | None = None,
     ) -> Runtime:
+        """Every client and service, built once. `demo` replaces OpenCost (always), and the
+        Kubernetes API and identity map (when those are not configured)."""
+        if settings.demo_data and demo is None:
+            raise ValueError(
+                "no OpenCost is configured (set OPENCOST_URL or OPENCOST_CLUSTERS); the built-in "
+                "demo data is chosen by the costbot command line"
+            )
         clock = clock or SystemClock()
         metrics = Metrics()
         embedded = None
@@ -124,7 +230,7 @@ class Runtime:
         def observe(outcome: str, seconds: float) -> None:
             metrics.opencost.labels(outcome=outcome).observe(seconds)
 
-        http, raw = _opencost_clients(settings, clock, observe)
+        http, raw = _opencost_clients(settings, clock, observe, demo)
         inner: CostSource = (
             next(iter(raw.values())) if len(raw) == 1 else MultiClusterSource(dict(raw))
         )
@@ -142,10 +248,10 @@ class Runtime:
             else "xoxb-local"
         )
         slack = slack_client(token, slack_api_url or settings.slack_api_url)
+        chat = SlackChatPoster(slack)
         kube = _kube_api(settings)
-        authorizer = _authorizer(settings, kube, redis, metrics)
         resolver = IdentityResolver(
-            _identity_map(settings),
+            _identity_map(settings, demo),
             SlackWebDirectory(slack),
             redis,
             clock,
@@ -156,28 +262,47 @@ class Runtime:
             structlog.get_logger("costbot.audit"),
             clock,
         )
+        costs = CostService(source, clock)
+        access = AccessPolicy(
+            _authorizer(settings, kube, redis, metrics, demo),
+            settings.authz_verb,
+            settings.authz_resource,
+            settings.authz_group,
+        )
+        admin_groups = frozenset(settings.admin_groups or _demo_admins(settings, demo))
+        recs = _recommendations(settings, clock, redis, source, _hpa_source(kube, demo))
+        digests = build_digests(
+            redis=redis,
+            chat=chat,
+            clock=clock,
+            costs=costs,
+            access=access,
+            audit=audit,
+            resolve_identity=resolver.resolve,
+            directory=SlackWebDirectory(slack),
+            recs=BoardDigestSource(recs, clock, settings.currency),
+            admin_groups=admin_groups,
+            currency=settings.currency,
+            prefix=settings.redis_prefix,
+            grace=timedelta(seconds=settings.digest_grace),
+            on_outcome=lambda outcome: metrics.digests.labels(outcome=outcome).inc(),
+        )
+        readiness = ReadinessProbe(redis, raw)
         deps = Deps(
-            costs=CostService(source, clock),
-            access=AccessPolicy(
-                authorizer, settings.authz_verb, settings.authz_resource, settings.authz_group
-            ),
+            costs=costs,
+            access=access,
             audit=audit,
             clock=clock,
             currency=settings.currency,
-            admin_groups=frozenset(settings.admin_groups or _demo_admins(settings)),
-            demo=settings.demo_data,
+            admin_groups=admin_groups,
+            demo=demo is not None,
+            recs=recs,
+            digests=digests.service,
+            budgets=digests.budgets,
             chart=lazy_chart,
+            ready=readiness,
         )
-        rec_settings = RecSettings(history_days=settings.recs_history_days)
-        store = RecommendationStore(
-            redis, clock, prefix=settings.redis_prefix, settings=rec_settings
-        )
-        deps.recs = RecommendationBoard(
-            OptimizationService(source, _hpa_source(settings, kube), clock, rec_settings),
-            store,
-            realized=RealizedSavings(store, clock, source=source),
-        )
-        runtime = cls(
+        return cls(
             settings=settings,
             clock=clock,
             metrics=metrics,
@@ -187,31 +312,13 @@ class Runtime:
             deps=deps,
             resolver=resolver,
             slack=slack,
-            chat=SlackChatPoster(slack),
+            chat=chat,
+            digests=digests.control,
+            readiness=readiness,
             kube=kube,
             embedded=embedded,
             raw_sources=raw,
         )
-        deps.ready = runtime.readiness
-        install_digests(runtime, recs=BoardDigestSource(deps.recs, clock, settings.currency))
-        return runtime
-
-    async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        try:
-            await self.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as error:
-            checks["redis"] = f"error: {type(error).__name__}"
-        answered = 0
-        for name, client in self.raw_sources.items():
-            try:
-                await client.ping()
-                answered += 1
-            except Exception as error:
-                checks[f"opencost{':' + name if name else ''}"] = f"error: {type(error).__name__}"
-        checks["opencost"] = "ok" if answered else "error: no data source answered"
-        return checks
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -222,15 +329,30 @@ class Runtime:
             self.embedded.stop()
 
 
+def _recommendations(
+    settings: Settings, clock: Clock, redis: aioredis.Redis, source: CostSource, hpas: HpaSource
+) -> RecommendationBoard:
+    rec_settings = RecSettings(history_days=settings.recs_history_days)
+    store = RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings)
+    return RecommendationBoard(
+        OptimizationService(source, hpas, clock, rec_settings),
+        store,
+        realized=RealizedSavings(store, clock, source=source),
+    )
+
+
 def _opencost_clients(
-    settings: Settings, clock: Clock, observe: Callable[[str, float], None]
+    settings: Settings,
+    clock: Clock,
+    observe: Callable[[str, float], None],
+    demo: DemoParts | None,
 ) -> tuple[httpx.AsyncClient, dict[str, OpenCostClient]]:
     timeout = httpx.Timeout(settings.opencost_timeout, connect=min(3.0, settings.opencost_timeout))
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-    if settings.demo_data:
-        http = httpx.AsyncClient(transport=DemoOpenCostTransport(), timeout=timeout)
+    if demo is not None:
+        http = httpx.AsyncClient(transport=demo.opencost, timeout=timeout)
         return http, {
-            "": OpenCostClient(DEMO_BASE_URL, http, clock=clock, demo=True, on_request=observe)
+            "": OpenCostClient(demo.opencost_url, http, clock=clock, demo=True, on_request=observe)
         }
     http = httpx.AsyncClient(timeout=timeout, limits=limits)
     clusters = settings.clusters()
@@ -257,7 +379,11 @@ def _kube_api(settings: Settings) -> KubeApi | None:
 
 
 def _authorizer(
-    settings: Settings, kube: KubeApi | None, redis: aioredis.Redis, metrics: Metrics
+    settings: Settings,
+    kube: KubeApi | None,
+    redis: aioredis.Redis,
+    metrics: Metrics,
+    demo: DemoParts | None,
 ) -> Authorizer:
     if kube is not None:
         return SarAuthorizer(
@@ -267,21 +393,27 @@ def _authorizer(
             prefix=settings.redis_prefix,
             on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
         )
-    if settings.demo_data:
-        return StaticRbacAuthorizer(StaticRbac(DEMO_RBAC))
+    if demo is not None:
+        return demo.authorizer
     return NoKubernetes()
 
 
-def _demo_admins(settings: Settings) -> tuple[str, ...]:
-    """On the built-in demo (no identity map of one's own) the demo platform team is admin."""
-    if settings.demo_data and settings.identity_map_file is None:
-        return ("platform-admins",)
+def _hpa_source(kube: KubeApi | None, demo: DemoParts | None) -> HpaSource:
+    if kube is not None:
+        return KubeHpaSource(kube)
+    return StaticHpaSource(list(demo.hpas) if demo is not None else [])
+
+
+def _demo_admins(settings: Settings, demo: DemoParts | None) -> tuple[str, ...]:
+    """On the built-in demo (no identity map of one's own) the demo's admins are admin."""
+    if demo is not None and settings.identity_map_file is None:
+        return demo.admin_groups
     return ()
 
 
-def _identity_map(settings: Settings) -> MapProvider:
+def _identity_map(settings: Settings, demo: DemoParts | None) -> MapProvider:
     if settings.identity_map_file is not None:
         return IdentityMapFile(settings.identity_map_file)
-    if settings.demo_data:
-        return FixedMap(IdentityMap.from_yaml(DEMO_IDENTITY_MAP, "demo identity map"))
+    if demo is not None:
+        return FixedMap(demo.identity_map)
     return FixedMap(IdentityMap.empty())

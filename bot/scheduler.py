@@ -1,6 +1,6 @@
 """The digest scheduler every replica runs: APScheduler 3 with an in-memory job store, jobs
-rebuilt from Redis at start, on a pub/sub change message and every 60 s; plus the wiring that
-builds the digest and budget services from the Runtime's parts (`install_digests`).
+rebuilt from Redis at start, on a pub/sub change message and every 60 s; plus `DigestControl`,
+the typed handle the composition root hands to `serve` and `costbot digest run`.
 
 Exactly-once delivery is not this module's job: every path ends in the DeliveryGuard.
 """
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from datetime import UTC, timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
 
 import structlog
 from apscheduler.jobstores.base import JobLookupError
@@ -20,26 +21,10 @@ from apscheduler.triggers.cron import CronTrigger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot.charts import lazy_chart
-from bot.slack_adapters import SlackWebDirectory
-from handlers.render.digest import DigestBlocks
-from services.digests import (
-    BudgetService,
-    DigestRunner,
-    DigestService,
-    DigestStore,
-    RecsDigestSource,
-    Subscription,
-)
-from services.digests.content import DigestContent
-from services.digests.redis_delivery import RedisDeliveryGuard
-from services.digests.redis_store import RedisDigestStore
+from services.digests import BudgetService, DigestRunner, DigestStore, Subscription
 from services.digests.schedule import trigger_for
 from services.errors import CostbotError
 from services.ports import Clock
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = structlog.get_logger("costbot.scheduler")
 RECONCILE_EVERY = 60.0
@@ -159,46 +144,21 @@ async def _logged(event: str, work: Awaitable[Any], **fields: Any) -> None:
         log.exception(event, **fields)
 
 
-def install_digests(runtime: Runtime, recs: RecsDigestSource | None = None) -> None:
-    """Build the digest and budget services from the Runtime's parts and hand them to Deps."""
-    settings, deps, clock = runtime.settings, runtime.deps, runtime.clock
-    prefix = settings.redis_prefix
-    store = RedisDigestStore(runtime.redis, prefix)
-    guard = RedisDeliveryGuard(
-        runtime.redis, runtime.chat, clock, prefix=prefix, on_outcome=_counter(runtime)
-    )
-    renderer = DigestBlocks(settings.currency, lazy_chart)
-    source = recs if recs is not None else deps.extras.get("recs_digest_source")
-    runner = DigestRunner(
-        store,
-        guard,
-        DigestContent(deps.costs, deps.access, source),
-        renderer=renderer,
-        chat=runtime.chat,
-        resolve_identity=runtime.resolver.resolve,
-        clock=clock,
-        grace=timedelta(seconds=settings.digest_grace),
-    )
-    deps.digests = DigestService(
-        store, runner, deps.costs, access=deps.access, audit=deps.audit, clock=clock,
-        directory=SlackWebDirectory(runtime.slack), admin_groups=deps.admin_groups,
-    )  # fmt: skip
-    budgets = BudgetService(
-        store, guard, deps.costs, deps.access, audit=deps.audit, clock=clock,
-        resolve_identity=runtime.resolver.resolve, renderer=renderer,
-        admin_groups=deps.admin_groups,
-    )  # fmt: skip
-    deps.budgets = budgets
+@dataclass(frozen=True)
+class DigestControl:
+    """The typed handle `serve` and `costbot digest run` hold: start the scheduler, or deliver
+    one subscription now. Built by the composition root (bot/runtime.py)."""
 
-    async def start_scheduler() -> DigestScheduler:
-        return await DigestScheduler(runner, budgets, store, runtime.redis, clock).start()
+    runner: DigestRunner
+    budgets: BudgetService
+    store: DigestStore
+    redis: Redis
+    clock: Clock
 
-    deps.extras["start_scheduler"] = start_scheduler
-    deps.extras["run_digest_now"] = runner.run_now
+    async def start_scheduler(self) -> DigestScheduler:
+        return await DigestScheduler(
+            self.runner, self.budgets, self.store, self.redis, self.clock
+        ).start()
 
-
-def _counter(runtime: Runtime) -> Callable[[str], None]:
-    def count(outcome: str) -> None:
-        runtime.metrics.digests.labels(outcome=outcome).inc()
-
-    return count
+    async def run_digest_now(self, sub_id: str) -> str:
+        return await self.runner.run_now(sub_id)

@@ -8,28 +8,20 @@ import signal
 
 import structlog
 
-from bot.app import build_app
-from bot.runtime import Runtime
-from bot.server import build_http_app, run_http, run_socket_mode
+from bot.runtime import DemoParts, Runtime
+from bot.scheduler import DigestScheduler
+from bot.server import run_http, run_socket_mode
 from bot.settings import Settings
+from bot.wiring import build_bot
 
 log = structlog.get_logger("costbot.serve")
 
 
-async def serve(settings: Settings) -> int:
-    runtime = await Runtime.start(settings)
-    scheduler = None
+async def serve(settings: Settings, *, demo: DemoParts | None = None) -> int:
+    bot = await build_bot(settings, demo=demo)
+    scheduler: DigestScheduler | None = None
     try:
-        secret = settings.slack_signing_secret
-        bolt = build_app(
-            client=runtime.slack,
-            signing_secret=secret.get_secret_value() if secret else None,
-            deps=runtime.deps,
-            metrics=runtime.metrics,
-            resolve_identity=runtime.resolver.resolve,
-            verify_requests=not settings.socket_mode,
-        )
-        scheduler = await _start_scheduler(runtime)
+        scheduler = await bot.runtime.digests.start_scheduler()
         log.info(
             "server.starting",
             mode="socket" if settings.socket_mode else "http",
@@ -41,20 +33,18 @@ async def serve(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        if settings.socket_mode and settings.slack_app_token is not None:
-            ops = build_http_app(None, runtime.metrics, runtime.readiness)
+        if settings.slack_app_token is not None:
             task = asyncio.create_task(
                 run_socket_mode(
-                    bolt,
+                    bot.bolt,
                     settings.slack_app_token.get_secret_value(),
                     settings.slack_api_url,
-                    ops,
+                    bot.web,
                     settings.port,
                 )
             )
         else:
-            web = build_http_app(bolt, runtime.metrics, runtime.readiness)
-            task = asyncio.create_task(run_http(web, settings.port))
+            task = asyncio.create_task(run_http(bot.web, settings.port))
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         task.cancel()
@@ -66,7 +56,7 @@ async def serve(settings: Settings) -> int:
         if scheduler is not None:
             await scheduler.stop()
         await drain_tasks()
-        await runtime.aclose()
+        await bot.aclose()
 
 
 async def drain_tasks(grace: float = 10.0) -> None:
@@ -78,22 +68,11 @@ async def drain_tasks(grace: float = 10.0) -> None:
         await asyncio.wait(pending, timeout=grace)
 
 
-async def _start_scheduler(runtime: Runtime):  # type: ignore[no-untyped-def]  # filled by digests
-    starter = runtime.deps.extras.get("start_scheduler")
-    if starter is None:
-        return None
-    return await starter()
-
-
-async def run_digest_now(settings: Settings, sub_id: str) -> int:
-    runtime = await Runtime.start(settings)
+async def run_digest_now(settings: Settings, sub_id: str, *, demo: DemoParts | None = None) -> int:
+    runtime = await Runtime.start(settings, demo=demo)
     try:
-        runner = runtime.deps.extras.get("run_digest_now")
-        if runner is None:
-            print("digests are not available in this build")
-            return 1
-        outcome = await runner(sub_id)
+        outcome = await runtime.digests.run_digest_now(sub_id)
         print(outcome)
-        return 0 if str(outcome).startswith(("sent", "delivered", "already")) else 1
+        return 0 if outcome.startswith(("sent", "delivered", "already")) else 1
     finally:
         await runtime.aclose()

@@ -14,14 +14,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import build_app
-from bot.runtime import Runtime
-from bot.server import build_http_app
 from bot.settings import Settings
+from bot.wiring import Bot, build_bot
+from demo.identity import DEMO_SLACK_USERS, DEMO_USERGROUPS
+from demo.parts import demo_parts
 from demo.slack import LocalSlack, Said
-from services.access.identity import DEMO_SLACK_USERS, DEMO_USERGROUPS
 
 
 def _slack_user(user: Any) -> dict[str, Any]:
@@ -47,31 +47,33 @@ class LocalSession:
             usergroups={k: list(v) for k, v in DEMO_USERGROUPS.items()},
             files_dir=files_dir,
         )
-        self.runtime: Runtime | None = None
+        self.bot: Bot | None = None
         self.http: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> LocalSession:
         await self.slack.start()
-        self.runtime = await Runtime.start(self.settings, slack_api_url=self.slack.api_url)
-        bolt = build_app(
-            client=self.runtime.slack,
-            signing_secret=self.secret,
-            deps=self.runtime.deps,
-            metrics=self.runtime.metrics,
-            resolve_identity=self.runtime.resolver.resolve,
+        # Always HTTP, signed with this session's own secret, whatever the environment says.
+        local = self.settings.model_copy(
+            update={"slack_signing_secret": SecretStr(self.secret), "slack_app_token": None}
+        )
+        self.bot = await build_bot(
+            local,
+            slack_api_url=self.slack.api_url,
+            demo=demo_parts() if self.settings.demo_data else None,
             process_before_response=True,  # return only when the answer has been delivered
         )
-        web = build_http_app(bolt, self.runtime.metrics, self.runtime.readiness)
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=web), base_url="http://costbot.local", timeout=60
+            transport=httpx.ASGITransport(app=self.bot.web),
+            base_url="http://costbot.local",
+            timeout=60,
         )
         return self
 
     async def __aexit__(self, *_: object) -> None:
         if self.http is not None:
             await self.http.aclose()
-        if self.runtime is not None:
-            await self.runtime.aclose()
+        if self.bot is not None:
+            await self.bot.aclose()
         await self.slack.stop()
 
     async def _post(self, body: str, content_type: str) -> int:

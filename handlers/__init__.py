@@ -11,11 +11,10 @@ if TYPE_CHECKING:
 
 
 def register_all(app: AsyncApp, deps: Deps) -> None:
-    """Attach every listener; importing the route modules registers their /cost routes."""
+    """Attach every listener (the /cost routes are the table in handlers/routes/table.py)."""
     from handlers.listeners import commands, home, recs
-    from handlers.routes import costs, digests, info
+    from handlers.routes import digests
 
-    _ = (costs, info)
     commands.register(app, deps)
     digests.register(app, deps)
     recs.register(app, deps)

@@ -1,10 +1,16 @@
-"""What handlers need from the services, built and passed in by bot/ (never constructed here)."""
+"""What handlers need from the services, built once by bot/ (never constructed here).
+
+Frozen and fully typed: the composition root fills every field in one constructor call, so a
+handler can rely on a field's type and nothing changes it behind a listener's back. Optional
+features (recommendations, digests, budgets, charts) are `None` when not wired.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
 
 from services.costs.service import CostService
 from services.ports import Clock
@@ -12,9 +18,16 @@ from services.ports import Clock
 if TYPE_CHECKING:
     from services.access.policy import AccessPolicy
     from services.audit import AuditLog
+    from services.digests import BudgetService, DigestService
+    from services.recommendations.board import RecommendationBoard
+
+DailySeries = Sequence[tuple[date, float]]
+# (this period's daily spend, the previous period's or None, title, currency) -> PNG bytes.
+ChartRenderer = Callable[[DailySeries, DailySeries | None, str, str], bytes]
+Readiness = Callable[[], Awaitable[dict[str, str]]]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deps:
     costs: CostService
     access: AccessPolicy
@@ -23,9 +36,8 @@ class Deps:
     currency: str = "USD"
     admin_groups: frozenset[str] = frozenset()
     demo: bool = False
-    recs: Any = None  # handlers.listeners.recs.RecsDeps when recommendations are wired
-    digests: Any = None  # services.digests.DigestService when digests are wired
-    budgets: Any = None
-    chart: Callable[..., bytes] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    ready: Callable[[], Awaitable[dict[str, str]]] | None = None
+    recs: RecommendationBoard | None = None
+    digests: DigestService | None = None
+    budgets: BudgetService | None = None
+    chart: ChartRenderer | None = None
+    ready: Readiness | None = None

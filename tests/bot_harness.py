@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 import uvicorn
 
-from bot.app import build_app
 from bot.runtime import Runtime
 from bot.serve import drain_tasks
-from bot.server import build_http_app
 from bot.settings import Settings
+from bot.wiring import build_bot
 from demo.cluster import DemoCluster
-from services.access.identity import DEMO_IDENTITY_MAP, DEMO_SLACK_USERS, DEMO_USERGROUPS
+from demo.identity import DEMO_IDENTITY_MAP, DEMO_SLACK_USERS, DEMO_USERGROUPS
 from tests.redis_server import free_port
 from tests.standins.fixtures import SIGNING_SECRET
 from tests.standins.kube import KubeApiStandIn, write_kubeconfig
@@ -72,18 +71,15 @@ class BotServer:
             self._ready.set()
 
     async def _main(self) -> None:
-        self.runtime = await Runtime.start(self.settings, clock=self.clock)
-        secret = self.settings.slack_signing_secret
-        bolt = build_app(
-            client=self.runtime.slack,
-            signing_secret=secret.get_secret_value() if secret else None,
-            deps=self.runtime.deps,
-            metrics=self.runtime.metrics,
-            resolve_identity=self.runtime.resolver.resolve,
-        )
-        web = build_http_app(bolt, self.runtime.metrics, self.runtime.readiness)
+        bot = await build_bot(self.settings, clock=self.clock)
+        self.runtime = bot.runtime
         config = uvicorn.Config(
-            web, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="off"
+            bot.web,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         serving = asyncio.create_task(self._server.serve())
@@ -92,7 +88,7 @@ class BotServer:
         self._ready.set()
         await serving
         await drain_tasks()
-        await self.runtime.aclose()
+        await bot.aclose()
 
     def start(self) -> BotServer:
         self._thread.start()

@@ -15,10 +15,10 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 
+from demo.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from handlers.render.digest import DigestBlocks
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
-from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.costs.service import CostService

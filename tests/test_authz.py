@@ -12,10 +12,10 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from demo.rbac import DEMO_NAMESPACES, DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.kube import CpuHpa, KubeApi, KubeApiUnavailable
 from services.access.models import AccessCheck, Identity, Scope
 from services.access.policy import AccessPolicy
-from services.access.rbac import DEMO_NAMESPACES, DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.sar import SarAuthorizer
 from services.errors import AuthorizationUnavailable
 from tests.redis_server import free_port

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-import handlers.routes.digests  # noqa: F401 - registers the digest and budget routes
 from bot.metrics import Metrics
-from bot.runtime import Runtime
-from bot.scheduler import DigestScheduler, install_digests
+from bot.runtime import Runtime, build_digests
+from bot.scheduler import DigestScheduler
 from bot.settings import Settings
+from demo.parts import demo_parts
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
 from handlers.render.reply import Reply
@@ -210,32 +210,43 @@ async def test_scheduler_rebuilds_its_jobs_when_a_subscription_changes(env: Env)
         await scheduler.stop()
 
 
-async def test_install_digests_fills_deps_and_counts_outcomes(redis: Redis) -> None:
+async def test_build_digests_wires_services_and_a_handle_that_counts_outcomes(
+    redis: Redis,
+) -> None:
     env = build_env(redis, FakeClock(WEDNESDAY))
-    runtime = _FakeRuntime(env)
-    install_digests(runtime)  # type: ignore[arg-type]  # duck-typed Runtime parts
-    deps = runtime.deps
-    assert deps.digests is not None
-    assert deps.budgets is not None
-    await env.store.save_subscription(subscription(created_at=WEDNESDAY - timedelta(days=30)))
-    said = await deps.extras["run_digest_now"]("d000001")
-    assert said.startswith("sent digest d000001 for 2026-10-26T09:00:00Z")
-    assert (await deps.extras["run_digest_now"]("d000001")).startswith("already")
-    assert await deps.extras["run_digest_now"]("dnothere") == "no digest subscription dnothere"
-    counted = runtime.metrics.registry.get_sample_value(
-        "costbot_digests_total", {"outcome": "late"}
+    metrics = Metrics()
+    wired = build_digests(
+        redis=env.redis,
+        chat=env.chat,
+        clock=env.clock,
+        costs=env.costs,
+        access=env.access,
+        audit=env.audit,
+        resolve_identity=env.people.resolve,
+        directory=None,
+        recs=None,
+        admin_groups=frozenset(),
+        currency="USD",
+        prefix="costbot:",
+        grace=timedelta(seconds=3600),
+        on_outcome=lambda outcome: metrics.digests.labels(outcome=outcome).inc(),
     )
+    await env.store.save_subscription(subscription(created_at=WEDNESDAY - timedelta(days=30)))
+    said = await wired.control.run_digest_now("d000001")
+    assert said.startswith("sent digest d000001 for 2026-10-26T09:00:00Z")
+    assert (await wired.control.run_digest_now("d000001")).startswith("already")
+    assert await wired.control.run_digest_now("dnothere") == "no digest subscription dnothere"
+    counted = metrics.registry.get_sample_value("costbot_digests_total", {"outcome": "late"})
     assert counted == 1  # two days after its fire time
-    scheduler = await deps.extras["start_scheduler"]()
-    await scheduler.stop()
-
-
-class _FakeRuntime:
-    def __init__(self, env: Env) -> None:
-        self.settings = Settings(redis_prefix="costbot:", digest_grace=3600)
-        self.deps = Deps(costs=env.costs, access=env.access, audit=env.audit, clock=env.clock)
-        self.redis, self.chat, self.clock, self.metrics = env.redis, env.chat, env.clock, Metrics()
-        self.resolver, self.slack = env.people, None
+    # The service /cost talks to and the handle the scheduler uses share one store.
+    assert [st.subscription.id for st in await wired.service.statuses(ADMIN, CHANNEL)] == [
+        "d000001"
+    ]
+    scheduler = await wired.control.start_scheduler()
+    try:
+        assert "budgets" in scheduler.job_ids
+    finally:
+        await scheduler.stop()
 
 
 async def _now(value: bool) -> bool:
@@ -294,7 +305,7 @@ async def test_recommendations_come_from_the_optional_source_for_the_visible_sco
 async def test_on_a_real_runtime_a_weekly_digest_reaches_slack_once_with_its_chart(
     redis_url: str, slack_api: SlackStandIn, tmp_path: Path
 ) -> None:
-    """The wiring the lead adds to Runtime.start: demo data, demo RBAC, the Slack stand-in."""
+    """The wiring Runtime.start does: demo data, demo RBAC, the Slack stand-in."""
     seed_slack_users(slack_api)
     settings = Settings(
         slack_bot_token="xoxb-test",
@@ -302,19 +313,19 @@ async def test_on_a_real_runtime_a_weekly_digest_reaches_slack_once_with_its_cha
         redis_url=redis_url,
         data_dir=tmp_path,
     )
-    runtime = await Runtime.start(settings)
+    runtime = await Runtime.start(settings, demo=demo_parts())
     try:
-        install_digests(runtime)
         alice = await runtime.resolver.resolve("U0ALICE")
         asker = Asker(
             identity=alice, user_id="U0ALICE", channel_id="C0DIGEST", text="digest subscribe weekly"
         )
         await run_command(runtime.deps, asker)
+        assert runtime.deps.digests is not None
         (status,) = await runtime.deps.digests.statuses(alice, "C0DIGEST")
         sub_id = status.subscription.id
         assert status.subscription.tz == "Europe/Berlin"  # from users.info
-        assert (await runtime.deps.extras["run_digest_now"](sub_id)).startswith("sent digest")
-        assert (await runtime.deps.extras["run_digest_now"](sub_id)).startswith("already")
+        assert (await runtime.digests.run_digest_now(sub_id)).startswith("sent digest")
+        assert (await runtime.digests.run_digest_now(sub_id)).startswith("already")
     finally:
         await runtime.aclose()
     top = [m for m in slack_api.messages("C0DIGEST") if "thread_ts" not in m]

@@ -11,7 +11,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,19 +25,17 @@ from hypothesis import strategies as st
 from bot.redis import async_client
 from bot.runtime import Runtime
 from bot.settings import Settings
+from demo.identity import demo_directory, demo_identity_map
+from demo.parts import demo_parts
+from demo.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from handlers.deps import Deps
-
-# Importing the route modules registers their /cost routes (register_all does the same).
-from handlers.listeners import recs  # noqa: F401
 from handlers.listeners.commands import Asker, run_command
 from handlers.render.limits import MAX_BLOCKS
 from handlers.render.reply import Reply
 from handlers.render.validate import validate
-from handlers.routes import costs, digests, info  # noqa: F401
-from services.access.identity import FixedMap, demo_directory, demo_identity_map
+from services.access.identity import FixedMap
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
-from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.resolver import IdentityResolver
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
@@ -74,11 +72,12 @@ class Demo:
 
     loop: asyncio.AbstractEventLoop
     runtime: Runtime
+    deps: Deps  # the runtime's, with a cheap chart
     identities: dict[str, Identity]
 
     def ask(self, user: str, text: str) -> Reply:
         asker = Asker(self.identities[user], user, "C0FUZZ", text)
-        result: Reply = self.loop.run_until_complete(run_command(self.runtime.deps, asker))
+        result: Reply = self.loop.run_until_complete(run_command(self.deps, asker))
         return result
 
 
@@ -115,15 +114,16 @@ def demo(
         data_dir=tmp_path_factory.mktemp("fuzz-data"),
         admin_groups="platform-admins",
     )
-    runtime = loop.run_until_complete(Runtime.start(config, slack_api_url=demo_slack.url))
-    runtime.deps.chart = _tiny_png
+    runtime = loop.run_until_complete(
+        Runtime.start(config, slack_api_url=demo_slack.url, demo=demo_parts())
+    )
     resolver = IdentityResolver(
         FixedMap(demo_identity_map()), demo_directory(), None, runtime.clock
     )
     identities = {user: loop.run_until_complete(resolver.resolve(user)) for user in USERS}
     assert identities["U0DEMOADMIN"].mapped
     assert not identities["U0MALLORY"].mapped
-    ready = Demo(loop, runtime, identities)
+    ready = Demo(loop, runtime, replace(runtime.deps, chart=_tiny_png), identities)
     assert "$" in ready.ask("U0DEMOADMIN", "summary").text  # routes are wired, data flows
     try:
         yield ready
@@ -454,10 +454,10 @@ def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop,
         clock=clock,
         admin_groups=frozenset({"platform-admins"}),
         chart=_tiny_png,
-    )
-    deps.recs = RecommendationBoard(
-        OptimizationService(source, StaticHpaSource([]), clock),
-        RecommendationStore(redis, clock, prefix="costbot:fuzz:"),
+        recs=RecommendationBoard(
+            OptimizationService(source, StaticHpaSource([]), clock),
+            RecommendationStore(redis, clock, prefix="costbot:fuzz:"),
+        ),
     )
     try:
         yield loop, deps, served

@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from structlog.testing import LogCapture
 
+from demo.identity import demo_directory, demo_identity_map
 from services.access.identity import (
     FixedMap,
     IdentityMap,
@@ -21,8 +22,6 @@ from services.access.identity import (
     IdentityMapFile,
     SlackUser,
     StaticSlackDirectory,
-    demo_directory,
-    demo_identity_map,
 )
 from services.access.resolver import IdentityResolver
 from tests.redis_server import free_port

@@ -317,19 +317,8 @@ def drop_world(tmp_path: Path) -> Iterator[tuple[World, RequestsDrop]]:
         return drops[0].respond
 
     with shared_world(tmp_path, responder=wrap) as (world, _cluster):
-        _measure_realized_savings(world)
+        assert _board(world).realized is not None  # the runtime's board measures savings
         yield world, drops[0]
-
-
-def _measure_realized_savings(world: World) -> None:
-    """The board as bot/runtime.py should build it (see
-    test_the_runtime_board_measures_realized_savings), built here from the runtime's parts so
-    these tests prove the measurement whatever the wiring."""
-    runtime = world.bot.runtime
-    assert runtime is not None
-    board = _board(world)
-    realized = RealizedSavings(board.store, runtime.clock, source=runtime.source)
-    runtime.deps.recs = RecommendationBoard(board.optimizer, board.store, realized=realized)
 
 
 def test_the_runtime_board_measures_realized_savings(world: World) -> None:

@@ -1,16 +1,15 @@
 """The `/cost` slash command: ack at once, parse, authorize, answer through response_url.
 
-Routes are registered per command type by the handler modules (`@route(Summary)`), so this
-module only knows the pipeline: identity → parse → route → render → respond.
+Which function answers which command is the explicit table in handlers/routes/table.py, so
+this module only knows the pipeline: identity → parse → route → render → respond.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
@@ -20,63 +19,33 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import grammar
+from handlers.asker import Asker
 from handlers.deps import Deps
 from handlers.errors import NOT_A_MEMBER, words_for
 from handlers.render.blocks import context as context_block
 from handlers.render.blocks import image, section
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import SHARE_ACTION, Reply
-from services.access.models import Identity
+from handlers.routes.table import ROUTES
 from services.errors import ChatUnavailable, CostbotError, Unmapped
 
 WORKING_AFTER_SECONDS = 2.0
 log = structlog.get_logger("costbot.commands")
-
-
-@dataclass(frozen=True)
-class Asker:
-    """Who asked, from where, with what words."""
-
-    identity: Identity
-    user_id: str
-    channel_id: str
-    text: str
-
-    @classmethod
-    def of(cls, context: dict[str, Any], user_id: str, channel_id: str, text: str) -> Asker:
-        """The identity the middleware resolved (unmapped when it could not)."""
-        identity = context.get("identity") or Identity(slack_user_id=user_id)
-        return cls(identity, user_id, channel_id, text)
-
-
-C = TypeVar("C")
-Route = Callable[[Any, Deps, Asker], Awaitable[Reply]]
-ROUTES: dict[type, Route] = {}
-OPEN_TO_UNMAPPED: set[type] = set()
-
-
-def route(command_type: type, *, unmapped_ok: bool = False) -> Callable[[Route], Route]:
-    def register(fn: Route) -> Route:
-        ROUTES[command_type] = fn
-        if unmapped_ok:
-            OPEN_TO_UNMAPPED.add(command_type)
-        return fn
-
-    return register
+__all__ = ["Asker", "attach_chart", "deliver", "error_reply", "register", "run_command"]
 
 
 async def run_command(deps: Deps, asker: Asker) -> Reply:
     """Text in, Reply out. Domain errors become friendly replies; nothing else escapes."""
     try:
         command = grammar.parse(asker.text, deps.clock.now())
-        if not asker.identity.mapped and type(command) not in OPEN_TO_UNMAPPED:
+        entry = ROUTES.get(type(command))
+        if not asker.identity.mapped and (entry is None or not entry.unmapped_ok):
             if asker.identity.source == "unavailable":
                 raise ChatUnavailable("I couldn't look up your Slack profile to find who you are")
             raise Unmapped(asker.user_id)
-        handler = ROUTES.get(type(command))
-        if handler is None:
+        if entry is None:
             return error_reply(CostbotError("That command is not available on this installation."))
-        return await handler(command, deps, asker)
+        return await entry.run(command, deps, asker)
     except CostbotError as error:
         await _audit_denial(deps, asker, error)
         return error_reply(error)

@@ -10,9 +10,9 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from handlers.asker import Asker
 from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP, words_for
-from handlers.listeners.commands import Asker
 from handlers.render.blocks import Block, context, divider, header, section
 from handlers.render.fit import fit
 from handlers.render.format import money, pct

@@ -19,9 +19,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import grammar
+from handlers.asker import Asker
 from handlers.deps import Deps
 from handlers.errors import words_for
-from handlers.listeners.commands import Asker, route
 from handlers.listeners.home import publish_home
 from handlers.render.blocks import Block, section
 from handlers.render.fit import fit
@@ -59,7 +59,7 @@ log = structlog.get_logger("costbot.recs")
 
 def board_of(deps: Deps) -> RecommendationBoard:
     board = deps.recs
-    if not isinstance(board, RecommendationBoard):
+    if board is None:
         raise CostbotError("Recommendations are not enabled on this installation.")
     return board
 
@@ -69,7 +69,6 @@ async def scope_for(deps: Deps, identity: Identity, user_id: str) -> Scope:
     return await visible_scope(deps, Asker(identity, user_id, "", ""), window)
 
 
-@route(grammar.Recommendations)
 async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker) -> Reply:
     scope = await scope_for(deps, asker.identity, asker.user_id)
     board = await board_of(deps).board(scope, cmd.namespace, cmd.include_all)

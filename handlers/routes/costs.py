@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 
 from handlers import grammar
+from handlers.asker import Asker
 from handlers.deps import Deps
-from handlers.listeners.commands import Asker, route
 from handlers.render.costs import (
     render_compare,
     render_label,
@@ -36,28 +36,24 @@ async def visible_scope(
     return await deps.access.scope(asker.identity, candidates)
 
 
-@route(grammar.Summary)
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window)
     result = await deps.costs.summary(cmd.window, scope)
     return render_summary(result, deps.clock.now(), deps.currency, asker.text)
 
 
-@route(grammar.NamespaceQuery)
 async def namespace(cmd: grammar.NamespaceQuery, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window)
     result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
     return render_namespace(result, deps.clock.now(), deps.currency, asker.text)
 
 
-@route(grammar.Top)
 async def top(cmd: grammar.Top, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window)
     result = await deps.costs.top(cmd.window, scope, cmd.dimension, cmd.k, cmd.label_key)
     return render_top(result, deps.clock.now(), deps.currency, asker.text)
 
 
-@route(grammar.LabelQuery)
 async def label(cmd: grammar.LabelQuery, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window)
     result = await deps.costs.label(cmd.key, cmd.value, cmd.window, scope)
@@ -68,14 +64,12 @@ def _focus(focus: grammar.Focus) -> Focus:
     return Focus(namespace=focus.namespace, label=focus.label, cluster=focus.cluster)
 
 
-@route(grammar.Compare)
 async def compare(cmd: grammar.Compare, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window, with_previous=True)
     result = await deps.costs.compare(cmd.window, scope, _focus(cmd.focus))
     return render_compare(result, deps.clock.now(), deps.currency, asker.text)
 
 
-@route(grammar.Trend)
 async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window, step=TREND_STEP)
     result = await deps.costs.trend(cmd.window, scope, _focus(cmd.focus))

@@ -5,7 +5,7 @@ Thin: access checks and storage are the digest services'; words and blocks are r
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -13,8 +13,8 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import grammar
+from handlers.asker import Asker
 from handlers.deps import Deps
-from handlers.listeners.commands import Asker, route
 from handlers.render.blocks import Block, context, divider, section
 from handlers.render.digest import (
     ACK_ACTION,
@@ -38,17 +38,16 @@ from services.errors import CostbotError
 def _digests(deps: Deps) -> DigestService:
     if deps.digests is None:
         raise CostbotError("Digests are not enabled on this installation.")
-    return cast(DigestService, deps.digests)
+    return deps.digests
 
 
 def _budgets(deps: Deps) -> BudgetService:
     if deps.budgets is None:
         raise CostbotError("Budgets are not enabled on this installation.")
-    return cast(BudgetService, deps.budgets)
+    return deps.budgets
 
 
 # --- digests ---------------------------------------------------------------------------------
-@route(grammar.DigestSubscribe)
 async def subscribe(cmd: grammar.DigestSubscribe, deps: Deps, asker: Asker) -> Reply:
     spec = SubscriptionSpec(
         frequency=cmd.frequency,
@@ -76,7 +75,6 @@ async def subscribe(cmd: grammar.DigestSubscribe, deps: Deps, asker: Asker) -> R
     return Reply(blocks, in_channel=True).finished()
 
 
-@route(grammar.DigestList)
 async def digest_list(cmd: grammar.DigestList, deps: Deps, asker: Asker) -> Reply:
     statuses = await _digests(deps).statuses(asker.identity, asker.channel_id)
     if not statuses:
@@ -105,7 +103,6 @@ async def _scope_for_viewer(deps: Deps, asker: Asker, sub: Subscription) -> str:
     return f"{len(sub.namespaces)} namespace(s) you can't all see"
 
 
-@route(grammar.DigestUnsubscribe)
 async def unsubscribe(cmd: grammar.DigestUnsubscribe, deps: Deps, asker: Asker) -> Reply:
     sub = await _digests(deps).unsubscribe(asker.identity, asker.channel_id, cmd.sub_id)
     who = f"<@{escape(asker.user_id)}>"
@@ -113,7 +110,6 @@ async def unsubscribe(cmd: grammar.DigestUnsubscribe, deps: Deps, asker: Asker) 
     return Reply([section(text)], in_channel=True).finished()
 
 
-@route(grammar.DigestPreview)
 async def preview(cmd: grammar.DigestPreview, deps: Deps, asker: Asker) -> Reply:
     sub, data = await _digests(deps).preview(asker.identity, asker.channel_id, cmd.sub_id)
     renderer = DigestBlocks(deps.currency, deps.chart)
@@ -129,7 +125,6 @@ async def preview(cmd: grammar.DigestPreview, deps: Deps, asker: Asker) -> Reply
 
 
 # --- budgets ---------------------------------------------------------------------------------
-@route(grammar.BudgetSet)
 async def budget_set(cmd: grammar.BudgetSet, deps: Deps, asker: Asker) -> Reply:
     amount = float(cmd.amount)
     budget = await _budgets(deps).set(
@@ -144,7 +139,6 @@ async def budget_set(cmd: grammar.BudgetSet, deps: Deps, asker: Asker) -> Reply:
     return Reply([section(text), context(hint)], in_channel=True).finished()
 
 
-@route(grammar.BudgetList)
 async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Reply:
     statuses = await _budgets(deps).statuses(asker.identity, asker.channel_id)
     if not statuses:
@@ -164,7 +158,6 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
     return Reply(blocks).finished()
 
 
-@route(grammar.BudgetRemove)
 async def budget_remove(cmd: grammar.BudgetRemove, deps: Deps, asker: Asker) -> Reply:
     budget = await _budgets(deps).remove(asker.identity, asker.channel_id, cmd.budget_id)
     who = f"<@{escape(asker.user_id)}>"

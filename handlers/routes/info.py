@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from handlers import grammar
+from handlers.asker import Asker
 from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP
-from handlers.listeners.commands import Asker, route
 from handlers.render.blocks import context, header, section
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
@@ -27,7 +27,6 @@ EXAMPLES = (
 )
 
 
-@route(grammar.Help, unmapped_ok=True)
 async def help_(cmd: grammar.Help, deps: Deps, asker: Asker) -> Reply:
     lines = "\n".join(f"`{example}` — {what}" for example, what in EXAMPLES)
     blocks = [
@@ -56,7 +55,6 @@ MAPPED_BY = {
 }
 
 
-@route(grammar.Whoami, unmapped_ok=True)
 async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
     identity = asker.identity
     if not identity.mapped:
@@ -122,7 +120,6 @@ def _unmapped_words(asker: Asker) -> str:
     return text
 
 
-@route(grammar.Audit)
 async def audit(cmd: grammar.Audit, deps: Deps, asker: Asker) -> Reply:
     if not deps.admin_groups.intersection(asker.identity.groups):
         raise NotAllowed("Only members of the configured admin groups can read the audit log.")

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from aiohttp import web
 
+from demo.rbac import BOT_SERVICE_ACCOUNT, DEMO_RBAC, StaticRbac
 from services.access.models import AccessCheck
-from services.access.rbac import BOT_SERVICE_ACCOUNT, DEMO_RBAC, StaticRbac
 
 SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 SELF_SAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"

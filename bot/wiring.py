@@ -1,0 +1,63 @@
+"""`build_bot`: the one assembly of Runtime → Bolt app → HTTP app.
+
+`costbot serve`, the local demo/console/ask session and the test harness all start the bot
+here, so what they run is the same object graph; they differ only in what they pass in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slack_bolt.async_app import AsyncApp
+from starlette.applications import Starlette
+
+from bot.app import build_app
+from bot.runtime import DemoParts, Runtime
+from bot.server import build_http_app
+from bot.settings import Settings
+from services.ports import Clock
+
+
+@dataclass(frozen=True)
+class Bot:
+    """A started bot: its clients and services, the Bolt app, and the Starlette app that serves
+    Slack's requests (HTTP mode) and the operator endpoints (both modes)."""
+
+    runtime: Runtime
+    bolt: AsyncApp
+    web: Starlette
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+
+async def build_bot(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    slack_api_url: str | None = None,
+    demo: DemoParts | None = None,
+    process_before_response: bool = False,
+) -> Bot:
+    """Start the Runtime and wire the apps over it. In Socket Mode Slack's requests arrive over
+    the socket (unsigned, so Bolt does not verify them), and the HTTP app only serves operators.
+    `process_before_response` makes a request return only once its answer is delivered."""
+    runtime = await Runtime.start(settings, clock=clock, slack_api_url=slack_api_url, demo=demo)
+    try:
+        secret = settings.slack_signing_secret
+        bolt = build_app(
+            client=runtime.slack,
+            signing_secret=secret.get_secret_value() if secret else None,
+            deps=runtime.deps,
+            metrics=runtime.metrics,
+            resolve_identity=runtime.resolver.resolve,
+            verify_requests=not settings.socket_mode,
+            process_before_response=process_before_response,
+        )
+        web = build_http_app(
+            None if settings.socket_mode else bolt, runtime.metrics, runtime.readiness
+        )
+    except BaseException:
+        await runtime.aclose()
+        raise
+    return Bot(runtime, bolt, web)
