@@ -9,6 +9,7 @@ import signal
 import structlog
 
 from bot.app import build_app
+from bot.middleware import ReplayGuard
 from bot.runtime import Runtime
 from bot.server import build_http_app, run_http, run_socket_mode
 from bot.settings import Settings
@@ -27,6 +28,7 @@ async def serve(settings: Settings) -> int:
             deps=runtime.deps,
             metrics=runtime.metrics,
             resolve_identity=runtime.resolver.resolve,
+            replay_guard=ReplayGuard(runtime.redis, prefix=settings.redis_prefix),
             verify_requests=not settings.socket_mode,
         )
         scheduler = await _start_scheduler(runtime)

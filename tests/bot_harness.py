@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 
 from bot.app import build_app
+from bot.middleware import ReplayGuard
 from bot.runtime import Runtime
 from bot.serve import drain_tasks
 from bot.server import build_http_app
@@ -80,6 +81,7 @@ class BotServer:
             deps=self.runtime.deps,
             metrics=self.runtime.metrics,
             resolve_identity=self.runtime.resolver.resolve,
+            replay_guard=ReplayGuard(self.runtime.redis, prefix=self.settings.redis_prefix),
         )
         web = build_http_app(bolt, self.runtime.metrics, self.runtime.readiness)
         config = uvicorn.Config(
