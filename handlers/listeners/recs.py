@@ -23,7 +23,7 @@ from handlers.deps import Deps
 from handlers.errors import words_for
 from handlers.listeners.commands import Asker, route
 from handlers.listeners.home import publish_home
-from handlers.render.blockkit import fit, section
+from handlers.render.blockkit import escape, fit, section
 from handlers.render.recs import (
     ACK,
     DETAILS,
@@ -339,7 +339,7 @@ async def _show_change(
         reply = render_board(await board_of(deps).board(scope), deps.currency)
         changed = item_blocks(rec, state, deps.currency)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
-    text = f"{rec.title}: {state.status}"
+    text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     await where.respond(blocks=blocks, text=text, replace_original=True)
 
 
