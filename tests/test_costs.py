@@ -352,7 +352,7 @@ async def test_top_by_node_is_for_cluster_wide_identities_only() -> None:
     with pytest.raises(NotAllowed, match="cluster-wide"):
         await world().top(WEEK, TEAM, "node")
     top = await world().top(WEEK, EVERYTHING, "node")
-    assert [i.name for i in top.items][0] == "node-a"
+    assert top.items[0].name == "node-a"
 
 
 async def test_cluster_wide_top_by_cluster_includes_idle_in_its_cluster() -> None:

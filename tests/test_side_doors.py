@@ -39,7 +39,7 @@ def _redis(world: World) -> redis.Redis:
 def _subscriptions(world: World) -> int:
     client = _redis(world)
     try:
-        return int(client.hlen("costbot:digest:subs"))  # type: ignore[arg-type]  # sync client
+        return int(client.hlen("costbot:digest:subs"))
     finally:
         client.close()
 
@@ -47,7 +47,7 @@ def _subscriptions(world: World) -> int:
 def _budgets(world: World) -> int:
     client = _redis(world)
     try:
-        return int(client.hlen("costbot:digest:budgets"))  # type: ignore[arg-type]  # sync client
+        return int(client.hlen("costbot:digest:budgets"))
     finally:
         client.close()
 
