@@ -15,7 +15,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.metrics import Metrics
-from bot.middleware import identity_middleware, logging_middleware, respond_middleware
+from bot.middleware import (
+    ReplayGuard,
+    identity_middleware,
+    logging_middleware,
+    replay_middleware,
+    respond_middleware,
+)
 from bot.slack_adapters import UNREACHABLE, chat_error
 from handlers import register_all
 from handlers.deps import Deps
@@ -36,8 +42,10 @@ def build_app(
     verify_requests: bool = True,
     process_before_response: bool = False,
     bot_user_id: str = "",
+    replay_guard: ReplayGuard | None = None,
 ) -> AsyncApp:
-    """A Bolt app wired to the given services. Nothing here opens a connection."""
+    """A Bolt app wired to the given services. Nothing here opens a connection. With a
+    `replay_guard`, a request or event already taken (by any replica) is acked, not re-run."""
 
     async def authorize(**_: Any) -> AuthorizeResult:
         # Single workspace, bot token only: no auth.test round trip on every cold start.
@@ -63,6 +71,8 @@ def build_app(
         logger=logging.getLogger("slack_bolt"),  # formatted by structlog (bot/logging.py)
     )
     app.use(logging_middleware())
+    if replay_guard is not None:
+        app.use(replay_middleware(replay_guard))
     app.use(respond_middleware())
     app.use(identity_middleware(resolve_identity))
 

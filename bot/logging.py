@@ -19,11 +19,26 @@ _SECRETS = re.compile(
     r"|https?(?::|%3A)(?://|%2F%2F)hooks\.slack\.com[^\s\"'&]*)",
     re.IGNORECASE,
 )
+# A `response_url` (whatever host it points at) and Slack's legacy verification `token`, as
+# they appear in a raw form body (`token=…&`), in JSON (`"token": "…"`), URL-encoded JSON inside
+# `payload=` (`%22token%22%3A%22…%22`) and a Python dict's repr (`'token': '…'`).
+_KEYS = "(response_url|token)"
+_FIELDS = (
+    (re.compile(r"(?<![A-Za-z0-9_%])" + _KEYS + r"=[^&\s'\"]*"), r"\1=[redacted]"),
+    (re.compile(r'"' + _KEYS + r'"(\s*:\s*)"(?:[^"\\]|\\.)*"'), r'"\1"\2"[redacted]"'),
+    (re.compile(r"'" + _KEYS + r"'(\s*:\s*)'[^']*'"), r"'\1'\2'[redacted]'"),
+    (
+        re.compile(r"%22" + _KEYS + r"%22((?:%3A|:)(?:\+|%20)*)%22.*?%22", re.IGNORECASE),
+        r"%22\1%22\2%22[redacted]%22",
+    ),
+)
 _EXTRA_SECRETS: list[str] = []
 
 
 def redact_text(text: str) -> str:
     text = _SECRETS.sub("[redacted]", text)
+    for pattern, replacement in _FIELDS:
+        text = pattern.sub(replacement, text)
     for secret in _EXTRA_SECRETS:
         if secret:
             text = text.replace(secret, "[redacted]")

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from urllib.parse import parse_qs
 
 import uvicorn
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -28,6 +31,9 @@ from bot.metrics import Metrics
 
 log = get_logger("costbot.http")
 MAX_BODY_BYTES = 1 << 20  # Slack payloads are far smaller; refuse anything bigger unread
+# Slack's deepest payloads (rich-text blocks inside a message inside block_actions) nest about a
+# dozen levels; anything far deeper is an attack on the recursive JSON decoder.
+MAX_JSON_DEPTH = 64
 Readiness = Callable[[], Awaitable[dict[str, str]]]
 
 
@@ -71,6 +77,43 @@ async def read_capped(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | 
     return b"".join(chunks)
 
 
+def json_problem(body: bytes, content_type: str = "") -> str | None:
+    """Why the JSON in this body (an Events API body, or the `payload=` form field of an
+    interaction) cannot be taken, or None. Bolt decodes it before it checks the signature, and
+    a payload nested thousands deep makes the decoder raise RecursionError: a 500 with a
+    traceback. Checked here, without recursion, it is a plain 400."""
+    if "json" in content_type.lower() or body.lstrip()[:1] in (b"{", b"["):
+        document = body.decode("utf-8", errors="replace")
+    else:
+        try:
+            fields = parse_qs(body.decode("ascii"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return "form body is not URL-encoded ASCII"
+        if "payload" not in fields:
+            return None  # a slash command: plain form fields, no JSON
+        document = fields["payload"][0]
+    if _nesting(document) > MAX_JSON_DEPTH:
+        return f"JSON nested deeper than {MAX_JSON_DEPTH}"
+    try:
+        decoded = json.loads(document)
+    except ValueError:
+        return "not JSON"
+    return None if isinstance(decoded, dict) else "JSON that is not an object"
+
+
+def _nesting(document: str) -> int:
+    """The deepest `[`/`{` nesting in a JSON text, ignoring brackets inside strings."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", document)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
 def _replay(request: Request, body: bytes) -> Request:
     """The same request with its (already read) body, for Bolt's adapter to read again."""
     sent = False
@@ -98,6 +141,9 @@ def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness
         if not signature_headers_ok(request):
             log.warning("request.rejected", reason="malformed signature headers")
             return PlainTextResponse("invalid request\n", 401)
+        if problem := json_problem(body, request.headers.get("content-type", "")):
+            log.warning("request.rejected", reason=problem)
+            return PlainTextResponse("bad request\n", 400)
         started = time.perf_counter()
         response = await handler.handle(_replay(request, body))
         elapsed = time.perf_counter() - started

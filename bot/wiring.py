@@ -12,6 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 
 from bot.app import build_app
+from bot.middleware import ReplayGuard
 from bot.runtime import DemoParts, Runtime
 from bot.server import build_http_app
 from bot.settings import Settings
@@ -51,6 +52,7 @@ async def build_bot(
             deps=runtime.deps,
             metrics=runtime.metrics,
             resolve_identity=runtime.resolver.resolve,
+            replay_guard=ReplayGuard(runtime.redis, prefix=settings.redis_prefix),
             verify_requests=not settings.socket_mode,
             process_before_response=process_before_response,
         )

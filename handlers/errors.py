@@ -63,10 +63,13 @@ def words_for(error: BaseException, ref: str = "") -> str:
             "answer. Try again in a few minutes."
         )
     if isinstance(error, OpenCostBadResponse):
+        # Never the error's text: it names OpenCost's internal address and what it refused,
+        # which operators read in the logs (`opencost.bad_response`).
         where = f" (cluster `{escape(error.cluster)}`)" if error.cluster else ""
         return (
-            f":warning: OpenCost sent an answer I can't read{where}: {escape(str(error))}. "
-            "Nothing was changed."
+            f":warning: OpenCost sent an answer I can't read{where}, so I have nothing to show "
+            "for this question. Nothing was changed; the details are in costbot's logs for "
+            "your platform team."
         )
     if isinstance(error, StoreUnavailable):
         return ":warning: My storage (Redis) is not answering; nothing was changed. Try again."

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from services.access.models import EVERYTHING, Scope
 from services.costs.service import CostService, Focus
 from services.costs.windows import TimeRange
-from services.errors import NotFound, UserInputError
+from services.errors import NotAllowed, NotFound, UserInputError
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
 from tests.test_cost_maths import alloc, idle
 
@@ -337,7 +337,6 @@ async def test_top_pods_sum_their_containers() -> None:
         ("label:team", None, [("search", 40.0), ("payments", 20.0), ("__unallocated__", 6.25)]),
         ("label", "app.kubernetes.io/name", [("es", 40.0), ("__unallocated__", 26.25)]),
         ("cluster", None, [("prod", 66.25)]),
-        ("node", None, [("node-a", 66.25)]),
     ],
 )
 async def test_top_by_label_cluster_and_node(
@@ -346,6 +345,14 @@ async def test_top_by_label_cluster_and_node(
     top = await world().top(WEEK, TEAM, dimension, label_key=label_key)
     assert [(i.name, i.cost) for i in top.items] == expected
     assert leaks(top) == []
+
+
+async def test_top_by_node_is_for_cluster_wide_identities_only() -> None:
+    """A node's name and spend are about every pod on it: namespace-scoped askers are refused."""
+    with pytest.raises(NotAllowed, match="cluster-wide"):
+        await world().top(WEEK, TEAM, "node")
+    top = await world().top(WEEK, EVERYTHING, "node")
+    assert top.items[0].name == "node-a"
 
 
 async def test_cluster_wide_top_by_cluster_includes_idle_in_its_cluster() -> None:
@@ -572,7 +579,8 @@ def test_every_answer_reconciles_to_the_visible_rows(case: tuple[list[Allocation
     expected = expected_total(rows, scope)
     summary = asyncio.run(svc.summary(WEEK, scope))
     assert abs(summary.total - expected) < 0.005
-    for dimension in ("namespace", "controller", "pod", "label:team", "cluster", "node"):
+    dimensions = ["namespace", "controller", "pod", "label:team", "cluster"]
+    for dimension in [*dimensions, "node"] if scope.cluster_wide else dimensions:
         top = asyncio.run(svc.top(WEEK, scope, dimension, k=2))
         assert abs(top.total - expected) < 0.005
         assert abs(top.shown_total + top.rest_cost - top.total) < 0.005

@@ -27,7 +27,7 @@ from handlers.render.blocks import image, section
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import SHARE_ACTION, Reply
 from handlers.routes.table import ROUTES
-from services.errors import ChatUnavailable, CostbotError, Unmapped
+from services.errors import ChatUnavailable, CostbotError, Unmapped, UserInputError
 
 WORKING_AFTER_SECONDS = 2.0
 log = structlog.get_logger("costbot.commands")
@@ -146,12 +146,39 @@ def register(app: AsyncApp, deps: Deps) -> None:
         user_id = str((body.get("user") or {}).get("id", ""))
         channel_id = str((body.get("channel") or {}).get("id", ""))
         asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
+        # The value is the clicker's to edit: only a read-only cost question is re-run, never
+        # a command that changes anything (digest subscribe, budget set, …).
+        if not shareable(asker.text, deps):
+            await respond(text=NOT_SHAREABLE, response_type="ephemeral", replace_original=False)
+            return
         # Re-run as the clicker: sharing never reveals more than the clicker may see now.
         reply = await run_command(deps, asker)
         if not channel_id or (reply.blocks and "share" not in _block_ids(reply.blocks)):
             await respond(text=reply.text, blocks=reply.blocks, replace_original=False)
             return
         await share_in_channel(deps, asker, reply, respond, client)
+
+
+# The cost questions whose answers carry a Share button: all read-only.
+SHAREABLE = (
+    grammar.Summary,
+    grammar.NamespaceQuery,
+    grammar.Top,
+    grammar.LabelQuery,
+    grammar.Compare,
+    grammar.Trend,
+)
+NOT_SHAREABLE = ":no_entry: Only cost answers can be shared in the channel."
+
+
+def shareable(text: str, deps: Deps) -> bool:
+    """Whether a Share button's value is a read-only cost question. Text that does not parse
+    is let through: re-running it only produces the same private usage answer."""
+    try:
+        command = grammar.parse(text, deps.clock.now())
+    except UserInputError:
+        return True
+    return isinstance(command, SHAREABLE)
 
 
 async def share_in_channel(

@@ -25,6 +25,7 @@ from handlers.errors import words_for
 from handlers.listeners.home import publish_home
 from handlers.render.blocks import Block, section
 from handlers.render.fit import fit
+from handlers.render.mrkdwn import escape
 from handlers.render.recs import (
     ACK,
     DETAILS,
@@ -339,7 +340,7 @@ async def _show_change(
         reply = render_board(await board_of(deps).board(scope), deps.currency)
         changed = item_blocks(rec, state, deps.currency)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
-    text = f"{rec.title}: {state.status}"
+    text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     await where.respond(blocks=blocks, text=text, replace_original=True)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from handlers import grammar
 from handlers.asker import Asker
 from handlers.deps import Deps
@@ -127,8 +129,19 @@ async def audit(cmd: grammar.Audit, deps: Deps, asker: Asker) -> Reply:
     if not entries:
         return Reply([header("Audit log"), section("No audit entries yet.")]).finished()
     lines = [
-        f"`{e.at:%Y-%m-%d %H:%M}` *{escape(e.event)}* by `{escape(e.actor)}` "
-        + escape(" ".join(f"{key}={value}" for key, value in sorted(e.fields.items()))[:300])
+        f"`{e.at:%Y-%m-%d %H:%M}` *{_field(e.event)}* by `{_field(e.actor)}` "
+        + _field(" ".join(f"{key}={value}" for key, value in sorted(e.fields.items())), 300)
         for e in entries
     ]
     return Reply([header(f"Audit log · last {len(entries)}"), section("\n".join(lines))]).finished()
+
+
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_MRKDWN = str.maketrans({"`": "ˋ", "*": "∗", "~": "∼"})
+
+
+def _field(text: str, limit: int = 120) -> str:
+    """One audit value on one line: a newline typed into a dismissal reason must not start
+    what looks like another audit entry, and mrkdwn in it must not format or link."""
+    flat = _LINE_BREAKS.sub(" ⏎ ", text)[:limit]
+    return escape(flat.translate(_MRKDWN))

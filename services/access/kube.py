@@ -84,12 +84,16 @@ class KubeApi:
             ),
         )
         api = client.AuthorizationV1Api(self._client)
-        review = await self._call(
+        raw = await self._call(
             "create subjectaccessreviews",
-            lambda: api.create_subject_access_review(body=body, _request_timeout=self._timeout),
+            lambda: _read(
+                api.create_subject_access_review(
+                    body=body, _request_timeout=self._timeout, _preload_content=False
+                )
+            ),
             AuthorizationUnavailable,
         )
-        return _allowed(review)
+        return _allowed(raw)
 
     async def can_create_sar(self) -> bool:
         """Whether the bot's own identity may create SubjectAccessReviews (`costbot check`)."""
@@ -103,14 +107,16 @@ class KubeApi:
             ),
         )
         api = client.AuthorizationV1Api(self._client)
-        review = await self._call(
+        raw = await self._call(
             "create selfsubjectaccessreviews",
-            lambda: api.create_self_subject_access_review(
-                body=body, _request_timeout=self._timeout
+            lambda: _read(
+                api.create_self_subject_access_review(
+                    body=body, _request_timeout=self._timeout, _preload_content=False
+                )
             ),
             AuthorizationUnavailable,
         )
-        return _allowed(review)
+        return _allowed(raw)
 
     async def cpu_hpas(self) -> list[CpuHpa]:
         """Every HPA with a CPU `Utilization` target, across all namespaces (paged)."""
@@ -175,9 +181,27 @@ def _attributes(check: AccessCheck) -> Any:
     )
 
 
-def _allowed(review: Any) -> bool:
-    status = review.status
-    return bool(status is not None and status.allowed and not status.denied)
+def _read(response: Any) -> bytes:
+    """The raw body of an un-preloaded response (the generated client's deserializer would
+    read `"allowed": "false"` as `bool("false")`, i.e. True)."""
+    try:
+        return bytes(response.data)
+    finally:
+        response.release_conn()
+
+
+def _allowed(raw: bytes) -> bool:
+    """Allowed only when `status.allowed` is the JSON boolean `true` and `status.denied` is
+    absent or `false`. Anything else (a string, a number, null, a missing or malformed status)
+    is a deny; a body that is not JSON at all means the API could not be asked."""
+    try:
+        review = json.loads(raw)
+    except ValueError as exc:
+        raise AuthorizationUnavailable("the Kubernetes API sent a review that is not JSON") from exc
+    status = review.get("status") if isinstance(review, dict) else None
+    if not isinstance(status, dict):
+        return False
+    return status.get("allowed") is True and status.get("denied", False) is False
 
 
 def _refusal(what: str, exc: ApiException) -> str:

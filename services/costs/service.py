@@ -29,15 +29,18 @@ from services.costs.views import (
     Workload,
 )
 from services.costs.windows import TimeRange
-from services.errors import NotFound
+from services.errors import NotAllowed, NotFound
 from services.opencost.models import UNALLOCATED, Allocation, AllocationData, AllocationQuery
 from services.ports import Clock, CostSource
 
 # The answer structs live in services/costs/views.py; re-exported so `services.costs.service` stays
 # one import for callers of the service.
 TREND_STEP = "1d"  # trends are daily series
+# Dimensions whose names and figures are about the cluster itself, not about namespaces.
+CLUSTER_WIDE_DIMENSIONS = frozenset({"node"})
 
 __all__ = [
+    "CLUSTER_WIDE_DIMENSIONS",
     "EVERYWHERE",
     "TREND_STEP",
     "Comparison",
@@ -116,6 +119,12 @@ class CostService:
         label_key: str | None = None,
     ) -> TopList:
         dim = cm.parse_dimension(dimension, label_key)
+        if dim in CLUSTER_WIDE_DIMENSIONS and not scope.cluster_wide:
+            # A node's name and spend describe everyone's pods on it, not only the asker's.
+            raise NotAllowed(
+                f"Costs by {dim} are cluster-wide figures; only people with cluster-wide "
+                "access may ask for them."
+            )
         data = await self._fetch(window.start, window.end)
         rows = cm.visible(data.rows(), scope)
         grand = cm.total(rows)

@@ -219,8 +219,13 @@ class OpenCostClient:
         try:
             decoded = decoder.decode(response.content)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            snippet = _first_line(response.text)
-            raise self._bad(f"{path}: not an OpenCost answer ({exc}): {snippet!r}") from exc
+            # The body is unscoped (any namespace's names): it goes to operators' logs only,
+            # never into the error, whose text can reach users.
+            raise self._bad(
+                f"{path}: not an OpenCost answer ({exc})",
+                body=_first_line(response.text),
+                url=str(response.request.url),
+            ) from exc
         if decoded.code != 200:
             message = f"{path}: OpenCost said code {decoded.code}: {decoded.message or ''}"
             raise self._unavailable(message) if decoded.code >= 500 else self._bad(message)
@@ -240,9 +245,16 @@ class OpenCostClient:
     def _unavailable(self, message: str) -> OpenCostUnavailable:
         return OpenCostUnavailable(self._where(message), cluster=self.cluster_name or "")
 
-    def _bad(self, message: str) -> OpenCostBadResponse:
-        # Not retried, so the only trace for operators unless a stale copy is served instead.
-        log.warning("opencost.bad_response", cluster=self.cluster_name or "", error=message)
+    def _bad(self, message: str, *, body: str = "", url: str = "") -> OpenCostBadResponse:
+        # Not retried, so the only trace for operators unless a stale copy is served instead;
+        # the start of the body and the full URL are logged here and nowhere else.
+        log.warning(
+            "opencost.bad_response",
+            cluster=self.cluster_name or "",
+            error=message,
+            url=url or self.base_url,
+            **({"body_start": body} if body else {}),
+        )
         return OpenCostBadResponse(self._where(message), cluster=self.cluster_name or "")
 
     def _where(self, message: str) -> str:

@@ -126,7 +126,9 @@ class OptimizationService:
             return await self._source.assets(query.start, query.end), []
         except OpenCostError as exc:
             # Volumes and node counts feed two rules of four: say so rather than lose the rest.
-            return None, [f"unclaimed volumes and node counts unavailable: {exc}"]
+            # The error names OpenCost's internal address: operators get it, users do not.
+            log.warning("recs.assets_unavailable", error=str(exc))
+            return None, ["unclaimed volumes and node counts unavailable (OpenCost's asset data)"]
 
     def _workload_recs(
         self, rows: Sequence[DatedRow], hpas: Sequence[HpaTarget], end: datetime

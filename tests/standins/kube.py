@@ -78,7 +78,9 @@ class KubeApiStandIn:
     """Modes: "ok", "down" (nothing listens on the port), "status_500" (every call fails).
 
     `requests` counts calls by kind ("sar", "self_sar", "hpa", "version", "api"); `delay` slows
-    SARs so tests can watch `max_in_flight`."""
+    SARs so tests can watch `max_in_flight`. `allowed_as`, when not None, is sent verbatim as
+    every review's `status.allowed` (e.g. the string "false"), as a broken or hostile API server
+    might; `denied_as` likewise for `status.denied`."""
 
     def __init__(
         self,
@@ -94,6 +96,8 @@ class KubeApiStandIn:
         self.hpas = list(hpas)
         self.mode = "ok"
         self.delay = 0.0
+        self.allowed_as: Any = None
+        self.denied_as: Any = None
         self.requests: Counter[str] = Counter()
         self.sar_bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -208,6 +212,10 @@ class KubeApiStandIn:
         status: dict[str, Any] = {"allowed": allowed}
         if allowed:
             status["reason"] = reason
+        if self.allowed_as is not None:
+            status["allowed"] = self.allowed_as
+        if self.denied_as is not None:
+            status["denied"] = self.denied_as
         return web.json_response(
             {
                 "kind": kind,
