@@ -254,7 +254,9 @@ def test_fit_keeps_trailing_buttons_and_uses_the_callers_label() -> None:
 
 
 def test_fit_does_not_mutate_its_input() -> None:
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "z" * 4000}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "z" * 4000}}
+    ]
     fit(blocks)
     assert len(blocks[0]["text"]["text"]) == 4000
 

@@ -4,7 +4,6 @@ that die mid-run, missed runs inside and outside the grace period."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,13 +38,6 @@ class DyingChat(FakeChat):
         if self.after_post:
             await super().post(channel, text, blocks, **kw)
         raise Died
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -151,30 +151,21 @@ def _click(world: World, user: str, action_id: str, value: str) -> dict[str, Any
     return world.slack.wait_for_response(url, 1, 10)[-1]
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private, persistent (appendonly, fsync always) redis-server this test may kill."""
-    server = RedisServer(tmp_path / "own-redis", persist=True)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowledgements(
-    own_redis: RedisServer, tmp_path: Path
+    private_redis: RedisServer, tmp_path: Path
 ) -> None:
-    with running_world(own_redis.url, tmp_path, recs_history_days=7) as world:
+    with running_world(private_redis.url, tmp_path, recs_history_days=7) as world:
         board = world.ask("recs", "U0DEMOADMIN")
         first, second = _rec_values(board)[:2]
         assert "Acknowledged" in _text(_click(world, "U0DEMOADMIN", "rec_ack", first))
         traffic = Traffic(world)
         with traffic.running():
             time.sleep(0.3)
-            own_redis.kill()  # SIGKILL: no chance to flush anything it had not written
+            private_redis.kill()  # SIGKILL: no chance to flush anything it had not written
             time.sleep(0.8)
             refused = _text(_click(world, "U0DEMOADMIN", "rec_ack", second))
             assert httpx.get(world.bot.url + "/readyz").status_code == 503
-            own_redis.start()  # same port, same append-only file
+            private_redis.start()  # same port, same append-only file
             time.sleep(0.5)
         assert "Redis" in refused
         assert "nothing was changed" in refused
@@ -189,25 +180,25 @@ def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowle
         everything = str(world.ask("recs all", "U0DEMOADMIN")["blocks"])
         assert everything.count("Acknowledged by") == 2  # the pre-crash one survived the kill
         world.ask("summary 7d", "U0DEMOADMIN")
-        client = redis.Redis.from_url(own_redis.url)
+        client = redis.Redis.from_url(private_redis.url)
         keys = client.keys("costbot:cost:v1:*")
         client.close()
         assert keys, "answers are cached again after the restart"
 
 
 def test_a_question_in_flight_when_redis_dies_does_not_hold_up_the_next_one(
-    own_redis: RedisServer, tmp_path: Path
+    private_redis: RedisServer, tmp_path: Path
 ) -> None:
     """The fetch's lock is in the append-only file, but its release failed while Redis was
     down: after the restart the same question used to wait out the lock (20 s)."""
-    with running_world(own_redis.url, tmp_path, opencost_timeout=5.0) as world:
+    with running_world(private_redis.url, tmp_path, opencost_timeout=5.0) as world:
         world.opencost.delay_seconds = 1.0
         url = world.slack.new_response_url()
         world.client.slash("summary yesterday", user_id="U0DEMOADMIN", response_url=url)
         time.sleep(0.5)  # the fetch holds the lock and waits for OpenCost
-        own_redis.kill()
+        private_redis.kill()
         world.slack.wait_for_response(url, 1, 10)  # answered from OpenCost, not stored
-        own_redis.start()
+        private_redis.start()
         world.opencost.delay_seconds = 0.0
         text, took = _timed_ask(world, "summary yesterday")
         assert took < 3.0, took

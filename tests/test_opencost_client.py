@@ -16,6 +16,7 @@ from services.errors import OpenCostBadResponse, OpenCostUnavailable
 from services.opencost.client import OpenCostClient
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.opencost.multi import MultiClusterSource
+from tests.conftest import FakeClock
 from tests.redis_server import free_port
 from tests.standins.opencost import (
     OpenCostStandIn,
@@ -30,14 +31,6 @@ from tests.standins.server import wait_until_async
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 DAY = AllocationQuery(start=datetime(2024, 3, 4, tzinfo=UTC), end=datetime(2024, 3, 5, tzinfo=UTC))
 JSON = "application/json"
-
-
-class FixedClock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _rows() -> list[dict[str, object]]:
@@ -67,7 +60,7 @@ def _client(
     *,
     retries: int = 2,
     cluster_name: str | None = None,
-    clock: FixedClock | None = None,
+    clock: FakeClock | None = None,
     demo: bool = False,
     deadline: float | None = None,
     cooldown: float = 0.0,
@@ -78,7 +71,7 @@ def _client(
         cluster_name,
         retries,
         backoff=0.01,
-        clock=clock or FixedClock(),
+        clock=clock or FakeClock(NOW),
         demo=demo,
         deadline=deadline,
         cooldown=cooldown,
@@ -376,7 +369,7 @@ def staging() -> Iterator[OpenCostStandIn]:
 def _two_clusters(
     prod: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
 ) -> MultiClusterSource:
-    older = FixedClock(NOW - timedelta(minutes=5))
+    older = FakeClock(NOW - timedelta(minutes=5))
     return MultiClusterSource(
         {
             "prod": _client(prod.url, http, cluster_name="prod", retries=0),
