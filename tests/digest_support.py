@@ -32,7 +32,7 @@ from services.digests import (
 from services.digests.content import DigestContent, RecsDigestSource
 from services.errors import ChatUnavailable
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
-from tests.conftest import FakeClock as FakeClock  # re-exported for the digest tests
+from tests.conftest import FakeClock
 
 DAY = timedelta(days=1)
 CHANNEL = "C0TEAM"

@@ -22,6 +22,7 @@ from handlers.routes import digests as digest_routes
 from services.digests.alerts import budget_alerts, forecast, spend_change
 from services.digests.models import Budget
 from services.errors import NotAllowed
+from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,
     ALICE,
@@ -29,7 +30,6 @@ from tests.digest_support import (
     CHANNEL,
     Env,
     FakeChat,
-    FakeClock,
     FakeCostSource,
     build_env,
     texts,

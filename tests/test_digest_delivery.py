@@ -12,7 +12,8 @@ from redis.asyncio import Redis
 
 from services.charts import daily_spend_chart
 from services.digests.delivery import Job, Outgoing, Result
-from tests.digest_support import CHANNEL, Env, FakeChat, FakeClock, build_env, subscription, texts
+from tests.conftest import FakeClock
+from tests.digest_support import CHANNEL, Env, FakeChat, build_env, subscription, texts
 
 MONDAY_9 = datetime(2026, 10, 26, 9, tzinfo=UTC)  # a weekly digest's fire time (UTC zone)
 PERIOD = "2026-10-26T09:00:00Z"

@@ -24,6 +24,7 @@ from services.access.identity import SlackUser, StaticSlackDirectory
 from services.access.models import Identity
 from services.digests import RecsDigest, RecsDigestItem
 from tests.bot_harness import seed_slack_users
+from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,
     ALICE,
@@ -32,7 +33,6 @@ from tests.digest_support import (
     NOBODY,
     Env,
     FakeChat,
-    FakeClock,
     build_env,
     subscription,
     texts,
