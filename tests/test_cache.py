@@ -202,6 +202,14 @@ async def test_an_unreadable_entry_counts_as_a_miss(inner: CountingSource, redis
     assert inner.calls == 1
 
 
+async def _until_gone(redis: Redis, key: str, within: float = 10) -> None:
+    """Wait for Redis itself to expire `key` (polling its state, not sleeping a guess)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while await redis.exists(key):
+        assert asyncio.get_running_loop().time() < deadline, f"{key} never expired"
+        await asyncio.sleep(0.02)
+
+
 # --- expiry and stale copies ------------------------------------------------------------------
 async def test_fresh_data_after_the_ttl(inner: CountingSource, redis: Redis) -> None:
     cache = cached(inner, redis)
@@ -218,8 +226,11 @@ async def test_a_one_second_ttl_really_expires(inner: CountingSource, redis: Red
     cache = CachedCostSource(inner, redis, ttl=1, clock=FakeClock(NOW))
     await cache.allocations(QUERY)
     inner.version = 1
-    await asyncio.sleep(1.1)
+    key = cache.allocation_key(QUERY)
+    assert 0 < await redis.pttl(key) <= 1000  # Redis holds the copy for the 1 s TTL
+    await _until_gone(redis, key)
     assert name_of(await cache.allocations(QUERY)) == "payments-v1"
+    assert inner.calls == 2
 
 
 async def test_stale_copy_is_served_and_flagged_when_the_source_fails(
