@@ -43,4 +43,4 @@ serve: $(STAMP)
 	$(BIN)/costbot serve
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.*
