@@ -23,7 +23,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bot.slack_adapters import SlackChatPoster, slack_client
-from tests.digest_support import FakeClock, build_env
+from tests.conftest import FakeClock
+from tests.digest_support import build_env
 
 DIED = 17
 

@@ -35,6 +35,7 @@ from services.digests.redis_delivery import RedisDeliveryGuard
 from services.digests.redis_store import RedisDigestStore
 from services.errors import ChatUnavailable
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
+from tests.conftest import FakeClock
 
 DAY = timedelta(days=1)
 CHANNEL = "C0TEAM"
@@ -44,17 +45,6 @@ BOB = Identity("U0BOB", k8s_user="bob", groups=("search-team",), source="explici
 NOBODY = Identity("U0GONE")  # unmapped
 # Dollars per day per namespace; payments/checkout are Alice's, search is Bob's.
 RATES = {"payments": 100.0, "checkout": 40.0, "search": 60.0, "monitoring": 20.0, IDLE: 30.0}
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, delta: timedelta) -> None:
-        self.current += delta
 
 
 Rate = Callable[[str, date], float]

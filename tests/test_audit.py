@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,26 +15,12 @@ from structlog.testing import LogCapture
 from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.errors import StoreUnavailable
+from tests.conftest import FakeClock
 from tests.redis_server import free_port
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.moment = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 def audit_log(redis: Redis | None, maxlen: int = 10_000) -> tuple[AuditLog, LogCapture, FakeClock]:
-    capture, clock = LogCapture(), FakeClock()
+    capture, clock = LogCapture(), FakeClock(datetime(2024, 5, 1, 9, 30, tzinfo=UTC))
     logger = structlog.wrap_logger(None, processors=[capture])
     return (
         AuditLog(None if redis is None else RedisAuditStream(redis, maxlen=maxlen), logger, clock),
@@ -66,7 +51,7 @@ async def test_record_logs_the_event_and_appends_it_to_the_stream(redis: Redis) 
 async def test_recent_is_newest_first_and_limited(redis: Redis) -> None:
     log, _, clock = audit_log(redis)
     for number in range(5):
-        clock.moment += timedelta(minutes=1)
+        clock.advance(minutes=1)
         await log.record("recommendation_acknowledged", f"U{number}", rec_id=f"r{number}")
     entries = await log.recent(3)
     assert [entry.actor for entry in entries] == ["U4", "U3", "U2"]

@@ -3,7 +3,7 @@ the Redis decision cache, and the docs/rbac.md policy (scope, acting, digests, f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -183,13 +183,6 @@ def kube(kube_api: KubeApiStandIn) -> Iterator[KubeApi]:
     api = KubeApi.from_config(str(kube_api.kubeconfig), timeout=2.0)
     yield api
     api.close()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 async def test_sar_answers_per_namespace_with_groups_in_the_spec(

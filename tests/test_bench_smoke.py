@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache")
+BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines")
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ over a real Redis, the budget routes, and the Acknowledge button through Bolt.""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ from handlers.routes import digests as digest_routes
 from services.digests.alerts import budget_alerts, forecast, spend_change
 from services.digests.models import Budget
 from services.errors import NotAllowed
+from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,
     ALICE,
@@ -30,7 +30,6 @@ from tests.digest_support import (
     CHANNEL,
     Env,
     FakeChat,
-    FakeClock,
     FakeCostSource,
     build_env,
     texts,
@@ -53,13 +52,6 @@ def budget(amount: float = 1000.0, **fields: Any) -> Budget:
 
 def at(day: int, month: int = 10, hour: int = 7) -> datetime:
     return datetime(2026, month, day, hour, tzinfo=UTC)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 def payments_env(redis: Redis, rate: Any = None, **kw: Any) -> Env:

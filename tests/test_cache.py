@@ -4,7 +4,7 @@ when the source fails, fresh data after expiry, and answers even when Redis is g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
@@ -21,15 +21,11 @@ from services.opencost.models import (
     AssetData,
     AssetProperties,
 )
+from tests.conftest import FakeClock
 from tests.redis_server import RedisServer, free_port
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 QUERY = AllocationQuery(start=NOW - timedelta(days=7), end=NOW, step="1d")
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 class CountingSource:
@@ -67,13 +63,6 @@ class CountingSource:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 def inner() -> CountingSource:
     return CountingSource()
 
@@ -85,7 +74,7 @@ def cached(
         inner,
         redis,
         ttl=300,
-        clock=FixedClock(),
+        clock=FakeClock(NOW),
         on_event=events.append if events is not None else None,
         **options,  # type: ignore[arg-type]
     )
@@ -181,7 +170,7 @@ async def test_values_are_json_with_a_ttl_and_a_longer_lived_stale_copy(
     answer = await cache.allocations(QUERY)
     key = cache.allocation_key(QUERY)
     raw = await redis.get(key)
-    assert raw is not None
+    assert isinstance(raw, bytes)
     assert raw.startswith(b"{")
     assert msgspec.json.decode(raw, type=AllocationData) == answer
     assert 0 < await redis.ttl(key) <= 300
@@ -190,7 +179,7 @@ async def test_values_are_json_with_a_ttl_and_a_longer_lived_stale_copy(
 
 
 def test_keys_name_explicit_instants_so_time_zones_do_not_matter(redis_url: str) -> None:
-    cache = CachedCostSource(CountingSource(), Redis.from_url(redis_url), 300, FixedClock())
+    cache = CachedCostSource(CountingSource(), Redis.from_url(redis_url), 300, FakeClock(NOW))
     plus_two = timezone(timedelta(hours=2))
     same = AllocationQuery(
         start=QUERY.start.astimezone(plus_two), end=QUERY.end.astimezone(plus_two), step="1d"
@@ -213,6 +202,14 @@ async def test_an_unreadable_entry_counts_as_a_miss(inner: CountingSource, redis
     assert inner.calls == 1
 
 
+async def _until_gone(redis: Redis, key: str, within: float = 10) -> None:
+    """Wait for Redis itself to expire `key` (polling its state, not sleeping a guess)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while await redis.exists(key):
+        assert asyncio.get_running_loop().time() < deadline, f"{key} never expired"
+        await asyncio.sleep(0.02)
+
+
 # --- expiry and stale copies ------------------------------------------------------------------
 async def test_fresh_data_after_the_ttl(inner: CountingSource, redis: Redis) -> None:
     cache = cached(inner, redis)
@@ -226,11 +223,14 @@ async def test_fresh_data_after_the_ttl(inner: CountingSource, redis: Redis) -> 
 
 
 async def test_a_one_second_ttl_really_expires(inner: CountingSource, redis: Redis) -> None:
-    cache = CachedCostSource(inner, redis, ttl=1, clock=FixedClock())
+    cache = CachedCostSource(inner, redis, ttl=1, clock=FakeClock(NOW))
     await cache.allocations(QUERY)
     inner.version = 1
-    await asyncio.sleep(1.1)
+    key = cache.allocation_key(QUERY)
+    assert 0 < await redis.pttl(key) <= 1000  # Redis holds the copy for the 1 s TTL
+    await _until_gone(redis, key)
     assert name_of(await cache.allocations(QUERY)) == "payments-v1"
+    assert inner.calls == 2
 
 
 async def test_stale_copy_is_served_and_flagged_when_the_source_fails(

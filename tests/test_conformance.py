@@ -15,6 +15,7 @@ import pytest
 
 from services.opencost.client import OpenCostClient
 from services.opencost.models import UNALLOCATED, AllocationQuery, AllocationResponse, AssetResponse
+from tests.conftest import FakeClock
 from tests.standins.opencost import OpenCostStandIn
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -37,11 +38,6 @@ OTHER_FILES = [
 
 
 GENUINE = {path: path.read_bytes() for path in ALLOCATION_FILES + ASSET_FILES}
-
-
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
 
 
 def test_the_genuine_fixtures_are_there() -> None:
@@ -144,7 +140,7 @@ async def test_client_decodes_the_genuine_bytes_served_over_http(
 ) -> None:
     body = GENUINE[path]
     with OpenCostStandIn(responder=lambda _path, _params: (200, "application/json", body)) as oc:
-        client = OpenCostClient(oc.url, http, cluster_name="oke", clock=FixedClock())
+        client = OpenCostClient(oc.url, http, cluster_name="oke", clock=FakeClock(NOW))
         query = AllocationQuery(start=datetime(2026, 1, 9, tzinfo=UTC), end=NOW)
         if path.name.startswith("allocation_"):
             data = await client.allocations(query)

@@ -17,6 +17,7 @@ from services.costs.service import CostService, Focus
 from services.costs.windows import TimeRange
 from services.errors import NotAllowed, NotFound, UserInputError
 from services.opencost.models import IDLE, Allocation, AllocationData, AllocationQuery, AssetData
+from tests.conftest import FakeClock
 from tests.test_cost_maths import alloc, idle
 
 MAY1, MAY8 = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 5, 8, tzinfo=UTC)
@@ -26,14 +27,6 @@ FETCHED = 1_714_521_600.0
 HIDDEN = "topsecret"  # a namespace the partial requester may not see
 TEAM = Scope(namespaces=frozenset({"payments", "search"}))
 FULL_MONTH_H = 730.0
-
-
-class FakeClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 class FakeSource:

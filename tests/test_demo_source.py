@@ -25,6 +25,7 @@ from demo.cluster import (
 )
 from services.opencost.client import OpenCostClient
 from services.opencost.models import AllocationQuery, AllocationResponse, AssetResponse
+from tests.conftest import FakeClock
 from tests.standins.opencost import OpenCostStandIn
 
 NOW = datetime(2025, 3, 14, 15, 30, tzinfo=UTC)  # a Friday afternoon
@@ -32,14 +33,9 @@ TODAY = datetime(2025, 3, 14, tzinfo=UTC)
 Row = dict[str, Any]
 
 
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
-
-
 @pytest.fixture(scope="module")
 def cluster() -> DemoCluster:
-    return DemoCluster(FixedClock())
+    return DemoCluster(FakeClock(NOW))
 
 
 def window(days: int, end: datetime = TODAY) -> str:
@@ -136,7 +132,7 @@ def test_unknown_paths_are_404_and_healthz_is_empty(cluster: DemoCluster) -> Non
 # --- determinism and windows ----------------------------------------------------------------------
 def test_same_question_gives_identical_bytes_from_a_fresh_generator(cluster: DemoCluster) -> None:
     params = {"window": window(3), "step": "1d", "includeIdle": "true"}
-    assert cluster.respond("/allocation", params) == DemoCluster(FixedClock()).respond(
+    assert cluster.respond("/allocation", params) == DemoCluster(FakeClock(NOW)).respond(
         "/allocation", params
     )
 
@@ -480,7 +476,7 @@ def test_assets_cost_what_the_allocations_add_up_to(cluster: DemoCluster) -> Non
     rows = one_set(cluster, window=window(3), includeIdle="true").values()
 
     def asset_cost(kind: str) -> float:
-        return sum(a["totalCost"] for a in assets if a["type"] == kind)
+        return float(sum(a["totalCost"] for a in assets if a["type"] == kind))
 
     compute = sum(r["cpuCost"] + r["ramCost"] + r["gpuCost"] for r in rows)
     assert compute == pytest.approx(asset_cost("Node"), abs=0.01)
@@ -505,7 +501,7 @@ QUERY = AllocationQuery(start=TODAY - timedelta(days=2), end=TODAY, step="1d", i
 
 
 async def test_client_over_the_transport_flags_demo_data(demo_http: httpx.AsyncClient) -> None:
-    client = OpenCostClient(DEMO_BASE_URL, demo_http, clock=FixedClock(), demo=True)
+    client = OpenCostClient(DEMO_BASE_URL, demo_http, clock=FakeClock(NOW), demo=True)
     data = await client.allocations(QUERY)
     assert data.demo
     assert len(data.steps) == 2
@@ -528,10 +524,10 @@ async def test_transport_refuses_other_methods_and_unknown_paths(
 async def test_real_http_serves_the_same_rows_as_the_transport(
     demo_http: httpx.AsyncClient, demo_server: OpenCostStandIn
 ) -> None:
-    via_transport = await OpenCostClient(DEMO_BASE_URL, demo_http, clock=FixedClock()).allocations(
-        QUERY
-    )
+    via_transport = await OpenCostClient(
+        DEMO_BASE_URL, demo_http, clock=FakeClock(NOW)
+    ).allocations(QUERY)
     async with httpx.AsyncClient() as http:
-        client = OpenCostClient(f"{demo_server.url}/model", http, clock=FixedClock())
+        client = OpenCostClient(f"{demo_server.url}/model", http, clock=FakeClock(NOW))
         via_http = await client.allocations(QUERY)
     assert via_http.steps == via_transport.steps

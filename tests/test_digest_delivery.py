@@ -4,7 +4,6 @@ that die mid-run, missed runs inside and outside the grace period."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,8 @@ from redis.asyncio import Redis
 
 from services.charts import daily_spend_chart
 from services.digests.delivery import Job, Outgoing, Result
-from tests.digest_support import CHANNEL, Env, FakeChat, FakeClock, build_env, subscription, texts
+from tests.conftest import FakeClock
+from tests.digest_support import CHANNEL, Env, FakeChat, build_env, subscription, texts
 
 MONDAY_9 = datetime(2026, 10, 26, 9, tzinfo=UTC)  # a weekly digest's fire time (UTC zone)
 PERIOD = "2026-10-26T09:00:00Z"
@@ -39,13 +39,6 @@ class DyingChat(FakeChat):
         if self.after_post:
             await super().post(channel, text, blocks, **kw)
         raise Died
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -130,20 +123,43 @@ async def test_a_replica_dying_mid_run_is_recovered_without_a_duplicate(
 async def test_heartbeat_keeps_a_slow_delivery_claimed_past_its_ttl(
     redis: Redis, clock: FakeClock
 ) -> None:
+    """The slow delivery holds its claim until the other replica has tried, after the heartbeat
+    renewed the 1 s claim three times (so more than the original second has passed)."""
     slow, other = build_env(redis, clock, claim_ttl=1), build_env(redis, clock, claim_ttl=1)
     job = Job(kind="digest", subject="slow", period=PERIOD, channel=CHANNEL)
+    other_tried = asyncio.Event()
 
     async def produce() -> Outgoing:
-        await asyncio.sleep(1.6)  # longer than the 1 s claim
+        await asyncio.wait_for(other_tried.wait(), timeout=20)
         return Outgoing("slow digest", [])
 
     async def meanwhile() -> Result:
-        await asyncio.sleep(1.3)
-        return await other.guard.deliver(job, produce)
+        await _renewals(redis, count=3)
+        try:
+            return await other.guard.deliver(job, produce)
+        finally:
+            other_tried.set()
 
     first, second = await asyncio.gather(slow.guard.deliver(job, produce), meanwhile())
     assert (first.outcome, second.outcome) == ("sent", "busy")
     assert len(slow.chat.posts) == 1
+    assert other.chat.posts == []  # the busy replica posted nothing
+
+
+async def _renewals(redis: Redis, count: int, within: float = 20) -> None:
+    """Wait until the (only) claim's remaining TTL has jumped back up `count` times: each jump
+    is a heartbeat renewing it. A claim that lapsed instead would vanish and fail the wait."""
+    deadline = asyncio.get_running_loop().time() + within
+    seen, last = 0, None
+    while seen < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{seen} of {count} renewals"
+        claims = [key async for key in redis.scan_iter(match="*claim*")]
+        ttl = await redis.pttl(claims[0]) if len(claims) == 1 else None
+        if ttl is not None and ttl > 0:
+            if last is not None and ttl > last:
+                seen += 1
+            last = ttl
+        await asyncio.sleep(0.02)
 
 
 async def test_missed_run_inside_grace_is_delivered_once_marked_late(

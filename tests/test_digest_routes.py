@@ -4,7 +4,7 @@ preview; access re-checked at send time; the scheduler's job rebuild and the wir
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from services.access.identity import SlackUser, StaticSlackDirectory
 from services.access.models import Identity
 from services.digests import RecsDigest, RecsDigestItem
 from tests.bot_harness import seed_slack_users
+from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,
     ALICE,
@@ -32,7 +33,6 @@ from tests.digest_support import (
     NOBODY,
     Env,
     FakeChat,
-    FakeClock,
     build_env,
     subscription,
     texts,
@@ -41,13 +41,6 @@ from tests.standins.slack import SlackStandIn
 
 WEDNESDAY = datetime(2026, 10, 28, 12, tzinfo=UTC)
 MONDAY_9_BERLIN = datetime(2026, 10, 26, 8, tzinfo=UTC)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

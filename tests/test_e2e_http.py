@@ -10,13 +10,13 @@ from tests.bot_harness import World
 from tests.standins.signing import SignedSlackClient
 
 
-def test_signed_help_is_acked_within_a_second_and_answered_via_response_url(world: World) -> None:
+def test_signed_help_is_acked_and_answered_via_response_url(world: World) -> None:
+    """The ack is an empty 200 and the answer goes to the response_url. How fast the ack comes
+    is measured, not asserted: `python -m bench deadlines`."""
     url = world.slack.new_response_url()
-    started = time.perf_counter()
     response = world.client.slash("help", user_id="U0ALICE", response_url=url)
-    elapsed = time.perf_counter() - started
     assert response.status_code == 200
-    assert elapsed < 1.0
+    assert response.content == b""
     reply = world.slack.wait_for_response(url)[-1]
     text = str(reply["blocks"])
     assert "/cost summary" in text
@@ -45,7 +45,9 @@ def test_unsigned_forged_and_stale_requests_get_401_and_reach_no_handler(world: 
         signature=headers["x-slack-signature"],
     )
     assert tampered.status_code == 401
-    time.sleep(0.3)
+    # A signed command sent after the refused ones is answered; by then any work a refused
+    # request had started would have had its turn too.
+    assert "/cost summary" in str(world.ask("help", "U0ALICE")["blocks"])
     assert world.slack.responses(url) == []
     assert world.opencost.requests == [] or all(
         r.path.endswith("healthz") for r in world.opencost.requests

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from tests.standins.kube import KubeApiStandIn
 from tests.standins.opencost import OpenCostStandIn, Responder
 from tests.standins.signing import SignedSlackClient, block_actions_payload
 from tests.standins.slack import SlackStandIn
+from tests.waiting import wait_for, wait_for_fresh_copies_to_expire
 
 
 @contextlib.contextmanager
@@ -64,10 +64,14 @@ def _text(reply: dict[str, Any]) -> str:
     return str(reply.get("text", "")) + " " + str(reply.get("blocks", ""))
 
 
-def _timed_ask(world: World, text: str, user: str = "U0DEMOADMIN") -> tuple[str, float]:
-    started = time.perf_counter()
-    reply = world.ask(text, user, timeout=10)
-    return _text(reply), time.perf_counter() - started
+def _ask(world: World, text: str, user: str = "U0DEMOADMIN") -> str:
+    """The final reply's text. How long replies take under faults is measured, not asserted
+    here: `python -m bench deadlines`."""
+    return _text(world.ask(text, user, timeout=10))
+
+
+def _ready(world: World) -> int:
+    return httpx.get(world.bot.url + "/readyz").status_code
 
 
 def _figures(text: str) -> list[str]:
@@ -92,18 +96,18 @@ def _inject(world: World, fault: str) -> None:
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_opencost_fault_gets_the_stale_copy_or_a_friendly_reply_within_5_seconds(
+def test_opencost_fault_gets_the_stale_copy_or_a_friendly_reply(
     fault_world: World, fault: str
 ) -> None:
     world = fault_world
-    fresh, _ = _timed_ask(world, "summary lastweek")
+    fresh = _ask(world, "summary lastweek")
     assert "not answering" not in fresh
     assert "$" in fresh
-    time.sleep(1.1)  # the fresh copy (CACHE_TTL=1) expires; the last good copy stays
+    # The fresh copy (CACHE_TTL=1) expires; the last good copy stays.
+    wait_for_fresh_copies_to_expire(world.bot.settings.redis_url or "")
     world.opencost.reset()
     _inject(world, fault)
-    stale, took = _timed_ask(world, "summary lastweek")
-    assert took < 5.0, took
+    stale = _ask(world, "summary lastweek")
     if fault != "down":  # a refused connection never reaches the stand-in
         # One question's attempts (retries stop at the deadline); the command's next question
         # is answered from the copy without asking the failing OpenCost again.
@@ -111,8 +115,7 @@ def test_opencost_fault_gets_the_stale_copy_or_a_friendly_reply_within_5_seconds
     assert "OpenCost is not answering" in stale  # the provenance line says so
     assert _figures(fresh) == _figures(stale) != []
     # A window nobody asked before has no copy: a plain sentence, not an error page.
-    text, took = _timed_ask(world, "summary 2024-01-01..2024-01-03")
-    assert took < 5.0, took
+    text = _ask(world, "summary 2024-01-01..2024-01-03")
     assert FAULTS[fault] in text, text
     assert "Traceback" not in text
     assert "Something went wrong" not in text
@@ -123,13 +126,18 @@ def test_opencost_coming_back_is_asked_again_after_a_short_cooldown(fault_world:
     the stale copy at once), then asks again: recovery needs no restart."""
     world = fault_world
     world.opencost.mode = "down"
-    assert "not answering" in _timed_ask(world, "summary yesterday")[0]
+    assert "not answering" in _ask(world, "summary yesterday")
     world.opencost.mode = "ok"
     world.opencost.reset()
-    time.sleep(3.1)
-    text, _ = _timed_ask(world, "summary yesterday")
-    assert "not answering" not in text
-    assert "$" in text
+    replies = [_ask(world, "summary yesterday")]  # inside the cooldown: OpenCost is spared
+
+    def answered_again() -> bool:
+        if "not answering" in replies[-1]:
+            replies.append(_ask(world, "summary yesterday"))
+        return "not answering" not in replies[-1]
+
+    wait_for(answered_again, "OpenCost asked again after the cooldown", timeout=20, every=0.2)
+    assert "$" in replies[-1]
     assert world.opencost.request_count > 0
 
 
@@ -151,67 +159,61 @@ def _click(world: World, user: str, action_id: str, value: str) -> dict[str, Any
     return world.slack.wait_for_response(url, 1, 10)[-1]
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A private, persistent (appendonly, fsync always) redis-server this test may kill."""
-    server = RedisServer(tmp_path / "own-redis", persist=True)
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowledgements(
-    own_redis: RedisServer, tmp_path: Path
+    private_redis: RedisServer, tmp_path: Path
 ) -> None:
-    with running_world(own_redis.url, tmp_path, recs_history_days=7) as world:
+    with running_world(private_redis.url, tmp_path, recs_history_days=7) as world:
         board = world.ask("recs", "U0DEMOADMIN")
         first, second = _rec_values(board)[:2]
         assert "Acknowledged" in _text(_click(world, "U0DEMOADMIN", "rec_ack", first))
         traffic = Traffic(world)
         with traffic.running():
-            time.sleep(0.3)
-            own_redis.kill()  # SIGKILL: no chance to flush anything it had not written
-            time.sleep(0.8)
+            traffic.wait_for_replies(1)
+            private_redis.kill()  # SIGKILL: no chance to flush anything it had not written
             refused = _text(_click(world, "U0DEMOADMIN", "rec_ack", second))
-            assert httpx.get(world.bot.url + "/readyz").status_code == 503
-            own_redis.start()  # same port, same append-only file
-            time.sleep(0.5)
+            wait_for(lambda: _ready(world) == 503, "readiness to report Redis down")
+            traffic.wait_for_replies(len(traffic.replies) + 1)  # answered while Redis is down
+            private_redis.start()  # same port, same append-only file
+            wait_for(lambda: _ready(world) == 200, "readiness to report Redis back")
+            traffic.wait_for_replies(len(traffic.replies) + 1)  # and after it came back
         assert "Redis" in refused
         assert "nothing was changed" in refused
         assert len(traffic.replies) >= 3
-        for took, text in traffic.replies:
-            assert took < 5.0, text
+        for text in traffic.replies:
             assert "$" in text, text
             assert "Something went wrong" not in text
         # Recovered without a restart: readiness, state changes and the cache work again.
-        assert httpx.get(world.bot.url + "/readyz").status_code == 200
+        assert _ready(world) == 200
         assert "Acknowledged" in _text(_click(world, "U0DEMOADMIN", "rec_ack", second))
         everything = str(world.ask("recs all", "U0DEMOADMIN")["blocks"])
         assert everything.count("Acknowledged by") == 2  # the pre-crash one survived the kill
         world.ask("summary 7d", "U0DEMOADMIN")
-        client = redis.Redis.from_url(own_redis.url)
+        client = redis.Redis.from_url(private_redis.url)
         keys = client.keys("costbot:cost:v1:*")
         client.close()
         assert keys, "answers are cached again after the restart"
 
 
 def test_a_question_in_flight_when_redis_dies_does_not_hold_up_the_next_one(
-    own_redis: RedisServer, tmp_path: Path
+    private_redis: RedisServer, tmp_path: Path
 ) -> None:
     """The fetch's lock is in the append-only file, but its release failed while Redis was
     down: after the restart the same question used to wait out the lock (20 s)."""
-    with running_world(own_redis.url, tmp_path, opencost_timeout=5.0) as world:
+    with running_world(private_redis.url, tmp_path, opencost_timeout=5.0) as world:
         world.opencost.delay_seconds = 1.0
         url = world.slack.new_response_url()
         world.client.slash("summary yesterday", user_id="U0DEMOADMIN", response_url=url)
-        time.sleep(0.5)  # the fetch holds the lock and waits for OpenCost
-        own_redis.kill()
+        # Once OpenCost has the question, the fetch holds the lock and waits for the answer.
+        wait_for(lambda: world.opencost.request_count > 0, "the fetch to reach OpenCost")
+        private_redis.kill()
         world.slack.wait_for_response(url, 1, 10)  # answered from OpenCost, not stored
-        own_redis.start()
+        private_redis.start()
         world.opencost.delay_seconds = 0.0
-        text, took = _timed_ask(world, "summary yesterday")
-        assert took < 3.0, took
+        asked = world.opencost.request_count
+        # Answered within `_ask`'s 10 s, so the stranded 20 s lock was not waited out ...
+        text = _ask(world, "summary yesterday")
         assert "$" in text
+        assert world.opencost.request_count > asked  # ... and OpenCost was asked afresh
 
 
 class Traffic:
@@ -219,7 +221,7 @@ class Traffic:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.replies: list[tuple[float, str]] = []
+        self.replies: list[str] = []
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
 
@@ -229,12 +231,21 @@ class Traffic:
         index = 0
         while not self._stop.is_set():
             try:
-                text, took = _timed_ask(self.world, questions[index % 3], users[index % 2])
+                text = _ask(self.world, questions[index % 3], users[index % 2])
             except BaseException as error:  # surfaced in running()
                 self._errors.append(error)
                 return
-            self.replies.append((took, text))
+            self.replies.append(text)
             index += 1
+
+    def wait_for_replies(self, count: int) -> None:
+        wait_for(
+            lambda: len(self.replies) >= count or self._errors,
+            f"{count} replies to the traffic",
+            timeout=30,
+        )
+        if self._errors:
+            raise self._errors[0]
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -262,8 +273,7 @@ def test_kubernetes_api_down_or_failing_fails_closed_with_a_clear_reply(world: W
             ("ns payments", "U0BOB"),
             ("whoami", "U0CAROL"),
         ):
-            text, took = _timed_ask(world, question, user)
-            assert took < 5.0, (mode, question, took)
+            text = _ask(world, question, user)
             assert "can't reach the Kubernetes API" in text, (mode, question, text)
             assert "$" not in text, (mode, question, text)  # fail closed: no figures at all
         clicked = _text(_click(world, "U0ALICE", "rec_ack", value))
@@ -323,8 +333,7 @@ def test_slack_web_api_unreachable_gets_a_clear_reply_not_a_crash(
     with running_world(
         redis_url, tmp_path, slack_api_url=f"http://127.0.0.1:{free_port()}/api/"
     ) as world:
-        text, took = _timed_ask(world, "summary 7d", "U0ALICE")
-        assert took < 5.0, took
+        text = _ask(world, "summary 7d", "U0ALICE")
         assert "Slack" in text, text
         assert "$" not in text
         assert "Something went wrong" not in text

@@ -46,6 +46,7 @@ from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource
 from services.recommendations.store import RecommendationStore
 from tests.bot_harness import seed_slack_users
+from tests.conftest import FakeClock
 from tests.redis_server import RedisServer
 from tests.standins.slack import SlackStandIn
 
@@ -430,18 +431,13 @@ class Served:
         return httpx.Response(self.status, text=body, headers={"Content-Type": "application/json"})
 
 
-class FixedClock:
-    def now(self) -> datetime:
-        return NOW
-
-
 @pytest.fixture(scope="module")
 def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop, Deps, Served]]:
     """The real client → CostService → policy → handlers, over an httpx transport that serves
     whatever the example says (the demo's own seam, not a patch)."""
     loop = asyncio.new_event_loop()
     served = Served()
-    clock = FixedClock()
+    clock = FakeClock(NOW)
     http = httpx.AsyncClient(transport=httpx.MockTransport(served.handle), timeout=5)
     source = OpenCostClient("http://opencost.fuzz", http, retries=0, clock=clock, cooldown=0)
     redis: aioredis.Redis = async_client(fuzz_redis.url)

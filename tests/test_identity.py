@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from services.access.identity import (
     StaticSlackDirectory,
 )
 from services.access.resolver import IdentityResolver
+from tests.conftest import FakeClock
 from tests.redis_server import free_port
 
 MAP = """
@@ -56,27 +56,12 @@ USERS = [
 MEMBERS = {"S0SRE": ["U0ALICE", "U0CAROL"], "S0OTHER": ["U0CAROL"]}
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.moment
-
-
 def resolver(
     text: str = MAP, redis: Redis | None = None, clock: FakeClock | None = None
 ) -> tuple[IdentityResolver, StaticSlackDirectory]:
     directory = StaticSlackDirectory(USERS, MEMBERS)
     maps = FixedMap(IdentityMap.from_yaml(text))
     return IdentityResolver(maps, directory, redis, clock or FakeClock()), directory
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 # --- resolution ----------------------------------------------------------------------------------
@@ -146,10 +131,10 @@ async def test_profiles_and_memberships_are_cached_for_five_minutes() -> None:
     await resolve.resolve("U0ALICE")
     await resolve.resolve("U0ALICE")
     assert directory.calls == 2  # one profile + one membership lookup
-    clock.moment += timedelta(seconds=299)
+    clock.advance(timedelta(seconds=299))
     await resolve.resolve("U0ALICE")
     assert directory.calls == 2
-    clock.moment += timedelta(seconds=2)
+    clock.advance(timedelta(seconds=2))
     await resolve.resolve("U0ALICE")
     assert directory.calls == 4
 

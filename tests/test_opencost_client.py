@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from services.errors import OpenCostBadResponse, OpenCostUnavailable
 from services.opencost.client import OpenCostClient
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.opencost.multi import MultiClusterSource
+from tests.conftest import FakeClock
 from tests.redis_server import free_port
 from tests.standins.opencost import (
     OpenCostStandIn,
@@ -30,14 +30,6 @@ from tests.standins.server import wait_until_async
 NOW = datetime(2024, 3, 6, 12, 0, tzinfo=UTC)
 DAY = AllocationQuery(start=datetime(2024, 3, 4, tzinfo=UTC), end=datetime(2024, 3, 5, tzinfo=UTC))
 JSON = "application/json"
-
-
-class FixedClock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _rows() -> list[dict[str, object]]:
@@ -67,7 +59,7 @@ def _client(
     *,
     retries: int = 2,
     cluster_name: str | None = None,
-    clock: FixedClock | None = None,
+    clock: FakeClock | None = None,
     demo: bool = False,
     deadline: float | None = None,
     cooldown: float = 0.0,
@@ -78,7 +70,7 @@ def _client(
         cluster_name,
         retries,
         backoff=0.01,
-        clock=clock or FixedClock(),
+        clock=clock or FakeClock(NOW),
         demo=demo,
         deadline=deadline,
         cooldown=cooldown,
@@ -247,11 +239,12 @@ async def test_deadline_bounds_a_whole_call_retries_included(opencost: OpenCostS
     opencost.delay_seconds = 3.0
     async with httpx.AsyncClient(timeout=5.0) as http:
         client = _client(opencost.url, http, retries=2, deadline=0.4)
-        started = time.monotonic()
-        with pytest.raises(OpenCostUnavailable, match="Timeout"):
+        with pytest.raises(OpenCostUnavailable, match="Timeout") as caught:
             await client.allocations(DAY)
-    assert time.monotonic() - started < 2.0  # not 3 × 5 s of timeouts
-    assert opencost.request_count == 1  # no time was left for a retry
+    # Cut off by the deadline, not by the 5 s read timeout, and with no time left for a retry.
+    # (How long that takes is measured, not asserted: `python -m bench deadlines`.)
+    assert isinstance(caught.value.__cause__, httpx.TimeoutException)
+    assert opencost.request_count == 1
 
 
 async def test_after_an_outage_calls_fail_fast_until_the_cooldown_passes(
@@ -266,9 +259,25 @@ async def test_after_an_outage_calls_fail_fast_until_the_cooldown_passes(
     with pytest.raises(OpenCostUnavailable, match="not asked"):
         await client.assets(DAY.start, DAY.end)
     assert opencost.request_count == 2  # failed without asking
-    await asyncio.sleep(0.35)
-    assert len((await client.allocations(DAY)).rows()) == 2
-    assert opencost.request_count == 3
+    answer, refusals = await _first_answer_after_the_cooldown(client)
+    assert len(answer.rows()) == 2
+    assert all("not asked" in refusal for refusal in refusals), refusals
+    assert opencost.request_count == 3  # every call inside the cooldown failed without asking
+
+
+async def _first_answer_after_the_cooldown(
+    client: OpenCostClient, within: float = 10
+) -> tuple[AllocationData, list[str]]:
+    """Ask until the client asks OpenCost again: its answer, and the refusals before it."""
+    refusals: list[str] = []
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            return await client.allocations(DAY), refusals
+        except OpenCostUnavailable as refused:
+            refusals.append(str(refused))
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the cooldown never ended: {refusals[-1:]}")
 
 
 # --- bad answers --------------------------------------------------------------------------------
@@ -376,7 +385,7 @@ def staging() -> Iterator[OpenCostStandIn]:
 def _two_clusters(
     prod: OpenCostStandIn, staging: OpenCostStandIn, http: httpx.AsyncClient
 ) -> MultiClusterSource:
-    older = FixedClock(NOW - timedelta(minutes=5))
+    older = FakeClock(NOW - timedelta(minutes=5))
     return MultiClusterSource(
         {
             "prod": _client(prod.url, http, cluster_name="prod", retries=0),

@@ -23,19 +23,12 @@ from services.recommendations.models import (
     StaticHpaSource,
     WorkloadKey,
 )
+from tests.conftest import FakeClock
 
 GIB = 1024 * MIB
 NOW = datetime(2025, 3, 15, 10, 30, tzinfo=UTC)
 START = datetime(2025, 3, 1, tzinfo=UTC)  # 14 full days before today 00:00 UTC
 PAYMENTS = Scope(namespaces=frozenset({"payments"}))
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
 
 
 class FakeCostSource:
@@ -157,7 +150,7 @@ def idle_row(cost: float) -> dict[str, Any]:
 async def generate(
     source: FakeCostSource, scope: Scope = PAYMENTS, hpas: list[HpaTarget] | None = None
 ) -> RecommendationSet:
-    service = OptimizationService(source, StaticHpaSource(hpas), FixedClock(NOW))
+    service = OptimizationService(source, StaticHpaSource(hpas), FakeClock(NOW))
     return await service.generate(scope)
 
 
@@ -351,6 +344,6 @@ async def test_results_are_ordered_by_savings_and_settings_change_thresholds() -
     result = await generate(source)
     assert [rec.controller for rec in result.recommendations] == ["big", "api"]
     strict = OptimizationService(
-        source, StaticHpaSource(), FixedClock(NOW), RecSettings(min_monthly_savings=100.0)
+        source, StaticHpaSource(), FakeClock(NOW), RecSettings(min_monthly_savings=100.0)
     )
     assert [rec.controller for rec in (await strict.generate(PAYMENTS)).recommendations] == ["big"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +23,7 @@ from services.recommendations.models import (
 )
 from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
+from tests.conftest import FakeClock
 from tests.redis_server import RedisServer
 
 GIB = 1024 * MIB
@@ -31,27 +31,9 @@ T0 = datetime(2025, 3, 15, 9, 0, tzinfo=UTC)
 KEY = WorkloadKey("prod", "payments", "deployment", "api", "app")
 
 
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from services.recommendations.models import RecSnapshot, RecState
 from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
 from tests.bot_harness import World
+from tests.conftest import FakeClock
 from tests.rbac_world import (
     ADMIN,
     ALICE,
@@ -434,14 +435,6 @@ def test_realized_savings_are_not_claimed_when_requests_stay_the_same(
 
 
 # --- the hourly slot across replicas (service level, real redis-server) ------------------------
-class _Clock:
-    def __init__(self, now: datetime) -> None:
-        self.current = now
-
-    def now(self) -> datetime:
-        return self.current
-
-
 class _CountingSource:
     """A CostSource fake that answers nothing and counts the questions."""
 
@@ -459,7 +452,7 @@ class _CountingSource:
 async def test_two_replicas_measure_realized_savings_once_per_hour_between_them(
     redis_url: str,
 ) -> None:
-    clock = _Clock(datetime(2025, 3, 10, 9, 30, tzinfo=UTC))
+    clock = FakeClock(datetime(2025, 3, 10, 9, 30, tzinfo=UTC))
     redis = Redis.from_url(redis_url)
     try:
         store = RecommendationStore(redis, clock, prefix="t:")

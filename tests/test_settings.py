@@ -65,14 +65,14 @@ def test_slack_api_url_gets_its_trailing_slash() -> None:
 
 
 def test_several_clusters_from_json() -> None:
-    settings = Settings(opencost_clusters='{"prod": "http://a:9003", "staging": "http://b:9003/"}')  # type: ignore[arg-type]  # the env form is a JSON string
+    settings = Settings(opencost_clusters='{"prod": "http://a:9003", "staging": "http://b:9003/"}')
     assert settings.clusters() == {"prod": "http://a:9003", "staging": "http://b:9003"}
     assert not settings.demo_data
 
 
 def test_url_and_clusters_together_are_refused() -> None:
     with pytest.raises(ValueError, match="not both"):
-        Settings(opencost_url="http://a:9003", opencost_clusters='{"x": "http://b"}')  # type: ignore[arg-type]  # env forms
+        Settings(opencost_url="http://a:9003", opencost_clusters='{"x": "http://b"}')
 
 
 @pytest.mark.parametrize(
