@@ -43,6 +43,7 @@ from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
 from services.opencost.multi import MultiClusterSource
 from services.ports import Authorizer, Clock, CostSource
+from services.recommendations.actions import RecommendationActions
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
@@ -175,6 +176,7 @@ class Runtime:
                 store, clock, source=source, redis=redis, prefix=settings.redis_prefix
             ),
         )
+        deps.rec_actions = RecommendationActions(deps.recs, deps.costs, deps.access, audit, clock)
         runtime = cls(
             settings=settings,
             clock=clock,

@@ -12,6 +12,7 @@ from services.ports import Clock
 if TYPE_CHECKING:
     from services.access.policy import AccessPolicy
     from services.audit import AuditLog
+    from services.recommendations.actions import RecommendationActions
 
 
 @dataclass
@@ -29,3 +30,4 @@ class Deps:
     chart: Callable[..., bytes] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     ready: Callable[[], Awaitable[dict[str, str]]] | None = None
+    rec_actions: RecommendationActions | None = None  # every rule for recommendation buttons

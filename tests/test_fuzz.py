@@ -40,6 +40,7 @@ from services.access.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.audit import AuditLog
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
+from services.recommendations.actions import RecommendationActions
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource
@@ -454,6 +455,7 @@ def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop,
         OptimizationService(source, StaticHpaSource([]), clock),
         RecommendationStore(redis, clock, prefix="costbot:fuzz:"),
     )
+    deps.rec_actions = RecommendationActions(deps.recs, deps.costs, deps.access, deps.audit, clock)
     try:
         yield loop, deps, served
     finally:
