@@ -56,6 +56,7 @@ from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
 from services.opencost.multi import MultiClusterSource
 from services.ports import Authorizer, ChatPoster, Clock, CostSource
+from services.recommendations.actions import RecommendationActions
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
@@ -301,6 +302,7 @@ class Runtime:
             budgets=digests.budgets,
             chart=lazy_chart,
             ready=readiness,
+            rec_actions=RecommendationActions(recs, costs, access, audit, clock),
         )
         return cls(
             settings=settings,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from services.access.policy import AccessPolicy
     from services.audit import AuditLog
     from services.digests import BudgetService, DigestService
+    from services.recommendations.actions import RecommendationActions
     from services.recommendations.board import RecommendationBoard
 
 DailySeries = Sequence[tuple[date, float]]
@@ -41,3 +42,4 @@ class Deps:
     budgets: BudgetService | None = None
     chart: ChartRenderer | None = None
     ready: Readiness | None = None
+    rec_actions: RecommendationActions | None = None  # every rule for recommendation buttons

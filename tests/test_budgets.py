@@ -15,13 +15,15 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.middleware import identity_middleware
 from bot.slack_adapters import SlackChatPoster, slack_client
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
 from handlers.routes import digests as digest_routes
+from services.access.models import Identity
 from services.digests.alerts import budget_alerts, forecast, spend_change
 from services.digests.models import Budget
-from services.errors import NotAllowed
+from services.errors import NotAllowed, NotFound
 from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,
@@ -176,6 +178,58 @@ async def test_budgets_need_access_to_what_they_watch(redis: Redis) -> None:
     assert "budget_removed" in events
 
 
+async def test_a_user_without_bindings_cannot_overwrite_or_delete_anothers_budget(
+    redis: Redis,
+) -> None:
+    env = payments_env(redis)
+    env.people.known["U0DAVE"] = DAVE
+    label = await env.budgets.set(ALICE, CHANNEL, "label", "team=payments", 500.0)
+    by_ns = await env.budgets.set(ALICE, CHANNEL, "namespace", "payments", 300.0)
+    for kind, target in (("label", "team=payments"), ("namespace", "payments")):
+        with pytest.raises(NotAllowed):
+            await env.budgets.set(DAVE, CHANNEL, kind, target, 1.0)  # type: ignore[arg-type]
+    for stored in (label, by_ns):
+        with pytest.raises(NotAllowed):
+            await env.budgets.remove(DAVE, CHANNEL, stored.id)
+    assert {(b.id, b.amount, b.creator) for b in await env.store.budgets()} == {
+        (label.id, 500.0, "U0ALICE"),
+        (by_ns.id, 300.0, "U0ALICE"),
+    }
+    denials = [e for e in await env.audit.recent(50) if e.event == "access_denied"]
+    assert {e.fields.get("budget") for e in denials} >= {label.id, by_ns.id}
+    assert all(e.actor == "U0DAVE" for e in denials)
+
+
+async def test_only_the_creator_or_an_admin_changes_or_removes_a_budget(redis: Redis) -> None:
+    env = payments_env(redis)
+    mine = await env.budgets.set(ALICE, CHANNEL, "label", "team=search", 200.0)
+    with pytest.raises(NotAllowed):  # Bob may see namespaces, but the budget is Alice's
+        await env.budgets.set(BOB, CHANNEL, "label", "team=search", 1.0)
+    with pytest.raises(NotAllowed):
+        await env.budgets.remove(BOB, CHANNEL, mine.id)
+    changed = await env.budgets.set(ADMIN, CHANNEL, "label", "team=search", 250.0)
+    assert (changed.id, changed.amount) == (mine.id, 250.0)
+    await env.budgets.remove(ADMIN, CHANNEL, mine.id)
+    assert await env.store.budgets() == []
+
+
+async def test_a_budget_list_never_names_a_namespace_the_viewer_may_not_see(
+    redis: Redis,
+) -> None:
+    env = payments_env(redis)
+    await env.budgets.set(ALICE, CHANNEL, "namespace", "payments", 300.0)
+    (for_bob,) = await env.budgets.statuses(BOB, CHANNEL)
+    (for_alice,) = await env.budgets.statuses(ALICE, CHANNEL)
+    assert (for_bob.target_visible, for_alice.target_visible) == (False, True)
+    deps = Deps(
+        costs=env.costs, access=env.access, audit=env.audit, clock=env.clock, budgets=env.budgets
+    )
+    asker = Asker(identity=BOB, user_id="U0BOB", channel_id=CHANNEL, text="budget list")
+    listing = texts((await run_command(deps, asker)).blocks)
+    assert "a namespace you can't see" in listing
+    assert "payments" not in listing
+
+
 async def test_budget_routes_set_list_and_remove(redis: Redis) -> None:
     env = payments_env(redis)
     deps = Deps(
@@ -201,37 +255,71 @@ async def test_budget_routes_set_list_and_remove(redis: Redis) -> None:
 
 
 # --- the Acknowledge button -----------------------------------------------------------------------
-async def test_acknowledge_replaces_the_button_with_who_acknowledged(
-    redis: Redis, slack_api: SlackStandIn
-) -> None:
-    poster = SlackChatPoster(slack_client("xoxb-test", slack_api.url))
-    env = payments_env(redis, chat=poster)
+async def _posted_alert(env: Env, slack_api: SlackStandIn) -> tuple[dict[str, Any], str]:
+    """A real 100 % alert for Alice's payments budget, as Slack holds it, and its button value."""
     await env.store.save_budget(budget(1000.0))
     await env.budgets.check(at(26))
     (alert,) = slack_api.messages(CHANNEL)
     button = next(b for b in alert["blocks"] if b["type"] == "actions")["elements"][0]
     assert (button["action_id"], button["value"]) == ("alert_ack", "b000001:2026-10:100")
+    return alert, str(button["value"])
 
-    app = _app(
-        slack_api,
-        Deps(
-            costs=env.costs,
-            access=env.access,
-            audit=env.audit,
-            clock=env.clock,
-            budgets=env.budgets,
-        ),
-    )
-    response = await app.async_dispatch(_click(alert, button["value"], slack_api))
+
+async def test_acknowledge_replaces_the_button_with_who_acknowledged(
+    redis: Redis, slack_api: SlackStandIn
+) -> None:
+    env = payments_env(redis, chat=SlackChatPoster(slack_client("xoxb-test", slack_api.url)))
+    env.people.known["U0CAROL"] = CAROL_PAYMENTS
+    alert, value = await _posted_alert(env, slack_api)
+    app = _app(slack_api, env)
+    response = await app.async_dispatch(_click(alert, value, slack_api, "U0CAROL"))
     assert response.status == 200
     await slack_api.wait_for_async("chat.update")
     (updated,) = slack_api.messages(CHANNEL)
     assert all(b["type"] != "actions" for b in updated["blocks"])
-    assert "✅ Acknowledged by <@U0BOB>" in texts(updated["blocks"])
-    assert ("alert_acknowledged", "U0BOB") in [(e.event, e.actor) for e in await env.audit.recent()]
+    assert "✅ Acknowledged by <@U0CAROL>" in texts(updated["blocks"])
+    events = [(e.event, e.actor, e.fields.get("budget")) for e in await env.audit.recent()]
+    assert ("alert_acknowledged", "U0CAROL", "b000001") in events
 
 
-def _app(slack: SlackStandIn, deps: Deps) -> AsyncApp:
+@pytest.mark.parametrize("user", ["U0MALLORY", "U0BOB"])  # unmapped; mapped, may not see payments
+async def test_acknowledge_by_someone_who_may_not_watch_the_budget_changes_nothing(
+    redis: Redis, slack_api: SlackStandIn, user: str
+) -> None:
+    env = payments_env(redis, chat=SlackChatPoster(slack_client("xoxb-test", slack_api.url)))
+    alert, value = await _posted_alert(env, slack_api)
+    url = slack_api.new_response_url()
+    response = await _app(slack_api, env).async_dispatch(_click(alert, value, slack_api, user, url))
+    assert response.status == 200
+    (answer,) = await slack_api.wait_for_response_async(url, 1, 10)
+    assert answer["replace_original"] is False
+    assert ":no_entry:" in answer["text"] or "identity map" in answer["text"]
+    assert slack_api.calls_to("chat.update") == []
+    assert slack_api.messages(CHANNEL) == [alert]  # the message is unchanged
+    events = [(e.event, e.actor) for e in await env.audit.recent()]
+    assert ("access_denied", user) in events
+    assert "alert_acknowledged" not in [event for event, _ in events]
+
+
+async def test_a_forged_alert_key_for_another_channels_budget_is_not_acknowledged(
+    redis: Redis,
+) -> None:
+    env = payments_env(redis)
+    await env.store.save_budget(budget(1000.0, channel="C0ELSEWHERE"))
+    with pytest.raises(NotFound):
+        await env.budgets.acknowledge(ALICE, CHANNEL, "b000001:2026-10:100")
+    with pytest.raises(NotFound):
+        await env.budgets.acknowledge(ALICE, CHANNEL, "nonsense" * 100)
+    done = await env.budgets.acknowledge(ADMIN, CHANNEL, "b000001:2026-10:100")
+    assert (done.budget.id, done.by) == ("b000001", "U0ADMIN")
+
+
+DAVE = Identity("U0DAVE", k8s_user="dave", groups=("contractors",), source="explicit")
+CAROL_PAYMENTS = Identity("U0CAROL", k8s_user="carol", groups=("payments-devs",), source="explicit")
+
+
+def _app(slack: SlackStandIn, env: Env) -> AsyncApp:
+    """Bolt with the bot's own identity middleware over the env's identities, and the routes."""
     client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
 
     async def authorize(**_: Any) -> AuthorizeResult:
@@ -243,20 +331,26 @@ def _app(slack: SlackStandIn, deps: Deps) -> AsyncApp:
         request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
+    app.middleware(identity_middleware(env.people.resolve))
+    deps = Deps(
+        costs=env.costs, access=env.access, audit=env.audit, clock=env.clock, budgets=env.budgets
+    )
     digest_routes.register(app, deps)
     return app
 
 
-def _click(message: dict[str, Any], value: str, slack: SlackStandIn) -> AsyncBoltRequest:
+def _click(
+    message: dict[str, Any], value: str, slack: SlackStandIn, user: str, url: str = ""
+) -> AsyncBoltRequest:
     payload = {
         "type": "block_actions",
-        "user": {"id": "U0BOB"},
+        "user": {"id": user},
         "team": {"id": "T0TEST"},
         "api_app_id": "A0TEST",
         "trigger_id": "1.2.3",
         "channel": {"id": CHANNEL},
         "message": {"ts": message["ts"], "blocks": message["blocks"]},
-        "response_url": slack.new_response_url(),
+        "response_url": url or slack.new_response_url(),
         "actions": [
             {"type": "button", "action_id": "alert_ack", "block_id": "alert_ack", "value": value}
         ],

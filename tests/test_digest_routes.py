@@ -23,6 +23,7 @@ from handlers.render.reply import Reply
 from services.access.identity import SlackUser, StaticSlackDirectory
 from services.access.models import Identity
 from services.digests import RecsDigest, RecsDigestItem
+from services.errors import Unmapped
 from tests.bot_harness import seed_slack_users
 from tests.conftest import FakeClock
 from tests.digest_support import (
@@ -120,11 +121,19 @@ async def test_list_in_another_channel_shows_nothing_to_non_admins(env: Env) -> 
     assert f"in <#{CHANNEL}>" in admin_view
 
 
-async def test_unsubscribe_needs_the_subscriber_or_someone_who_sees_the_scope(env: Env) -> None:
-    await ask(env, ALICE, "digest subscribe")
+async def test_unsubscribe_needs_the_subscriber_or_an_admin(env: Env) -> None:
+    await ask(env, ALICE, "digest subscribe namespace payments")
     (sub,) = await env.store.subscriptions()
-    refused = await ask(env, BOB, f"digest unsubscribe {sub.id}")
-    assert ":no_entry:" in texts(refused.blocks)
+    teammate = Identity("U0CAROL", k8s_user="carol", groups=("payments-devs",), source="explicit")
+    for who in (BOB, teammate):  # seeing everything it covers is not owning it
+        refused = await ask(env, who, f"digest unsubscribe {sub.id}")
+        assert ":no_entry:" in texts(refused.blocks)
+    assert await env.store.subscriptions() == [sub]
+    denied = [e for e in await env.audit.recent(50) if e.event == "access_denied"]
+    assert {e.actor for e in denied if e.fields.get("subscription") == sub.id} == {
+        "U0BOB",
+        "U0CAROL",
+    }
     done = await ask(env, ALICE, f"digest unsubscribe {sub.id}")
     assert done.in_channel
     assert f"removed the cost digest `{sub.id}`" in texts(done.blocks)
@@ -132,6 +141,30 @@ async def test_unsubscribe_needs_the_subscriber_or_someone_who_sees_the_scope(en
     assert "digest_unsubscribed" in [e.event for e in await env.audit.recent()]
     missing = await ask(env, ALICE, f"digest unsubscribe {sub.id}")
     assert ":mag:" in texts(missing.blocks)
+
+
+async def test_a_digest_list_never_names_a_namespace_the_viewer_may_not_see(env: Env) -> None:
+    await ask(env, ALICE, "digest subscribe namespace payments")
+    (status,) = await env.digests.statuses(BOB, CHANNEL)
+    assert not status.scope_visible
+    listing = texts((await ask(env, BOB, "digest list")).blocks)
+    assert "1 namespace(s) you can't all see" in listing
+    assert "payments" not in listing
+    assert "namespaces `payments`" in texts((await ask(env, ALICE, "digest list")).blocks)
+
+
+async def test_an_admin_removes_anyones_digest(env: Env) -> None:
+    await ask(env, ALICE, "digest subscribe")
+    (sub,) = await env.store.subscriptions()
+    done = await ask(env, ADMIN, f"digest unsubscribe {sub.id}")
+    assert f"removed the cost digest `{sub.id}`" in texts(done.blocks)
+    assert await env.store.subscriptions() == []
+
+
+async def test_preview_needs_a_kubernetes_identity(env: Env) -> None:
+    await ask(env, ALICE, "digest subscribe")
+    with pytest.raises(Unmapped):
+        await env.digests.preview(NOBODY, CHANNEL, None)
 
 
 async def test_preview_is_the_scheduled_digest_for_the_same_period(env: Env) -> None:

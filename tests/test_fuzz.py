@@ -41,6 +41,7 @@ from services.audit import AuditLog
 from services.audit_store import RedisAuditStream
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
+from services.recommendations.actions import RecommendationActions
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.engine import OptimizationService
 from services.recommendations.models import StaticHpaSource
@@ -441,19 +442,24 @@ def shapes(fuzz_redis: RedisServer) -> Iterator[tuple[asyncio.AbstractEventLoop,
     http = httpx.AsyncClient(transport=httpx.MockTransport(served.handle), timeout=5)
     source = OpenCostClient("http://opencost.fuzz", http, retries=0, clock=clock, cooldown=0)
     redis: aioredis.Redis = async_client(fuzz_redis.url)
+    costs = CostService(source, clock)
+    access = AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", "")
+    audit = AuditLog(
+        RedisAuditStream(redis, prefix="costbot:fuzz:"), structlog.get_logger("fuzz"), clock
+    )
+    board = RecommendationBoard(
+        OptimizationService(source, StaticHpaSource([]), clock),
+        RecommendationStore(redis, clock, prefix="costbot:fuzz:"),
+    )
     deps = Deps(
-        costs=CostService(source, clock),
-        access=AccessPolicy(StaticRbacAuthorizer(StaticRbac(DEMO_RBAC)), "list", "pods", ""),
-        audit=AuditLog(
-            RedisAuditStream(redis, prefix="costbot:fuzz:"), structlog.get_logger("fuzz"), clock
-        ),
+        costs=costs,
+        access=access,
+        audit=audit,
         clock=clock,
         admin_groups=frozenset({"platform-admins"}),
         chart=_tiny_png,
-        recs=RecommendationBoard(
-            OptimizationService(source, StaticHpaSource([]), clock),
-            RecommendationStore(redis, clock, prefix="costbot:fuzz:"),
-        ),
+        recs=board,
+        rec_actions=RecommendationActions(board, costs, access, audit, clock),
     )
     try:
         yield loop, deps, served

@@ -190,6 +190,18 @@ def test_dismiss_asks_why_in_a_modal_and_keeps_the_reason(world: World) -> None:
     wait_for_audit(world, "recommendation_dismissed", rec_id=rec_id, reason=reason)
 
 
+def test_a_multi_line_dismiss_reason_is_kept_and_audited_as_one_line(world: World) -> None:
+    rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
+    view = _open_dismiss_modal(world, ALICE, value)
+    url = json.loads(view["private_metadata"])["response_url"]
+    spoof = "seasonal\naudit.recommendation_acknowledged actor=U0DEMOADMIN"
+    assert _submit_reason(world, ALICE, view, spoof).status_code == 200
+    world.slack.wait_for_response(url, 1, 20)
+    one_line = "seasonal audit.recommendation_acknowledged actor=U0DEMOADMIN"
+    assert _state(world, rec_id).reason == one_line
+    wait_for_audit(world, "recommendation_dismissed", rec_id=rec_id, reason=one_line)
+
+
 def test_dismiss_without_a_reason_keeps_the_modal_open_and_changes_nothing(world: World) -> None:
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
     view = _open_dismiss_modal(world, ALICE, value)

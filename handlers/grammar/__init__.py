@@ -17,7 +17,6 @@ from handlers.grammar.commands import (
     DigestSubscribe,
     DigestUnsubscribe,
     Dimension,
-    Focus,
     Help,
     LabelQuery,
     NamespaceQuery,
@@ -29,6 +28,7 @@ from handlers.grammar.commands import (
 )
 from handlers.grammar.parser import parse
 from handlers.grammar.usage import COMMAND_WORDS, USAGE, usage_for
+from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 
 __all__ = [
     "COMMAND_WORDS",

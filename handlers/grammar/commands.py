@@ -7,6 +7,8 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+# The services' own Focus: a parsed compare/trend carries it to CostService unchanged.
+from services.costs.views import Focus
 from services.costs.windows import TimeRange
 
 
@@ -45,14 +47,6 @@ class LabelQuery(_Command, frozen=True, kw_only=True):
     key: str
     value: str
     window: TimeRange
-
-
-class Focus(msgspec.Struct, frozen=True, kw_only=True):
-    """What part of the visible cost a compare/trend looks at; all None = everything."""
-
-    namespace: str | None = None
-    label: tuple[str, str] | None = None
-    cluster: str | None = None
 
 
 class Compare(_Command, frozen=True, kw_only=True):

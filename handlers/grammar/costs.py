@@ -11,7 +11,6 @@ from handlers.grammar.commands import (
     Command,
     Compare,
     Dimension,
-    Focus,
     LabelQuery,
     NamespaceQuery,
     Recommendations,
@@ -22,6 +21,7 @@ from handlers.grammar.commands import (
 from handlers.grammar.tokens import VS, Words, is_int, is_pair
 from handlers.grammar.usage import fail, stray
 from handlers.grammar.values import cluster, label_key, namespace, number, once, pair_from
+from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 from services.costs.windows import TimeRange, looks_like_window
 
 

@@ -1,15 +1,15 @@
 """`/cost recommendations` and its buttons: acknowledge, snooze, dismiss (modal), details.
 
-Every click is re-authorized for the *clicker* (patch on the target, or cluster-wide view for
-cluster-level insights), checked against the version it was rendered from, and answered where it
-was pressed: the message (through its response_url) or the App Home (re-published).
+Thin: every rule (re-authorizing the clicker, versions, snooze lengths, dismiss reasons, audit)
+is `services.recommendations.actions.RecommendationActions`. Here a click becomes a service
+call, and its result or domain error is answered where it was pressed: the message (through its
+response_url) or the App Home (re-published).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -41,38 +41,27 @@ from handlers.render.recs import (
     replace_item,
 )
 from handlers.render.reply import Reply
-from handlers.routes.costs import visible_scope
-from services.access.models import Identity, Scope
-from services.access.policy import CLUSTER_RESOURCES
-from services.costs.windows import DEFAULT_WINDOW, parse_window
+from services.access.models import Identity
 from services.errors import (
-    AuthorizationUnavailable,
     CostbotError,
     NotAllowed,
     StaleAction,
-    Unmapped,
+    UserInputError,
 )
-from services.recommendations.board import RecommendationBoard
-from services.recommendations.models import Action, Recommendation, RecState
+from services.recommendations.actions import ActionResult, RecommendationActions, clean_reason
+from services.recommendations.models import Recommendation, RecState
 
 log = structlog.get_logger("costbot.recs")
 
 
-def board_of(deps: Deps) -> RecommendationBoard:
-    board = deps.recs
-    if board is None:
+def actions_of(deps: Deps) -> RecommendationActions:
+    if deps.rec_actions is None:
         raise CostbotError("Recommendations are not enabled on this installation.")
-    return board
-
-
-async def scope_for(deps: Deps, identity: Identity, user_id: str) -> Scope:
-    window = parse_window(DEFAULT_WINDOW, deps.clock.now())
-    return await visible_scope(deps, Asker(identity, user_id, "", ""), window)
+    return deps.rec_actions
 
 
 async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker) -> Reply:
-    scope = await scope_for(deps, asker.identity, asker.user_id)
-    board = await board_of(deps).board(scope, cmd.namespace, cmd.include_all)
+    board = await actions_of(deps).board(asker.identity, cmd.namespace, cmd.include_all)
     return render_board(board, deps.currency, cmd.namespace)
 
 
@@ -89,73 +78,16 @@ class Clicker:
         return cls(context.get("identity") or Identity(slack_user_id=user_id), user_id)
 
 
-ACTION_VERBS: dict[str, Action] = {
-    ACK: "acknowledge",
-    SNOOZE_7: "snooze",
-    SNOOZE_30: "snooze",
-    "dismiss": "dismiss",
-}
+SNOOZE_BUTTONS = {SNOOZE_7: 7, SNOOZE_30: 30}
 
 
-async def authorize_click(deps: Deps, who: Clicker, value: str) -> tuple[Recommendation, str]:
-    """The current recommendation for a button value, if this clicker may act on it."""
+async def act(deps: Deps, who: Clicker, value: str, action_id: str) -> ActionResult:
+    """The service call a state button stands for (every rule is the service's)."""
     rec_id, version = parse_value(value)
-    if not who.identity.mapped:
-        await deps.audit.record("access_denied", who.user_id, rec_id=rec_id[:40], reason="unmapped")
-        raise Unmapped(who.user_id)
-    scope = await scope_for(deps, who.identity, who.user_id)
-    rec = await board_of(deps).find(scope, rec_id)
-    if rec is None:
-        await deps.audit.record(
-            "recommendation_rejected", who.user_id, rec_id=rec_id[:40], reason="not visible"
-        )
-        raise NotAllowed("That recommendation is not available to you (or no longer exists).")
-    if not await _may_act(deps, who, rec, scope):
-        await deps.audit.record(
-            "access_denied", who.user_id, rec_id=rec.id, namespace=rec.namespace, action="act"
-        )
-        raise NotAllowed(
-            # Plain text: words_for escapes the whole message once.
-            f"You may not change `{rec.namespace or 'cluster'}/{rec.controller}` "
-            "in Kubernetes, so you can't act on this recommendation."
-        )
-    return rec, version
-
-
-async def _may_act(deps: Deps, who: Clicker, rec: Recommendation, scope: Scope) -> bool:
-    """`patch` on the target (a workload, or a cluster-scoped volume or node); cluster-level
-    insights without one target (idle capacity) need cluster-wide figures."""
-    if rec.namespace or rec.kind.lower() in CLUSTER_RESOURCES:
-        return await deps.access.may_act(who.identity, rec.namespace, rec.kind, rec.controller)
-    return scope.cluster_wide
-
-
-async def act(
-    deps: Deps, who: Clicker, value: str, action: str, reason: str = ""
-) -> tuple[Recommendation, RecState]:
-    """Re-authorize, check the version, then change the state once (atomic, idempotent)."""
-    rec, version = await authorize_click(deps, who, value)
-    if version != rec.version:
-        raise StaleAction(
-            "This recommendation changed since the message was posted; here is the current one. "
-            "Nothing was changed."
-        )
-    until = None
-    if action in (SNOOZE_7, SNOOZE_30):
-        until = deps.clock.now() + timedelta(days=30 if action == SNOOZE_30 else 7)
-    result = await board_of(deps).store.act(
-        rec.id, ACTION_VERBS[action], who.user_id, rec.version, until=until, reason=reason
-    )
-    if result.changed:
-        await deps.audit.record(
-            f"recommendation_{result.state.status}",
-            who.user_id,
-            rec_id=rec.id,
-            namespace=rec.namespace,
-            controller=rec.controller,
-            reason=reason[:200],
-        )
-    return rec, result.state
+    service = actions_of(deps)
+    if action_id in SNOOZE_BUTTONS:
+        return await service.snooze(who.identity, rec_id, version, SNOOZE_BUTTONS[action_id])
+    return await service.acknowledge(who.identity, rec_id, version)
 
 
 # --- listeners ---------------------------------------------------------------------------------
@@ -183,10 +115,6 @@ class Surface:
         return cls(deps, Clicker.of(body, context), client, respond, from_home)
 
     async def refuse(self, error: CostbotError) -> None:
-        if isinstance(error, AuthorizationUnavailable):  # failed closed: a denial too
-            await self.deps.audit.record(
-                "access_denied", self.who.user_id, reason="authorization_unavailable"
-            )
         if self.home or self.respond is None:
             await self.republish(words_for(error))
             return
@@ -218,14 +146,15 @@ def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:
         where = Surface.of(deps, body, context, client, respond)
         action_id = str((body.get("actions") or [{}])[0].get("action_id"))
         try:
-            rec, state = await act(deps, where.who, _value(body), action_id)
+            done = await act(deps, where.who, _value(body), action_id)
         except StaleAction as error:
             await _show_current(where, _value(body), error)
             return
         except CostbotError as error:
             await where.refuse(error)
             return
-        await _show_change(where, list((body.get("message") or {}).get("blocks") or []), rec, state)
+        original = list((body.get("message") or {}).get("blocks") or [])
+        await _show_change(where, original, done.rec, done.state)
 
     for action_id in (ACK, SNOOZE_7, SNOOZE_30):
         app.action(action_id)(on_button)
@@ -243,7 +172,7 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = Surface.of(deps, body, context, client, respond)
         try:
-            rec, _ = await authorize_click(deps, where.who, _value(body))
+            rec = await actions_of(deps).authorize(where.who.identity, parse_value(_value(body))[0])
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -260,11 +189,11 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         client: AsyncWebClient,
         context: dict[str, Any],
     ) -> None:
-        reason = str(view["state"]["values"]["reason"]["reason"].get("value") or "").strip()
-        if len(reason) < 3:
-            await ack(
-                response_action="errors", errors={"reason": "Please say why (3+ characters)."}
-            )
+        raw = str(view["state"]["values"]["reason"]["reason"].get("value") or "")
+        try:
+            reason = clean_reason(raw)
+        except UserInputError as error:  # the modal stays open with the service's words
+            await ack(response_action="errors", errors={"reason": str(error)})
             return
         await ack()
         meta = _meta(view)
@@ -291,13 +220,14 @@ async def _dismiss(
     response_url kept in the modal) or the App Home."""
     url = str(meta.get("response_url") or "")
     where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
+    rec_id, version = parse_value(str(meta.get("value", "")))
     try:
-        rec, state = await act(deps, who, str(meta.get("value", "")), "dismiss", reason)
+        done = await actions_of(deps).dismiss(who.identity, rec_id, version, reason)
     except CostbotError as error:
         log.info("recommendation.dismiss_refused", error=type(error).__name__)
         await where.refuse(error)
         return
-    await _show_change(where, [], rec, state)
+    await _show_change(where, [], done.rec, done.state)
 
 
 def _register_details(app: AsyncApp, deps: Deps) -> None:
@@ -313,10 +243,7 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
         where = Surface.of(deps, body, context, client, respond)
         rec_id, _ = parse_value(_value(body))
         try:
-            scope = await scope_for(deps, where.who.identity, where.who.user_id)
-            rec = await board_of(deps).find(scope, rec_id)
-            if rec is None:
-                raise NotAllowed("That recommendation is not available to you.")
+            rec = await actions_of(deps).find(where.who.identity, rec_id)
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -336,8 +263,7 @@ async def _show_change(
     if original:
         blocks = replace_item(original, rec, state, deps.currency)
     else:
-        scope = await scope_for(deps, who.identity, who.user_id)
-        reply = render_board(await board_of(deps).board(scope), deps.currency)
+        reply = render_board(await actions_of(deps).board(who.identity), deps.currency)
         changed = item_blocks(rec, state, deps.currency)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
     text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
@@ -357,9 +283,11 @@ async def _show_current(where: Surface, value: str, error: StaleAction) -> None:
     if where.home or where.respond is None:
         await where.republish(words_for(error))
         return
-    scope = await scope_for(deps, who.identity, who.user_id)
-    rec = await board_of(deps).find(scope, parse_value(value)[0])
     blocks: list[Block] = [section(words_for(error))]
-    if rec is not None:
-        blocks += item_blocks(rec, await board_of(deps).state(rec.id), deps.currency)
+    try:
+        rec, state = await actions_of(deps).current(who.identity, parse_value(value)[0])
+    except NotAllowed:  # gone (or hidden) since: the notice alone
+        pass
+    else:
+        blocks += item_blocks(rec, state, deps.currency)
     await where.respond(blocks=blocks, text="This recommendation changed", replace_original=False)

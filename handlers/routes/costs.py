@@ -22,7 +22,6 @@ from handlers.render.costs import (
 from handlers.render.reply import Reply
 from services.access.models import Scope
 from services.costs.service import TREND_STEP
-from services.costs.views import Focus
 from services.costs.windows import TimeRange
 
 
@@ -60,19 +59,15 @@ async def label(cmd: grammar.LabelQuery, deps: Deps, asker: Asker) -> Reply:
     return render_label(result, deps.clock.now(), deps.currency, asker.text)
 
 
-def _focus(focus: grammar.Focus) -> Focus:
-    return Focus(namespace=focus.namespace, label=focus.label, cluster=focus.cluster)
-
-
 async def compare(cmd: grammar.Compare, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window, with_previous=True)
-    result = await deps.costs.compare(cmd.window, scope, _focus(cmd.focus))
+    result = await deps.costs.compare(cmd.window, scope, cmd.focus)
     return render_compare(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
     scope = await visible_scope(deps, asker, cmd.window, step=TREND_STEP)
-    result = await deps.costs.trend(cmd.window, scope, _focus(cmd.focus))
+    result = await deps.costs.trend(cmd.window, scope, cmd.focus)
     reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
     if deps.chart is not None and result.points:
         points = [(p.day, p.cost) for p in result.points]

@@ -1,6 +1,8 @@
 """Routes for `/cost digest …` and `/cost budget …`, and the alerts' Acknowledge button.
 
-Thin: access checks and storage are the digest services'; words and blocks are render_digest's.
+Thin: every rule (who may subscribe, change or remove a digest or budget, what a listing may
+name, who may acknowledge an alert) and storage are the digest services'; words and blocks are
+render/digest's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from handlers import grammar
 from handlers.asker import Asker
 from handlers.deps import Deps
+from handlers.errors import words_for
 from handlers.render.blocks import Block, context, divider, section
 from handlers.render.digest import (
     ACK_ACTION,
@@ -29,6 +32,7 @@ from handlers.render.digest import (
 from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
+from services.access.models import Identity
 from services.digests import BudgetService, DigestService, SubscriptionSpec
 from services.digests.models import Subscription
 from services.digests.schedule import next_fire, trigger_for
@@ -85,7 +89,7 @@ async def digest_list(cmd: grammar.DigestList, deps: Deps, asker: Asker) -> Repl
         sub = status.subscription
         where = "" if sub.channel == asker.channel_id else f" · in <#{escape(sub.channel)}>"
         paused = " · :double_vertical_bar: paused" if status.paused else ""
-        scope = await _scope_for_viewer(deps, asker, sub)
+        scope = scope_text(sub) if status.scope_visible else _unseen(sub)
         lines.append(
             f"*`{escape(sub.id)}`* {schedule_text(sub)} · {scope}{where}{paused}\n"
             f"next {local_time(status.next_run, sub.tz)} · last "
@@ -94,12 +98,8 @@ async def digest_list(cmd: grammar.DigestList, deps: Deps, asker: Asker) -> Repl
     return Reply([section(line) for line in lines]).finished()
 
 
-async def _scope_for_viewer(deps: Deps, asker: Asker, sub: Subscription) -> str:
-    """A subscription's scope, naming namespaces only to someone who may see all of them."""
-    if sub.scope_kind != "namespaces" or await deps.access.may_see_all(
-        asker.identity, list(sub.namespaces)
-    ):
-        return scope_text(sub)
+def _unseen(sub: Subscription) -> str:
+    """A scope the service says the viewer may not see in full: counted, never named."""
     return f"{len(sub.namespaces)} namespace(s) you can't all see"
 
 
@@ -149,9 +149,10 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
         b = status.budget
         where = "" if b.channel == asker.channel_id else f" · in <#{escape(b.channel)}>"
         last = last_run_text(status.last, "UTC")
+        target = budget_target(b) if status.target_visible else "a namespace you can't see"
         blocks.append(
             section(
-                f"*`{escape(b.id)}`* {budget_target(b)} · {money(b.amount, deps.currency)}/month"
+                f"*`{escape(b.id)}`* {target} · {money(b.amount, deps.currency)}/month"
                 f"{where}\nlast alert {last} · by <@{escape(b.creator)}>"
             )
         )
@@ -169,20 +170,25 @@ async def budget_remove(cmd: grammar.BudgetRemove, deps: Deps, asker: Asker) -> 
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.action(ACK_ACTION)
     async def acknowledge_alert(
-        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: dict[str, Any],
     ) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
         user_id = str((body.get("user") or {}).get("id", ""))
-        key = str(action.get("value", ""))[:200]
-        if deps.budgets is not None:
-            await _budgets(deps).acknowledge(key, user_id)
-        else:
-            await deps.audit.record("alert_acknowledged", user_id, alert=key)
+        identity = context.get("identity") or Identity(slack_user_id=user_id)
+        channel = str((body.get("channel") or {}).get("id", ""))
+        try:
+            await _budgets(deps).acknowledge(identity, channel, str(action.get("value", "")))
+        except CostbotError as error:  # the alert stays as it was; only the clicker is told
+            await respond(text=words_for(error), response_type="ephemeral", replace_original=False)
+            return
         message = body.get("message") or {}
         blocks = acknowledged(message.get("blocks") or [], user_id)
         text = f"Acknowledged by <@{escape(user_id)}>"
-        channel = str((body.get("channel") or {}).get("id", ""))
         if channel and message.get("ts"):
             await client.chat_update(
                 channel=channel, ts=str(message["ts"]), text=text, blocks=blocks

@@ -14,8 +14,9 @@ from services.costs.windows import TimeRange
 _Struct = msgspec.Struct
 
 
-class Focus(_Struct, frozen=True):
-    """Narrows compare/trend to one namespace, one label value and/or one cluster."""
+class Focus(_Struct, frozen=True, kw_only=True):
+    """Narrows compare/trend to one namespace, one label value and/or one cluster; all None =
+    everything. The one Focus: parsed commands carry it, services answer for it."""
 
     namespace: str | None = None
     label: tuple[str, str] | None = None

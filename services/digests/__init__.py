@@ -9,7 +9,7 @@ rendered in handlers/render/digest.py and injected; nothing here speaks Slack.
 
 from __future__ import annotations
 
-from services.digests.budgets import BudgetService, BudgetStatus
+from services.digests.budgets import AlertAcknowledged, BudgetService, BudgetStatus
 from services.digests.content import DigestData, RecsDigest, RecsDigestItem, RecsDigestSource
 from services.digests.delivery import DeliveryGuard, Job, Result
 from services.digests.models import Budget, Subscription, SubscriptionSpec
@@ -18,6 +18,7 @@ from services.digests.service import DigestService, SubscriptionStatus
 from services.digests.store import DigestStore
 
 __all__ = [
+    "AlertAcknowledged",
     "Budget",
     "BudgetService",
     "BudgetStatus",

@@ -31,10 +31,11 @@ from services.digests.content import Rendered
 from services.digests.delivery import DeliveryGuard, Job, Outgoing, Result
 from services.digests.models import Budget, BudgetKind, RunRecord, new_id
 from services.digests.store import DigestStore
-from services.errors import CostbotError, NotAllowed, NotFound, UserInputError
+from services.errors import CostbotError, NotAllowed, NotFound, Unmapped, UserInputError
 from services.ports import Clock
 
 MAX_PER_CHANNEL = 50
+ALERT_KEY_MAX = 200  # "<budget id>:<period>"; anything longer is forged and cut before logging
 
 
 class AlertRenderer(Protocol):
@@ -44,6 +45,15 @@ class AlertRenderer(Protocol):
 class BudgetStatus(msgspec.Struct, frozen=True):
     budget: Budget
     last: RunRecord | None
+    target_visible: bool = True  # False: a namespace the viewer may not see (never named)
+
+
+class AlertAcknowledged(msgspec.Struct, frozen=True):
+    """An accepted click on an alert's Acknowledge button."""
+
+    budget: Budget
+    alert_key: str
+    by: str
 
 
 class BudgetService:
@@ -77,12 +87,17 @@ class BudgetService:
     async def set(
         self, identity: Identity, channel: str, kind: BudgetKind, target: str, amount: float
     ) -> Budget:
-        """Create a budget, or change the amount of this channel's budget for the same target."""
+        """Create a budget, or change the amount of this channel's budget for the same target.
+
+        Changing needs what creating needs, and the budget must be the identity's own (or the
+        identity an admin): nobody else's amount is silently overwritten."""
         if not amount > 0:
             raise UserInputError("A budget must be more than 0.")
         await self._require_access(identity, kind, target)
         current = await self._store.budgets(channel)
         existing = [b for b in current if (b.kind, b.target) == (kind, target)]
+        if existing:
+            await self._require_owner(identity, existing[0], "change")
         if not existing and len(current) >= MAX_PER_CHANNEL:
             raise UserInputError(f"This channel already has {MAX_PER_CHANNEL} budgets.")
         budget = Budget(
@@ -108,18 +123,26 @@ class BudgetService:
         )
         return budget
 
+    def is_admin(self, identity: Identity) -> bool:
+        return identity.mapped and bool(self._admins.intersection(identity.groups))
+
     async def statuses(self, identity: Identity, channel: str) -> list[BudgetStatus]:
-        admin = bool(self._admins.intersection(identity.groups))
-        budgets = await self._store.budgets(None if admin else channel)
-        return [BudgetStatus(b, await self._store.last_run("alert", b.id)) for b in budgets]
+        """This channel's budgets (admins: every channel's); a namespace budget's target is
+        named only to a viewer who may see that namespace."""
+        budgets = await self._store.budgets(None if self.is_admin(identity) else channel)
+        return [
+            BudgetStatus(
+                b,
+                await self._store.last_run("alert", b.id),
+                target_visible=await self._target_visible(identity, b),
+            )
+            for b in budgets
+        ]
 
     async def remove(self, identity: Identity, channel: str, budget_id: str) -> Budget:
-        budget = await self._store.budget(budget_id)
-        admin = bool(self._admins.intersection(identity.groups))
-        if budget is None or (budget.channel != channel and not admin):
-            raise NotFound(f"No budget {budget_id} in this channel (see `/cost budget list`).")
-        if budget.creator != identity.slack_user_id and not admin:
-            await self._require_access(identity, budget.kind, budget.target)
+        """Only the budget's creator or an admin may remove it."""
+        budget = await self._find(identity, channel, budget_id)
+        await self._require_owner(identity, budget, "remove")
         await self._store.remove_budget(budget.id)
         await self._audit.record(
             "budget_removed",
@@ -131,8 +154,29 @@ class BudgetService:
         )
         return budget
 
-    async def acknowledge(self, alert_key: str, user_id: str) -> None:
-        await self._audit.record("alert_acknowledged", user_id, alert=alert_key)
+    async def acknowledge(
+        self, identity: Identity, channel: str, alert_key: str
+    ) -> AlertAcknowledged:
+        """An alert's Acknowledge button: only someone who may watch the budget (its creator,
+        an admin, or anyone with the access creating it needs) acknowledges it for the channel.
+        Accepted and refused clicks are audited."""
+        key = alert_key[:ALERT_KEY_MAX]
+        user = identity.slack_user_id
+        if not identity.mapped:
+            await self._audit.record("access_denied", user, alert=key, reason="unmapped")
+            raise Unmapped(user)
+        budget_id = key.partition(":")[0]
+        budget = await self._store.budget(budget_id) if budget_id else None
+        if budget is None or (budget.channel != channel and not self.is_admin(identity)):
+            await self._audit.record("access_denied", user, alert=key, reason="unknown budget")
+            raise NotFound("That budget no longer exists, so there is nothing to acknowledge.")
+        if not await self._may_watch(identity, budget):
+            await self._audit.record("access_denied", user, alert=key, budget=budget.id)
+            raise NotAllowed(
+                "Only someone who may see what this budget watches can acknowledge its alerts."
+            )
+        await self._audit.record("alert_acknowledged", user, alert=key, budget=budget.id)
+        return AlertAcknowledged(budget, key, user)
 
     # --- the daily check ------------------------------------------------------------------------
     async def check(self, now: datetime | None = None) -> list[Result]:
@@ -196,6 +240,27 @@ class BudgetService:
         return [(point.day, point.cost) for point in trend.points]
 
     # --- access ---------------------------------------------------------------------------------
+    async def _find(self, identity: Identity, channel: str, budget_id: str) -> Budget:
+        budget = await self._store.budget(budget_id)
+        if budget is None or (budget.channel != channel and not self.is_admin(identity)):
+            raise NotFound(f"No budget {budget_id} in this channel (see `/cost budget list`).")
+        return budget
+
+    async def _require_owner(self, identity: Identity, budget: Budget, verb: str) -> None:
+        """Ownership is explicit: the creator or an admin, nobody else."""
+        if budget.creator == identity.slack_user_id and identity.mapped:
+            return
+        if self.is_admin(identity):
+            return
+        await self._audit.record(
+            "access_denied",
+            identity.slack_user_id,
+            budget=budget.id,
+            action=f"budget_{verb}",
+            reason="not the creator",
+        )
+        raise NotAllowed(f"Only whoever set this budget, or an admin, can {verb} it.")
+
     async def _require_access(self, identity: Identity, kind: BudgetKind, target: str) -> None:
         if kind == "cluster":
             if not await self._access.may_see_cluster(identity):
@@ -205,6 +270,31 @@ class BudgetService:
                 raise NotAllowed("You may only set budgets for namespaces you may see.")
         elif not identity.mapped:
             raise NotAllowed("You need a Kubernetes identity to set budgets.")
+        elif not await self._sees_any(identity):
+            raise NotAllowed("You may not see any namespace, so this budget would never alert.")
+
+    async def _may_watch(self, identity: Identity, budget: Budget) -> bool:
+        """The creator, an admin, or someone with the access creating this budget needs."""
+        if budget.creator == identity.slack_user_id or self.is_admin(identity):
+            return True
+        try:
+            await self._require_access(identity, budget.kind, budget.target)
+        except NotAllowed:
+            return False
+        return True
+
+    async def _target_visible(self, identity: Identity, budget: Budget) -> bool:
+        if budget.kind != "namespace":
+            return True
+        return await self._access.may_see_all(identity, [budget.target])
+
+    async def _sees_any(self, identity: Identity) -> bool:
+        now = self._clock.now()
+        present = await self._costs.visible_namespaces(
+            TimeRange(now - timedelta(days=7), now, "7d")
+        )
+        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
+        return scope.cluster_wide or bool(scope.namespaces)
 
     async def _scope(self, budget: Budget, identity: Identity) -> tuple[Scope, Focus] | None:
         if budget.kind == "cluster":

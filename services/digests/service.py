@@ -19,7 +19,7 @@ from services.digests.models import RunRecord, Subscription, SubscriptionSpec, n
 from services.digests.runner import DigestRunner
 from services.digests.schedule import last_fire, next_fire, trigger_for, zone
 from services.digests.store import DigestStore
-from services.errors import ChatUnavailable, NotAllowed, NotFound, UserInputError
+from services.errors import ChatUnavailable, NotAllowed, NotFound, Unmapped, UserInputError
 from services.ports import Clock
 
 MAX_PER_CHANNEL = 20
@@ -30,6 +30,7 @@ class SubscriptionStatus(msgspec.Struct, frozen=True):
     next_run: datetime | None
     last: RunRecord | None
     paused: bool
+    scope_visible: bool = True  # False: covers namespaces the viewer may not all see (unnamed)
 
 
 class DigestService:
@@ -50,7 +51,7 @@ class DigestService:
         self._admins = admin_groups
 
     def is_admin(self, identity: Identity) -> bool:
-        return bool(self._admins.intersection(identity.groups))
+        return identity.mapped and bool(self._admins.intersection(identity.groups))
 
     async def subscribe(
         self, identity: Identity, channel: str, spec: SubscriptionSpec
@@ -87,22 +88,24 @@ class DigestService:
                 next_run=next_fire(trigger_for(sub), now),
                 last=await self._store.last_run("digest", sub.id),
                 paused=await self._store.paused(sub.id),
+                scope_visible=await self._names_visible(identity, sub),
             )
             for sub in subs
         ]
 
     async def unsubscribe(self, identity: Identity, channel: str, sub_id: str) -> Subscription:
+        """Ownership is explicit: only the subscriber or an admin removes a digest."""
         sub = await self._find(identity, channel, sub_id)
-        allowed = (
-            sub.subscriber == identity.slack_user_id
-            or self.is_admin(identity)
-            or await self._may_see_scope(identity, sub)
-        )
-        if not allowed:
-            raise NotAllowed(
-                "Only the subscriber, someone who may see everything it covers, or an admin "
-                "can remove this digest."
+        owner = identity.mapped and sub.subscriber == identity.slack_user_id
+        if not owner and not self.is_admin(identity):
+            await self._audit.record(
+                "access_denied",
+                identity.slack_user_id,
+                subscription=sub.id,
+                action="digest_unsubscribe",
+                reason="not the subscriber",
             )
+            raise NotAllowed("Only whoever subscribed this digest, or an admin, can remove it.")
         await self._store.remove_subscription(sub.id)
         await self._audit.record(
             "digest_unsubscribed",
@@ -117,7 +120,11 @@ class DigestService:
         self, identity: Identity, channel: str, sub_id: str | None
     ) -> tuple[Subscription, DigestData | None]:
         """The digest for the latest period, exactly as it would be sent (None: paused).
-        Without an id: this channel's first digest, else a default weekly one for the asker."""
+        Without an id: this channel's first digest, else a default weekly one for the asker.
+        It shows what the channel will be sent anyway, so being in the channel suffices; but
+        only a mapped identity asks (a digest names namespaces)."""
+        if not identity.mapped:
+            raise Unmapped(identity.slack_user_id)
         if sub_id is not None:
             sub = await self._find(identity, channel, sub_id)
         else:
@@ -185,7 +192,8 @@ class DigestService:
             raise NotFound(f"No digest {sub_id} in this channel (see `/cost digest list`).")
         return sub
 
-    async def _may_see_scope(self, identity: Identity, sub: Subscription) -> bool:
-        if sub.scope_kind == "namespaces":
-            return await self._access.may_see_all(identity, sub.namespaces)
-        return await self._access.may_see_all(identity, None if sub.cluster_wide else sub.seen)
+    async def _names_visible(self, identity: Identity, sub: Subscription) -> bool:
+        """Whether a listing may name this digest's namespaces to the viewer."""
+        if sub.scope_kind != "namespaces":
+            return True
+        return await self._access.may_see_all(identity, sub.namespaces)
