@@ -11,6 +11,8 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.listener.async_listener import AsyncCustomListener
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -76,7 +78,6 @@ def build_app(
     app.use(respond_middleware())
     app.use(identity_middleware(resolve_identity))
 
-    @app.error
     async def on_error(error: Exception, body: dict[str, Any], respond: AsyncRespond) -> None:
         ref = uuid.uuid4().hex[:8]
         if isinstance(error, SlackApiError):  # a listener's own Web API call was refused
@@ -90,5 +91,44 @@ def build_app(
         if body.get("response_url"):
             await respond(text=words_for(error, ref), response_type="ephemeral")
 
+    app.error(on_error)
     register_all(app, deps)
+    _report_errors_after_ack(app, on_error)
     return app
+
+
+ErrorHandler = Callable[[Exception, dict[str, Any], AsyncRespond], Awaitable[None]]
+
+
+def _report_errors_after_ack(app: AsyncApp, on_error: ErrorHandler) -> None:
+    """A listener that fails *after* it acked is reported here, not re-raised to Bolt.
+
+    slack_bolt 1.30's asyncio runner, when an already-acked listener raises, hands the error
+    handler `response=None` and then writes that None back over the ack; if that happens before
+    its 10 ms ack poll looks, the request is answered as unhandled (404) — Slack then shows the
+    user an error for a click that was acked. Failures before the ack still go to Bolt, which
+    answers 500 and calls the same handler."""
+    for listener in app._async_listeners:
+        if not isinstance(listener, AsyncCustomListener):
+            continue
+        wanted = list(listener.arg_names)
+        listener.ack_function = _reporting(listener.ack_function, wanted, on_error)
+        listener.arg_names = [*wanted, *(n for n in _ALWAYS if n not in wanted)]
+
+
+_ALWAYS = ("ack", "body", "respond")
+
+
+def _reporting(
+    run: Callable[..., Awaitable[BoltResponse | None]], wanted: list[str], on_error: ErrorHandler
+) -> Callable[..., Awaitable[BoltResponse | None]]:
+    async def listener(**kwargs: Any) -> BoltResponse | None:
+        try:
+            return await run(**{name: kwargs[name] for name in wanted})
+        except Exception as error:
+            if kwargs["ack"].response is None:
+                raise
+            await on_error(error, kwargs["body"], kwargs["respond"])
+            return None
+
+    return listener

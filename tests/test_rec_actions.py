@@ -56,7 +56,7 @@ class World:
     actions: RecommendationActions
     store: RecommendationStore
     audit: AuditLog
-    clock: Clock
+    clock: FakeClock
     access: AccessPolicy
 
     async def rec(self, identity: Identity, rule: str, controller: str = "") -> Recommendation:
