@@ -1,4 +1,4 @@
-"""`costbot` command line: serve, demo, console, ask, check (PRODUCT.md §3)."""
+"""`costbot` command line: serve, demo, console, ask, check, digest run."""
 
 from __future__ import annotations
 
@@ -22,8 +22,19 @@ def _secrets(settings: Settings) -> list[str]:
     return found
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or a marker for a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("costbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="costbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN, else HTTP)")
     demo = sub.add_parser("demo", help="a scripted tour through the real app, no Slack needed")
@@ -33,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     ask = sub.add_parser("ask", help="one command, one rendered reply")
     ask.add_argument("text")
     ask.add_argument("--as", dest="user", default="U0DEMOADMIN")
-    sub.add_parser("check", help="doctor: config, Slack, Redis, OpenCost, Kubernetes")
+    doctor = sub.add_parser("check", help="doctor: config, Slack, Redis, OpenCost, Kubernetes")
+    doctor.add_argument("--json", action="store_true", help="one JSON document, for automation")
     digest = sub.add_parser("digest", help="digest operations")
     digest_sub = digest.add_subparsers(dest="digest_command", required=True)
     run = digest_sub.add_parser("run", help="deliver one subscription now")
@@ -60,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from bot.doctor import check
 
-        return asyncio.run(check(settings))
+        return asyncio.run(check(settings, as_json=args.json))
     if args.command == "digest":
         from bot.serve import run_digest_now
 

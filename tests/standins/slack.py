@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from bot.doctor import BOT_SCOPES as MANIFEST_SCOPES
 from tests.standins.server import ServerThread, StandIn, wait_until, wait_until_async
 from tests.standins.slack_socket import SocketHub
 from tests.standins.slack_workspace import (
@@ -100,6 +101,7 @@ class SlackStandIn(StandIn):
         self._stubs: dict[str, dict[str, Any]] = {}
         self._responses: dict[str, list[dict[str, Any]]] = {}
         self._response_ids = itertools.count(1)
+        self.scopes = list(MANIFEST_SCOPES)  # auth.test answers them in x-oauth-scopes
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> SlackStandIn:
@@ -304,7 +306,8 @@ class SlackStandIn(StandIn):
             return web.json_response({"ok": False, "error": error})
         if stub is not None:
             return web.json_response(stub)
-        return web.json_response(self._dispatch(method, params))
+        scopes = {"x-oauth-scopes": ",".join(self.scopes)} if method == "auth.test" else {}
+        return web.json_response(self._dispatch(method, params), headers=scopes)
 
     def _dispatch(self, method: str, params: Params) -> dict[str, Any]:
         handler = self.workspace.methods().get(method)
