@@ -337,7 +337,7 @@ async def _kubernetes(settings: Settings) -> str:
         if not await kube.can_create_sar():
             raise Problem(
                 f"{kube.host}: the bot may not create subjectaccessreviews "
-                "(apply deploy/clusterrole.yaml and its binding)"
+                "(apply deploy/base/clusterrole.yaml and its binding)"
             )
     finally:
         kube.close()
