@@ -1,42 +1,56 @@
 # The README's two commands are `make demo` and `make test`; both bootstrap .venv from a fresh clone.
+# `make demo` installs runtime dependencies only; `make test` / `make check` add the dev tools.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: demo test check bench lint format types contracts clean serve
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e .
 	touch $(STAMP)
 
+$(DEV): $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(DEV)
+
+# A throw-away data directory (removed at exit) unless DATA_DIR is set, so every run on the same
+# day shows the same figures: the tour presses buttons, which changes what a kept Redis holds.
 demo: $(STAMP)
-	$(BIN)/costbot demo
+	@set -e; \
+	if [ -n "$(DATA_DIR)" ]; then dir="$(DATA_DIR)"; \
+	else dir=$$(mktemp -d "$${TMPDIR:-/tmp}/costbot-demo.XXXXXX"); trap 'rm -rf "$$dir"' EXIT; fi; \
+	DATA_DIR="$$dir" $(BIN)/costbot demo; \
+	echo; \
+	echo "Try it yourself: $(BIN)/costbot console   (type /cost commands, press buttons by number)"; \
+	echo "             or: $(BIN)/costbot ask \"summary 7d\" --as U0ALICE"
 
 # Coverage of bot/ demo/ handlers/ services/ (lines and branches) across both xdist workers;
 # prints the files below 100 % and the TOTAL, and fails under [tool.coverage.report] fail_under.
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term
 
-check: $(STAMP) lint types contracts
+check: $(DEV) lint types contracts
 
-lint:
+lint: $(DEV)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-types:
+types: $(DEV)
 	$(BIN)/mypy
 
-contracts:
+contracts: $(DEV)
 	$(BIN)/lint-imports
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench
 
 serve: $(STAMP)

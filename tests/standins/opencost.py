@@ -41,7 +41,9 @@ __all__ = [
     "node_asset",
 ]
 
-Mode = Literal["ok", "down", "status_500", "truncated_json", "plain_400", "garbage", "empty_sets"]
+Mode = Literal[
+    "ok", "down", "status_500", "truncated_json", "plain_400", "garbage", "empty_sets", "html"
+]
 MODES: frozenset[str] = frozenset(get_args(Mode))
 # path (without the Kubecost-style /model prefix), params -> (status, content type, body)
 Responder = Callable[[str, dict[str, str]], tuple[int, str, bytes]]
@@ -152,6 +154,8 @@ class OpenCostStandIn(StandIn):
         }
 
     def _answer(self, path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
+        if self._mode == "html":  # an auth proxy in front: every path, /healthz too, is 200
+            return 200, "text/html; charset=utf-8", SIGN_IN_PAGE
         if path in ALLOCATION_PATHS | ASSET_PATHS:
             if not window_is_valid(params.get("window", "")):
                 return bad_window(path, params.get("window", ""))
@@ -205,6 +209,12 @@ def bad_window(path: str, window: str) -> tuple[int, str, bytes]:
     if path in ASSET_PATHS:
         return 400, TEXT, line
     return 400, TEXT, line + _error_json(500, "Error: illegal window: [nil, nil)")
+
+
+SIGN_IN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+    b'<body><form action="/oauth2/start"><button>Sign in</button></form></body></html>\n'
+)
 
 
 def _status_500(path: str, _window: str) -> tuple[int, str, bytes]:
