@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from bot.doctor import BOT_SCOPES
 from demo.slack.workspace import (
     Params,
     Reply,
@@ -96,6 +97,8 @@ class SlackFake:
         """`tokens=None` takes any `xoxb-` token and `app_token=None` any `xapp-` one."""
         self.tokens = set(tokens) if tokens is not None else None
         self.app_token = app_token
+        # What auth.test reports in `x-oauth-scopes`, as Slack does: the app's granted scopes.
+        self.scopes: list[str] = list(BOT_SCOPES)
         self.workspace = Workspace(
             users=normalise_users(users), usergroups=normalise_groups(usergroups)
         )
@@ -213,7 +216,8 @@ class SlackFake:
         reply = self.answer(method, params)
         if reply.get("ok") and method in SAID_KINDS:
             self._record(SAID_KINDS[method], _said_payload(params, reply))
-        return web.json_response(reply)
+        granted = {"x-oauth-scopes": ",".join(self.scopes)} if method == "auth.test" else {}
+        return web.json_response(reply, headers=granted)
 
     def _auth_error(self, method: str, token: str | None) -> str | None:
         if not token:
