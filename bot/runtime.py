@@ -39,8 +39,8 @@ from services.access.models import AccessCheck, Identity
 from services.access.policy import AccessPolicy
 from services.access.resolver import IdentityResolver
 from services.access.sar import SarAuthorizer
-from services.audit import AuditLog
-from services.audit_store import RedisAuditStream
+from services.audit.log import AuditLog
+from services.audit.redis_stream import RedisAuditStream
 from services.costs.service import CostService
 from services.digests import (
     BudgetService,

@@ -17,7 +17,7 @@ from services.ports import Clock
 
 if TYPE_CHECKING:
     from services.access.policy import AccessPolicy
-    from services.audit import AuditLog
+    from services.audit.log import AuditLog
     from services.digests import BudgetService, DigestService
     from services.recommendations.actions import RecommendationActions
     from services.recommendations.board import RecommendationBoard

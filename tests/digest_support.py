@@ -19,8 +19,8 @@ from demo.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from handlers.render.digest import DigestBlocks
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
-from services.audit import AuditLog
-from services.audit_store import RedisAuditStream
+from services.audit.log import AuditLog
+from services.audit.redis_stream import RedisAuditStream
 from services.costs.service import CostService
 from services.digests import (
     BudgetService,

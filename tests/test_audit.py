@@ -12,8 +12,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from structlog.testing import LogCapture
 
-from services.audit import AuditLog
-from services.audit_store import RedisAuditStream
+from services.audit.log import AuditLog
+from services.audit.redis_stream import RedisAuditStream
 from services.errors import StoreUnavailable
 from tests.conftest import FakeClock
 from tests.redis_server import free_port

@@ -37,8 +37,8 @@ from services.access.identity import FixedMap
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
 from services.access.resolver import IdentityResolver
-from services.audit import AuditLog
-from services.audit_store import RedisAuditStream
+from services.audit.log import AuditLog
+from services.audit.redis_stream import RedisAuditStream
 from services.costs.service import CostService
 from services.opencost.client import OpenCostClient
 from services.recommendations.actions import RecommendationActions

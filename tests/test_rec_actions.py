@@ -19,8 +19,8 @@ from demo.cluster.transport import DemoOpenCostTransport
 from demo.rbac import DEMO_RBAC, StaticRbac, StaticRbacAuthorizer
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
-from services.audit import AuditEntry, AuditLog
-from services.audit_store import RedisAuditStream
+from services.audit.log import AuditEntry, AuditLog
+from services.audit.redis_stream import RedisAuditStream
 from services.costs.service import CostService
 from services.errors import NotAllowed, StaleAction, Unmapped, UserInputError
 from services.opencost.client import OpenCostClient

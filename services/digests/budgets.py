@@ -17,7 +17,7 @@ from structlog.typing import FilteringBoundLogger
 
 from services.access.models import EVERYTHING, Identity, Scope
 from services.access.policy import AccessPolicy
-from services.audit import AuditLog
+from services.audit.log import AuditLog
 from services.costs.service import CostService, Focus
 from services.costs.windows import TimeRange
 from services.digests.alerts import (

@@ -11,7 +11,7 @@ import msgspec
 from services.access.identity import SlackDirectory
 from services.access.models import Identity
 from services.access.policy import AccessPolicy
-from services.audit import AuditLog
+from services.audit.log import AuditLog
 from services.costs.service import CostService
 from services.costs.windows import parse_window
 from services.digests.content import DigestData

@@ -18,7 +18,7 @@ import msgspec
 
 from services.access.models import Identity, Scope
 from services.access.policy import CLUSTER_RESOURCES, AccessPolicy
-from services.audit import AuditLog
+from services.audit.log import AuditLog
 from services.costs.service import CostService
 from services.costs.windows import DEFAULT_WINDOW, parse_window
 from services.errors import (

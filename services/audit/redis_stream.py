@@ -11,7 +11,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
-from services.audit import AuditEntry
+from services.audit.log import AuditEntry
 from services.storage.guard import required
 
 

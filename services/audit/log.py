@@ -1,5 +1,5 @@
 """Audit events (denials, state changes): a structured log line `audit.<event>` and an entry in a
-capped stream (`AuditStream`; in Redis through `services.audit_store`).
+capped stream (`AuditStream`; in Redis through `services.audit.redis_stream`).
 
 The log line is written first, so losing the stream never loses it. Audit entries are state:
 when the stream cannot take one, `record` raises StoreUnavailable (after logging
