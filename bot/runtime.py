@@ -41,7 +41,7 @@ from services.access.resolver import IdentityResolver
 from services.access.sar import SarAuthorizer
 from services.audit.log import AuditLog
 from services.audit.redis_stream import RedisAuditStream
-from services.costs.service import CostService
+from services.costs.service import Aligner, CostService
 from services.digests import (
     BudgetService,
     DigestRunner,
@@ -52,6 +52,7 @@ from services.digests.content import DigestContent
 from services.digests.redis_delivery import RedisDeliveryGuard
 from services.digests.redis_store import RedisDigestStore
 from services.errors import AuthorizationUnavailable
+from services.opencost.blocks import BlockedCostSource, BlockSettings, align, source_identity
 from services.opencost.cache import CachedCostSource
 from services.opencost.client import OpenCostClient
 from services.opencost.multi import MultiClusterSource
@@ -232,17 +233,24 @@ class Runtime:
             metrics.opencost.labels(outcome=outcome).observe(seconds)
 
         http, raw = _opencost_clients(settings, clock, observe, demo)
-        inner: CostSource = (
-            next(iter(raw.values())) if len(raw) == 1 else MultiClusterSource(dict(raw))
-        )
-        source = CachedCostSource(
-            inner,
-            redis,
-            ttl=settings.cache_ttl,
-            clock=clock,
-            prefix=settings.redis_prefix,
-            on_event=lambda event: metrics.cache.labels(result=event).inc(),
-        )
+        on_cache = metrics.cache.labels
+        source: CostSource
+        if settings.cost_blocks and demo is None:
+            source = _blocked_sources(
+                settings, raw, redis, clock, lambda event: on_cache(result=event).inc()
+            )
+        else:
+            inner: CostSource = (
+                next(iter(raw.values())) if len(raw) == 1 else MultiClusterSource(dict(raw))
+            )
+            source = CachedCostSource(
+                inner,
+                redis,
+                ttl=settings.cache_ttl,
+                clock=clock,
+                prefix=settings.redis_prefix,
+                on_event=lambda event: on_cache(result=event).inc(),
+            )
         token = (
             settings.slack_bot_token.get_secret_value()
             if settings.slack_bot_token
@@ -263,7 +271,7 @@ class Runtime:
             structlog.get_logger("costbot.audit"),
             clock,
         )
-        costs = CostService(source, clock)
+        costs = CostService(source, clock, align=_aligner(settings, demo))
         access = AccessPolicy(
             _authorizer(settings, kube, redis, metrics, demo),
             settings.authz_verb,
@@ -341,6 +349,41 @@ def _recommendations(
         store,
         realized=RealizedSavings(store, clock, source=source),
     )
+
+
+def _blocked_sources(
+    settings: Settings,
+    raw: dict[str, OpenCostClient],
+    redis: aioredis.Redis,
+    clock: Clock,
+    on_event: Callable[[str], None],
+) -> CostSource:
+    """One block cache per cluster (keyed by its name and URL), merged by MultiClusterSource."""
+    tuning = BlockSettings(
+        settle=timedelta(seconds=settings.opencost_settle),
+        live_ttl=max(1, settings.cache_ttl),
+        concurrency=settings.opencost_concurrency,
+        block_timeout=settings.opencost_block_timeout,
+        max_bytes=settings.cache_max_bytes,
+    )
+    blocked: dict[str, CostSource] = {
+        name: BlockedCostSource(
+            client,
+            redis,
+            clock,
+            source_identity(name, client.base_url),
+            prefix=settings.redis_prefix,
+            settings=tuning,
+            on_event=on_event,
+        )
+        for name, client in raw.items()
+    }
+    return next(iter(blocked.values())) if len(blocked) == 1 else MultiClusterSource(blocked)
+
+
+def _aligner(settings: Settings, demo: DemoParts | None) -> Aligner | None:
+    """Windows are cut at block boundaries when answers come from blocks."""
+    return align if settings.cost_blocks and demo is None else None
 
 
 def _opencost_clients(

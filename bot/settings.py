@@ -38,6 +38,11 @@ EXAMPLES: dict[str, str] = {
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
     "digest_grace": "6h",
+    "cost_blocks": "true",
+    "opencost_settle": "2h",
+    "opencost_concurrency": "4",
+    "opencost_block_timeout": "30",
+    "cache_max_bytes": "134217728",
     "currency": "USD",
     "port": "3000",
     "log_level": "info",
@@ -90,6 +95,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] | None = None
     redis_prefix: str = "costbot:"
+    # The cost data plane (services/opencost/blocks.py): settled periods are immutable blocks.
+    cost_blocks: bool = True
+    opencost_settle: Annotated[int, NoDecode] = 2 * 3600
+    opencost_concurrency: int = Field(default=4, ge=1, le=64)
+    opencost_block_timeout: float = Field(default=30.0, gt=0, le=600)
+    cache_max_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -139,7 +150,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("digest_grace", mode="before")
+    @field_validator("digest_grace", "opencost_settle", mode="before")
     @classmethod
     def _grace(cls, value: object) -> int:
         return parse_duration(value)

@@ -16,6 +16,11 @@ from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube", "tests.bot_harness"]
 
+# The fixed-set OpenCost stand-in answers the same rows whatever the window, so bots under test
+# use the per-window cache; the block data plane is tested against the window-aware stand-in
+# (tests/standins/opencost_days.py) in tests/test_blocks.py.
+os.environ.setdefault("COST_BLOCKS", "false")
+
 # Bolt switches to OAuth mode when these are set; tests never want that.
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):
     os.environ.pop(_var, None)

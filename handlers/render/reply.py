@@ -52,6 +52,7 @@ def provenance_line(
     failed_clusters: list[str],
     partial_scope: bool,
     clusters: list[str] | None = None,
+    missing: list[str] | None = None,
 ) -> str:
     parts: list[str] = []
     as_of = datetime.fromtimestamp(fetched_at, UTC).strftime("%H:%M UTC")
@@ -66,6 +67,10 @@ def provenance_line(
     if failed_clusters:
         names = ", ".join(f"`{escape(c)}`" for c in failed_clusters)
         parts.append(f":warning: no answer from {names}; figures exclude it")
+    if missing:
+        shown_missing = ", ".join(escape(m) for m in missing[:6])
+        more = f" and {len(missing) - 6} more" if len(missing) > 6 else ""
+        parts.append(f":warning: no data yet for {shown_missing}{more}; figures exclude it")
     if partial_scope:
         parts.append(":eyes: namespaces you can see")
     return " · ".join(parts)
@@ -80,6 +85,7 @@ def provenance_block(prov: Any, clusters: list[str] | None = None) -> Block:
             failed_clusters=list(prov.failed_clusters),
             partial_scope=prov.partial_scope,
             clusters=clusters,
+            missing=list(getattr(prov, "missing", [])),
         )
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from services.access.models import Scope
@@ -38,11 +39,22 @@ from services.ports import Clock, CostSource
 TREND_STEP = "1d"  # trends are daily series
 # Dimensions whose names and figures are about the cluster itself, not about namespaces.
 CLUSTER_WIDE_DIMENSIONS = frozenset({"node"})
+# The coarsest OpenCost aggregation that answers each question. RBAC is per namespace, so every
+# level is keyed by namespace and filtered like container rows; "" is container level (labels,
+# nodes). Idle rows come with each level.
+NAMESPACE_LEVEL = "namespace"
+CONTROLLER_LEVEL = "namespace,controllerKind,controller"
+POD_LEVEL = "namespace,controllerKind,controller,pod"
+CONTAINER_LEVEL = ""
+_TOP_LEVELS = {"namespace": NAMESPACE_LEVEL, "controller": CONTROLLER_LEVEL, "pod": POD_LEVEL}
+# (start, end, now) → the window the source can answer exactly (e.g. cut at block boundaries).
+Aligner = Callable[[datetime, datetime, datetime], tuple[datetime, datetime]]
 
 __all__ = [
     "CLUSTER_WIDE_DIMENSIONS",
     "EVERYWHERE",
     "TREND_STEP",
+    "Aligner",
     "Comparison",
     "CostService",
     "DayCost",
@@ -63,12 +75,14 @@ __all__ = [
 class CostService:
     """Cost answers for one requester's Scope, from a CostSource (OpenCost, cache, demo)."""
 
-    def __init__(self, source: CostSource, clock: Clock) -> None:
+    def __init__(self, source: CostSource, clock: Clock, align: Aligner | None = None) -> None:
         self._source = source
         self._clock = clock
+        self._align = align
 
     async def summary(self, window: TimeRange, scope: Scope, top: int = 5) -> Summary:
-        data = await self._fetch(window.start, window.end)
+        window = self.aligned(window)
+        data = await self._fetch(window.start, window.end, level=NAMESPACE_LEVEL, scope=scope)
         rows = cm.visible(data.rows(), scope)
         hours = self._hours(window)
         grand = cm.total(rows)
@@ -90,7 +104,9 @@ class CostService:
         )
 
     async def namespace(self, name: str, window: TimeRange, scope: Scope) -> NamespaceBreakdown:
-        data = await self._fetch(window.start, window.end)
+        window = self.aligned(window)
+        visible = scope if scope.sees(name) else Scope(namespaces=frozenset())
+        data = await self._fetch(window.start, window.end, level=POD_LEVEL, scope=visible)
         rows = cm.narrowed(cm.visible(data.rows(), scope), namespace=name)
         if not rows:  # hidden and absent must read the same
             raise NotFound(f"No cost data for namespace {name} in {window.label}")
@@ -125,7 +141,9 @@ class CostService:
                 f"Costs by {dim} are cluster-wide figures; only people with cluster-wide "
                 "access may ask for them."
             )
-        data = await self._fetch(window.start, window.end)
+        window = self.aligned(window)
+        level = _TOP_LEVELS.get(dim, CONTAINER_LEVEL)
+        data = await self._fetch(window.start, window.end, level=level, scope=scope)
         rows = cm.visible(data.rows(), scope)
         grand = cm.total(rows)
         ordered = cm.ranked(cm.costs_by(rows, dim))
@@ -144,7 +162,8 @@ class CostService:
         )
 
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
-        data = await self._fetch(window.start, window.end)
+        window = self.aligned(window)
+        data = await self._fetch(window.start, window.end, scope=scope)
         rows = cm.narrowed(cm.visible(data.rows(), scope), label=(key, value))
         if not rows:
             raise NotFound(f"No cost data for label {key}={value} in {window.label}")
@@ -167,12 +186,15 @@ class CostService:
     async def compare(
         self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE
     ) -> Comparison:
+        window = self.aligned(window)
         previous = window.previous()
         prev_end = self._previous_end(window, previous)
+        level = _focus_level(focus, CONTROLLER_LEVEL if focus.namespace else NAMESPACE_LEVEL)
         # gather, not a TaskGroup: a failing source must surface as its own domain error,
         # not wrapped in an ExceptionGroup.
         now_data, before_data = await asyncio.gather(
-            self._fetch(window.start, window.end), self._fetch(previous.start, prev_end)
+            self._fetch(window.start, window.end, level=level, scope=scope),
+            self._fetch(previous.start, prev_end, level=level, scope=scope),
         )
         now_rows = _focused(now_data.rows(), scope, focus)
         before_rows = _focused(before_data.rows(), scope, focus)
@@ -199,7 +221,9 @@ class CostService:
         )
 
     async def trend(self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE) -> Trend:
-        data = await self._fetch(window.start, window.end, step=TREND_STEP)
+        window = self.aligned(window)
+        level = _focus_level(focus, NAMESPACE_LEVEL)
+        data = await self._fetch(window.start, window.end, TREND_STEP, level=level, scope=scope)
         steps = [_focused(step, scope, focus) for step in data.steps]
         rows = [row for step in steps for row in step]
         if not rows and not focus.empty:
@@ -229,10 +253,13 @@ class CostService:
         period), so the cache serves both from one fetch and a namespace that only existed
         before is still a candidate for the requester's scope.
         """
-        fetches = [self._fetch(window.start, window.end, step=step)]
+        window = self.aligned(window)
+        level = NAMESPACE_LEVEL
+        fetches = [self._fetch(window.start, window.end, step, level=level)]
         if with_previous:
             previous = window.previous()
-            fetches.append(self._fetch(previous.start, self._previous_end(window, previous)))
+            prev_end = self._previous_end(window, previous)
+            fetches.append(self._fetch(previous.start, prev_end, level=level))
         found: dict[str, set[str]] = {}
         for data in await asyncio.gather(*fetches):
             for row in data.rows():
@@ -241,9 +268,29 @@ class CostService:
         return found
 
     # --- helpers ----------------------------------------------------------------------------
-    async def _fetch(self, start: datetime, end: datetime, step: str = "") -> AllocationData:
-        # Container level, idle included, no filter: everything is scoped and summed here.
-        query = AllocationQuery(start=start, end=end, step=step, aggregate="", include_idle=True)
+    def aligned(self, window: TimeRange) -> TimeRange:
+        """The window the source answers exactly (block boundaries); the answer shows it."""
+        if self._align is None:
+            return window
+        start, end = self._align(window.start, window.end, self._clock.now())
+        if (start, end) == (window.start, window.end):
+            return window
+        return TimeRange(start, end, window.label)
+
+    async def _fetch(
+        self,
+        start: datetime,
+        end: datetime,
+        step: str = "",
+        *,
+        level: str = CONTAINER_LEVEL,
+        scope: Scope | None = None,
+    ) -> AllocationData:
+        """Rows at `level`, idle included, no filter: everything is scoped and summed here.
+        A scope that sees nothing asks nothing (no OpenCost request, no cache write)."""
+        if scope is not None and _sees_nothing(scope):
+            return AllocationData(steps=[[]], fetched_at=self._clock.now().timestamp())
+        query = AllocationQuery(start=start, end=end, step=step, aggregate=level, include_idle=True)
         return await self._source.allocations(query)
 
     def _previous_end(self, window: TimeRange, previous: TimeRange) -> datetime:
@@ -263,6 +310,15 @@ class CostService:
         bound = min(end, self._clock.now())
         days = sorted(set(cm.days_between(start, bound)) | set(daily))
         return [DayCost(day, daily.get(day, 0.0), _partial(day, start, bound)) for day in days]
+
+
+def _sees_nothing(scope: Scope) -> bool:
+    return not scope.cluster_wide and scope.namespaces is not None and not scope.namespaces
+
+
+def _focus_level(focus: Focus, level: str) -> str:
+    """Labels live on container rows only; a namespace or cluster focus keeps `level`."""
+    return CONTAINER_LEVEL if focus.label is not None else level
 
 
 def _focused(rows: list[Allocation], scope: Scope, focus: Focus) -> list[Allocation]:
@@ -331,4 +387,5 @@ def _provenance(scope: Scope, *answers: AllocationData) -> Provenance:
         fetched_at=min(a.fetched_at for a in answers),
         failed_clusters=sorted({c for a in answers for c in a.failed_clusters}),
         partial_scope=scope.partial,
+        missing=sorted({period for a in answers for period in a.missing}),
     )

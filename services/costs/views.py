@@ -36,6 +36,9 @@ class Provenance(_Struct, frozen=True):
     fetched_at: float
     failed_clusters: list[str]
     partial_scope: bool  # the requester sees only some namespaces
+    missing: list[str] = msgspec.field(
+        default_factory=list
+    )  # periods whose data could not be fetched (left out of figures)
 
 
 class Share(_Struct, frozen=True):

@@ -84,7 +84,9 @@ class OpenCostClient:
         read = http.timeout.read
         self._deadline = deadline if deadline is not None else (read * 1.5 if read else None)
         self._cooldown = max(0.0, cooldown)
-        self._down_since: float | None = None  # monotonic time of the last unavailable call
+        # Monotonic time of the last unavailable call, per kind of request (path + aggregation):
+        # a sick container-level query must not silence cheap namespace-level ones.
+        self._down_since: dict[str, float] = {}
         # (outcome, seconds) per attempt, for the latency histogram: "ok", "http_4xx", "http_5xx"
         # or the transport error's class name.
         self._on_request = on_request or (lambda _outcome, _seconds: None)
@@ -100,7 +102,7 @@ class OpenCostClient:
             params["includeIdle"] = "true"
         if query.filter:  # a hint: OpenCost before ~1.115 ignores it, so callers filter again
             params["filter"] = query.filter
-        raw = await self._get("/allocation", params)
+        raw = await self._get("/allocation", params, kind=f"/allocation|{query.aggregate}")
         response = self._decode(raw, _allocation_decoder)
         steps = [list(step.values()) for step in response.data or []]
         if _HUGE_NUMBER.search(raw.content):  # cheap test first: rows are rebuilt only then
@@ -134,14 +136,23 @@ class OpenCostClient:
             raise self._status_error("/healthz", response)
 
     # --- HTTP ---------------------------------------------------------------------------------
-    async def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
-        """GET with bounded retries; returns a 2xx/3xx response or raises an OpenCostError."""
-        self._refuse_while_cooling_down(path)
+    async def _get(
+        self, path: str, params: dict[str, str], *, kind: str | None = None
+    ) -> httpx.Response:
+        """GET with bounded retries; returns a 2xx/3xx response or raises an OpenCostError.
+        The cool-down is per `kind` (default: the path)."""
+        kind = kind or path
+        self._refuse_while_cooling_down(path, kind)
         try:
-            return await self._get_with_retries(path, params)
+            answer = await self._get_with_retries(path, params)
         except OpenCostUnavailable:
-            self._down_since = time.monotonic()
+            self._down_since[kind] = time.monotonic()
             raise
+        except OpenCostError:  # it answered, if not well: no cool-down
+            self._down_since.pop(kind, None)
+            raise
+        self._down_since.pop(kind, None)
+        return answer
 
     async def _get_with_retries(self, path: str, params: dict[str, str]) -> httpx.Response:
         url = f"{self.base_url}{path}"
@@ -150,7 +161,6 @@ class OpenCostClient:
         while True:
             outcome = await self._attempt(url, params, give_up_at)
             if isinstance(outcome, httpx.Response) and outcome.status_code < 500:
-                self._down_since = None
                 if outcome.status_code >= 400:
                     raise self._status_error(path, outcome)
                 return outcome
@@ -169,10 +179,11 @@ class OpenCostClient:
             await asyncio.sleep(pause)
             attempt += 1
 
-    def _refuse_while_cooling_down(self, path: str) -> None:
-        if self._down_since is None:
+    def _refuse_while_cooling_down(self, path: str, kind: str) -> None:
+        since = self._down_since.get(kind)
+        if since is None:
             return
-        age = time.monotonic() - self._down_since
+        age = time.monotonic() - since
         if age < self._cooldown:
             raise self._unavailable(
                 f"{path}: not asked; it failed {age:.1f}s ago (asking again after "

@@ -216,6 +216,8 @@ class AllocationData(msgspec.Struct, frozen=True):
     demo: bool = False
     stale: bool = False  # served from the last good answer because the source failed
     failed_clusters: list[str] = msgspec.field(default_factory=list)
+    # Periods left out because their block could not be fetched ("2026-11-20", or an hour).
+    missing: list[str] = msgspec.field(default_factory=list)
 
     def rows(self) -> list[Allocation]:
         return [row for step in self.steps for row in step]

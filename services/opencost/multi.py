@@ -37,7 +37,8 @@ class MultiClusterSource:
             [row for answer in answers if i < len(answer.steps) for row in answer.steps[i]]
             for i in range(width)
         ]
-        return AllocationData(steps=steps, **_provenance(answers, failed))
+        missing = sorted({period for answer in answers for period in answer.missing})
+        return AllocationData(steps=steps, missing=missing, **_provenance(answers, failed))
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
         if len(self.sources) == 1:

@@ -81,6 +81,7 @@ class OpenCostStandIn(StandIn):
         self._mode: Mode = "ok"
         self._lock = threading.Lock()
         self._requests: list[OpenCostRequest] = []
+        self.bytes_sent = 0  # body bytes of every answer, for the data-plane tests and bench
         self._server = ServerThread(self._make_app, name="opencost-standin")
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class OpenCostStandIn(StandIn):
         """Forget requests and faults; keep the data and the responder."""
         with self._lock:
             self._requests.clear()
+            self.bytes_sent = 0
         self.delay_seconds = 0.0
         self.mode = "ok"
 
@@ -186,6 +188,8 @@ class OpenCostStandIn(StandIn):
             await asyncio.sleep(self.delay_seconds)
         path = request.path.removeprefix("/model") or "/"
         status, content_type, body = self._answer(path, params)
+        with self._lock:
+            self.bytes_sent += len(body)
         response = web.Response(status=status, body=body)
         response.headers["Content-Type"] = content_type
         if content_type == TEXT:

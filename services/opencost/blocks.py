@@ -1,0 +1,441 @@
+"""Immutable blocks of OpenCost data: every window is assembled from per-period pieces.
+
+OpenCost's figures for a period stop changing once it has ended and OpenCost's own settling delay
+has passed. Such a period is fetched once (by whichever replica gets there first: a `SET NX`
+lock, the others poll the block key), stored compactly (msgspec msgpack + zlib; the first byte names
+the codec, so another can be added) and never fetched again. Only the part of a window that has
+not settled yet (the "live" piece) is refreshed, every `live_ttl` seconds.
+
+A window [start, end) is cut into:
+- whole settled UTC days → one day block each;
+- settled hours at the edges (a "7d" starts mid-day) → one hour block each;
+- what has not settled yet → one live piece, cached for `live_ttl`.
+No OpenCost request covers more than one block; at most `concurrency` run at once, each bounded
+by `block_timeout`. A block that fails is left out of the answer (named in
+`AllocationData.missing`) and retried once in the background; a window whose every block failed
+raises the first error, as a single request would.
+
+Storage is bounded by the bot itself: each entry's size is recorded in a hash and its last use in
+a sorted set; a write that takes the total past `max_bytes` evicts the least recently used
+entries (one Lua script, so replicas agree). Every key of the cache shares one Redis Cluster hash
+tag, `{costcache}`, so the script's keys live in one slot; the bot's state (acknowledgements,
+subscriptions, budgets, markers, audit) lives under other keys and is never evicted.
+
+Keys carry the source identity (cluster name and a hash of its URL) and a schema version, so a
+different OpenCost, or an older encoding, never serves its numbers for this one. A Redis
+adapter: only `bot/` imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+
+from services.errors import OpenCostError, OpenCostUnavailable, StoreUnavailable
+from services.opencost.models import Allocation, AllocationData, AllocationQuery, AssetData
+from services.ports import Clock
+from services.storage.guard import degrade, required
+
+log = structlog.get_logger(__name__)
+
+SCHEMA = 1  # bump when the stored encoding or the meaning of a block changes
+TAG = "{costcache}"  # one Redis Cluster hash slot for every cache key (the LRU script spans them)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+_OVERHEAD = 96  # bytes counted per entry besides key and value (Redis' own bookkeeping)
+_FIRST_POLL, _MAX_POLL = 0.025, 0.25
+CACHE = "cost blocks"
+
+_CODEC = b"d"  # deflate; the first byte of every stored value names its codec
+
+# Store, account and evict in one step. KEYS: entry, lru zset, sizes hash, total counter.
+# ARGV: value, ttl ms (0 = none), now ms, cap bytes, counted size.
+_STORE = """
+local key, lru, sizes, total = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ttl, cap, size = tonumber(ARGV[2]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local old = redis.call('hget', sizes, key)
+if old then redis.call('decrby', total, old) end
+if ttl > 0 then redis.call('set', key, ARGV[1], 'px', ttl) else redis.call('set', key, ARGV[1]) end
+redis.call('hset', sizes, key, size)
+redis.call('zadd', lru, ARGV[3], key)
+local used = redis.call('incrby', total, size)
+local evicted = 0
+while used > cap do
+  local oldest = redis.call('zrange', lru, 0, 1)
+  local victim = oldest[1]
+  if victim == key then victim = oldest[2] end
+  if not victim then break end
+  local gone = tonumber(redis.call('hget', sizes, victim) or '0')
+  redis.call('del', victim)
+  redis.call('zrem', lru, victim)
+  redis.call('hdel', sizes, victim)
+  used = redis.call('decrby', total, gone)
+  evicted = evicted + 1
+end
+return evicted
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class BlockSource(Protocol):
+    """What blocks are fetched from: one cluster's OpenCost (`OpenCostClient`)."""
+
+    async def allocations(self, query: AllocationQuery) -> AllocationData: ...
+
+    async def assets(self, start: datetime, end: datetime) -> AssetData: ...
+
+
+@dataclass(frozen=True)
+class BlockSettings:
+    """Tuning, from bot/settings.py (`OPENCOST_SETTLE_SECONDS`, `OPENCOST_CONCURRENCY`, …)."""
+
+    settle: timedelta = timedelta(hours=2)
+    live_ttl: int = 300
+    concurrency: int = 4
+    block_timeout: float = 30.0
+    max_bytes: int = 128 * 1024 * 1024
+    lock_ttl: int = 60
+    wait_timeout: float = 60.0
+    retry_after: float = 30.0
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One part of a window: a settled day or hour (immutable), or the live rest."""
+
+    start: datetime
+    end: datetime
+    immutable: bool
+
+    def label(self) -> str:
+        if self.end - self.start == DAY and self.start.hour == 0:
+            return f"{self.start:%Y-%m-%d}"
+        return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+
+
+class _Stored(msgspec.Struct, frozen=True, array_like=True):
+    """A block as stored: when it left OpenCost, and its rows."""
+
+    fetched_at: float
+    end: float  # unix seconds the data reaches (a live piece may end before the asked end)
+    rows: list[Allocation]
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(_Stored)
+
+
+def encode(stored: _Stored) -> bytes:
+    return _CODEC + zlib.compress(_encoder.encode(stored), 6)
+
+
+def decode(blob: bytes) -> _Stored | None:
+    """The stored block, or None when it is unreadable (another codec or an older schema)."""
+    try:
+        if blob[:1] != _CODEC:
+            return None
+        return _decoder.decode(zlib.decompress(blob[1:]))
+    except (zlib.error, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
+        log.warning("blocks.unreadable", error=str(exc))
+        return None
+
+
+def source_identity(cluster: str, url: str) -> str:
+    """Cluster name plus a hash of the URL: a new OpenCost is a new cache."""
+    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:12]
+    return f"{cluster or '-'}@{digest}"
+
+
+# --- pure planning ------------------------------------------------------------------------------
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def align(start: datetime, end: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The window blocks can answer: start down to the hour; an end in the past up to the hour
+    (an end at or after now is kept: the live piece reaches it)."""
+    begin = _floor_hour(start)
+    if end >= now:
+        return begin, end
+    return begin, max(begin + HOUR, min(_ceil_hour(end), max(end, _floor_hour(now))))
+
+
+def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> list[Piece]:
+    """Pieces covering [start, end): whole settled days, settled hours, then one live piece."""
+    start, end = align(start, end, now)
+    pieces: list[Piece] = []
+    cursor = start
+    while cursor < end:
+        day_end = cursor + DAY
+        if cursor.hour == 0 and day_end <= end and day_end + settle <= now:
+            pieces.append(Piece(cursor, day_end, True))
+            cursor = day_end
+            continue
+        hour_end = cursor + HOUR
+        if hour_end <= end and hour_end + settle <= now:
+            pieces.append(Piece(cursor, hour_end, True))
+            cursor = hour_end
+            continue
+        pieces.append(Piece(cursor, end, False))
+        break
+    return pieces
+
+
+def _slim(row: Allocation) -> Allocation:
+    """A row without its duplicate window (start/end say the same), for storage."""
+    return msgspec.structs.replace(row, window=type(row.window)()) if row.window.start else row
+
+
+# --- the source -----------------------------------------------------------------------------------
+class BlockedCostSource:
+    """A `CostSource` over one cluster's OpenCost, answering from blocks (module docstring).
+
+    `requests`, `hits` and `evictions` count block fetches, block reads served from Redis and
+    entries evicted by writes made here."""
+
+    def __init__(
+        self,
+        inner: BlockSource,
+        redis: Redis,
+        clock: Clock,
+        identity: str,
+        *,
+        prefix: str = "costbot:",
+        settings: BlockSettings = BlockSettings(),
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self._inner = inner
+        self._redis = redis
+        self._clock = clock
+        self._identity = identity
+        self._prefix = prefix
+        self._settings = settings
+        self._limit = asyncio.Semaphore(max(1, settings.concurrency))
+        self._store_script = redis.register_script(_STORE)
+        self._release = redis.register_script(_RELEASE)
+        self._on_event = on_event or (lambda _event: None)
+        self._retrying: dict[str, asyncio.Task[None]] = {}
+        self.requests = 0
+        self.hits = 0
+        self.evictions = 0
+
+    # --- keys ---------------------------------------------------------------------------------
+    def _base(self) -> str:
+        return f"{self._prefix}{TAG}"
+
+    def meta_keys(self) -> tuple[str, str, str]:
+        """The LRU sorted set, the sizes hash and the byte counter (shared by every source)."""
+        base = self._base()
+        return f"{base}:lru", f"{base}:sizes", f"{base}:bytes"
+
+    def block_key(self, query: AllocationQuery, piece: Piece) -> str:
+        level = f"{query.aggregate or 'container'}|idle={int(query.include_idle)}"
+        span = f"{int(piece.start.timestamp())}-{int(piece.end.timestamp())}"
+        kind = "b" if piece.immutable else "live"
+        return f"{self._base()}:v{SCHEMA}:{self._identity}:{level}:{kind}:{span}"
+
+    # --- CostSource ---------------------------------------------------------------------------
+    async def allocations(self, query: AllocationQuery) -> AllocationData:
+        if query.filter or query.step not in ("", "1d"):
+            return await self._inner.allocations(query)  # not block-shaped: ask as asked
+        now = self._clock.now()
+        pieces = plan(query.start, query.end, now, self._settings.settle)
+        if not pieces:
+            return AllocationData(steps=[[]], fetched_at=now.timestamp())
+        results = await asyncio.gather(*(self._piece(query, piece) for piece in pieces))
+        got = [(piece, found) for piece, found in zip(pieces, results, strict=True)]
+        errors = [found for _, found in got if isinstance(found, OpenCostError)]
+        if len(errors) == len(got):
+            raise _first(errors)
+        missing = [self._named(p.label()) for p, found in got if isinstance(found, OpenCostError)]
+        present = [(piece, found) for piece, found in got if isinstance(found, _Stored)]
+        return AllocationData(
+            steps=_steps(present, query.step),
+            fetched_at=min(found.fetched_at for _, found in present),
+            demo=getattr(self._inner, "demo", False),
+            missing=missing,
+        )
+
+    async def assets(self, start: datetime, end: datetime) -> AssetData:
+        """Assets are asked per window (recommendations: whole days), straight through."""
+        return await self._inner.assets(start, end)
+
+    # --- one piece ------------------------------------------------------------------------------
+    async def _piece(self, query: AllocationQuery, piece: Piece) -> _Stored | OpenCostError:
+        key = self.block_key(query, piece)
+        try:
+            found = await self._read(key)
+            if found is not None:
+                self.hits += 1
+                self._on_event("hit")
+                return found
+            self._on_event("miss")
+            return await self._single_flight(key, query, piece)
+        except OpenCostError as exc:
+            if piece.immutable:
+                self._retry_later(key, query, piece)
+            return exc
+        except StoreUnavailable as exc:  # Redis failed: ask OpenCost directly, store nothing
+            log.warning("blocks.redis_degraded", error=str(exc))
+            try:
+                return await self._fetch(query, piece)
+            except OpenCostError as error:
+                return error
+
+    async def _read(self, key: str) -> _Stored | None:
+        blob = await required(self._redis.get(key), CACHE)
+        if blob is None:
+            return None
+        found = decode(blob if isinstance(blob, bytes) else blob.encode())
+        if found is not None:
+            lru = self.meta_keys()[0]
+            touch = self._redis.zadd(lru, {key: self._now_ms()}, xx=True)
+            await degrade(touch, None, what="blocks.touch", logger=log)
+        return found
+
+    async def _single_flight(self, key: str, query: AllocationQuery, piece: Piece) -> _Stored:
+        """One fetch per block across replicas: the lock winner fetches, the others poll."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.wait_timeout
+        lock = f"{key}:lock"
+        for _ in range(3):
+            token = secrets.token_hex(12)
+            px = self._settings.lock_ttl * 1000
+            if await required(self._redis.set(lock, token, nx=True, px=px), CACHE):
+                try:
+                    again = await self._read(key)  # filled between our miss and our lock
+                    if again is not None:
+                        return again
+                    stored = await self._fetch(query, piece)
+                    await self._write(key, stored, piece)
+                    return stored
+                finally:
+                    await degrade(
+                        self._release(keys=[lock], args=[token]), None, what="blocks.unlock"
+                    )
+            delay = _FIRST_POLL
+            while loop.time() < deadline:
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.6, _MAX_POLL)
+                found = await self._read(key)
+                if found is not None:
+                    return found
+                if not await required(self._redis.exists(lock), CACHE):
+                    break  # the winner gave up (its fetch failed): try to be the winner
+            if loop.time() >= deadline:
+                break
+        return await self._fetch(query, piece)
+
+    async def _fetch(self, query: AllocationQuery, piece: Piece) -> _Stored:
+        """One OpenCost request for exactly this piece, within the concurrency bound and the
+        per-block timeout; rows are slimmed as soon as they arrive."""
+        ask = AllocationQuery(
+            start=piece.start,
+            end=piece.end,
+            aggregate=query.aggregate,
+            include_idle=query.include_idle,
+        )
+        async with self._limit:
+            self.requests += 1
+            try:
+                data = await asyncio.wait_for(
+                    self._inner.allocations(ask), self._settings.block_timeout
+                )
+            except TimeoutError as exc:
+                raise OpenCostUnavailable(
+                    f"OpenCost did not answer for {piece.label()} within "
+                    f"{self._settings.block_timeout:g}s",
+                    cluster=self._cluster(),
+                ) from exc
+        rows = [_slim(row) for step in data.steps for row in step]
+        end = min(piece.end, self._clock.now())
+        return _Stored(fetched_at=data.fetched_at, end=end.timestamp(), rows=rows)
+
+    async def _write(self, key: str, stored: _Stored, piece: Piece) -> None:
+        blob = encode(stored)
+        ttl_ms = 0 if piece.immutable else max(1, self._settings.live_ttl) * 1000
+        lru, sizes, total = self.meta_keys()
+        size = len(blob) + len(key) + _OVERHEAD
+        args: list[bytes | int] = [blob, ttl_ms, self._now_ms(), self._settings.max_bytes, size]
+        evicted = await degrade(
+            self._store_script(keys=[key, lru, sizes, total], args=args),
+            0,
+            what="blocks.store",
+            logger=log,
+        )
+        if evicted:
+            self.evictions += int(evicted)
+            log.info("blocks.evicted", entries=int(evicted))
+
+    def _retry_later(self, key: str, query: AllocationQuery, piece: Piece) -> None:
+        """A failed settled block is fetched again in the background, once, after a pause."""
+        if key in self._retrying:
+            return
+
+        async def retry() -> None:
+            try:
+                await asyncio.sleep(self._settings.retry_after)
+                if await degrade(self._redis.exists(key), 1, what="blocks.retry_check") == 0:
+                    await self._write(key, await self._fetch(query, piece), piece)
+            except OpenCostError as exc:
+                log.warning("blocks.retry_failed", block=piece.label(), error=str(exc))
+            finally:
+                self._retrying.pop(key, None)
+
+        self._retrying[key] = asyncio.get_running_loop().create_task(retry())
+
+    async def close(self) -> None:
+        for task in list(self._retrying.values()):
+            task.cancel()
+        await asyncio.gather(*self._retrying.values(), return_exceptions=True)
+        self._retrying.clear()
+
+    def _cluster(self) -> str:
+        name = self._identity.split("@", 1)[0]
+        return "" if name == "-" else name
+
+    def _named(self, label: str) -> str:
+        return f"{label} ({self._cluster()})" if self._cluster() else label
+
+    def _now_ms(self) -> int:
+        return int(self._clock.now().timestamp() * 1000)
+
+
+def _steps(present: Sequence[tuple[Piece, _Stored]], step: str) -> list[list[Allocation]]:
+    """One step for the whole window, or one per UTC day (pieces of a day merged)."""
+    if step != "1d":
+        return [[row for _, stored in present for row in stored.rows]]
+    days: dict[datetime, list[Allocation]] = {}
+    for piece, stored in present:
+        day = piece.start.replace(hour=0)
+        days.setdefault(day, []).extend(stored.rows)
+    return [days[day] for day in sorted(days)]
+
+
+def _first(errors: Sequence[OpenCostError]) -> OpenCostError:
+    unavailable: list[OpenCostError] = [e for e in errors if isinstance(e, OpenCostUnavailable)]
+    return (unavailable or list(errors))[0]
+
+
+async def used_bytes(redis: Redis, prefix: str = "costbot:") -> int:
+    """The cache's counted footprint (values + keys + per-entry overhead)."""
+    raw = await redis.get(f"{prefix}{TAG}:bytes")
+    return int(raw or 0)

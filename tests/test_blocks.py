@@ -1,0 +1,175 @@
+"""The block data plane (services/opencost/blocks.py) against a real redis-server and the
+window-aware OpenCost stand-in: reuse across windows, users and replicas; source-keyed entries;
+the byte cap (state survives it); no work for empty scopes; a failed block degrades one answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from services.access.models import Scope
+from services.costs.service import CostService
+from services.costs.windows import TimeRange, parse_window
+from services.opencost.blocks import (
+    BlockedCostSource,
+    BlockSettings,
+    align,
+    plan,
+    source_identity,
+    used_bytes,
+)
+from services.opencost.client import OpenCostClient
+from services.opencost.models import AllocationQuery
+from tests.conftest import FakeClock
+from tests.standins.opencost import OpenCostStandIn
+from tests.standins.opencost_days import IDLE_PER_HOUR, SyntheticCluster
+
+NOW = datetime(2026, 11, 27, 16, 55, tzinfo=UTC)
+EVERYONE = Scope(namespaces=None, cluster_wide=True)
+
+
+@pytest.fixture
+def cluster() -> SyntheticCluster:
+    return SyntheticCluster(40, 8, end=NOW, days=30)
+
+
+@pytest.fixture
+def standin(cluster: SyntheticCluster) -> Iterator[OpenCostStandIn]:
+    server = OpenCostStandIn(responder=cluster.respond).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(5.0)) as client:
+        yield client
+
+
+def blocked(
+    url: str, http: httpx.AsyncClient, redis: Redis, clock: FakeClock, **tuning: object
+) -> BlockedCostSource:
+    client = OpenCostClient(url, http, clock=clock, retries=0, cooldown=0.0)
+    settings = BlockSettings(**tuning)  # type: ignore[arg-type]
+    return BlockedCostSource(client, redis, clock, source_identity("", url), settings=settings)
+
+
+def service(source: BlockedCostSource, clock: FakeClock) -> CostService:
+    return CostService(source, clock, align=align)
+
+
+def test_plan_cuts_a_window_into_settled_days_hours_and_one_live_piece() -> None:
+    pieces = plan(NOW - timedelta(days=7), NOW, NOW, timedelta(hours=2))
+    days = [p for p in pieces if p.end - p.start == timedelta(days=1)]
+    assert len(days) == 6 and all(p.immutable for p in days)
+    assert pieces[0].start == datetime(2026, 11, 20, 16, tzinfo=UTC)  # aligned to the hour
+    assert not pieces[-1].immutable and pieces[-1].end == NOW
+    assert pieces[-1].start == datetime(2026, 11, 27, 14, tzinfo=UTC)  # settling: live
+    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+
+
+async def test_two_replicas_fetch_each_block_once_and_windows_reuse_blocks(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis, cluster: SyntheticCluster
+) -> None:
+    clock = FakeClock(NOW)
+    one = service(blocked(standin.url, http, redis, clock), clock)
+    two = service(blocked(standin.url, http, redis, clock), clock)
+    week = parse_window("7d", NOW)
+    first = await one.summary(week, EVERYONE)
+    cold = standin.request_count
+    second = await two.summary(week, EVERYONE)  # another replica, same Redis
+    assert standin.request_count == cold
+    assert first.total == pytest.approx(second.total)
+    aligned = one.aligned(week)
+    hours = (aligned.end - aligned.start).total_seconds() / 3600
+    assert first.total == pytest.approx(
+        cluster.expected_total(aligned.start, aligned.end, None) + IDLE_PER_HOUR * hours
+    )
+    # A 3-day window inside the week and another user's namespaced view: only settled blocks.
+    user = Scope(namespaces=frozenset({"ns-0001"}))
+    inner = TimeRange(datetime(2026, 11, 22, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC), "x")
+    answer = await two.summary(inner, user)
+    assert standin.request_count == cold
+    assert answer.total == pytest.approx(
+        cluster.expected_total(inner.start, inner.end, {"ns-0001"})
+    )
+
+
+async def test_switching_the_opencost_url_never_serves_the_old_numbers(
+    http: httpx.AsyncClient, redis: Redis
+) -> None:
+    clock = FakeClock(NOW)
+    small = SyntheticCluster(10, 2, end=NOW)
+    big = SyntheticCluster(30, 2, end=NOW)
+    with OpenCostStandIn(responder=small.respond).start() as a:
+        with OpenCostStandIn(responder=big.respond).start() as b:
+            day = TimeRange(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), "d")
+            first = await service(blocked(a.url, http, redis, clock), clock).summary(day, EVERYONE)
+            then = await service(blocked(b.url, http, redis, clock), clock).summary(day, EVERYONE)
+            assert b.request_count == 1
+    idle = IDLE_PER_HOUR * 24
+    assert first.total == pytest.approx(small.expected_total(day.start, day.end, None) + idle)
+    assert then.total == pytest.approx(big.expected_total(day.start, day.end, None) + idle)
+
+
+async def test_the_byte_cap_holds_and_state_keys_survive_it(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis
+) -> None:
+    clock = FakeClock(NOW)
+    await redis.set("costbot:ack:alert-1", "U123")  # state: never the cache's to evict
+    cap = 8 * 1024  # a few blocks of this small cluster
+    source = blocked(standin.url, http, redis, clock, max_bytes=cap)
+    for days_back in range(2, 30):
+        start = datetime(2026, 11, 27, tzinfo=UTC) - timedelta(days=days_back)
+        query = AllocationQuery(start=start, end=start + timedelta(days=1), include_idle=True)
+        await source.allocations(query)
+        assert await used_bytes(redis) <= cap
+    assert source.evictions > 0
+    assert await redis.get("costbot:ack:alert-1") == b"U123"
+
+
+async def test_an_empty_scope_asks_nothing_and_writes_nothing(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis
+) -> None:
+    clock = FakeClock(NOW)
+    costs = service(blocked(standin.url, http, redis, clock), clock)
+    nobody = Scope(namespaces=frozenset())
+    for days in range(1, 51):
+        window = parse_window(f"{days}d", NOW)
+        await costs.summary(window, nobody)
+        await costs.top(window, nobody, "controller")
+        await costs.trend(window, nobody)
+    assert standin.request_count == 0 and standin.bytes_sent == 0
+    assert await redis.dbsize() == 0
+
+
+async def test_a_failing_block_degrades_one_answer_and_says_which_day(
+    standin: OpenCostStandIn, cluster: SyntheticCluster, http: httpx.AsyncClient, redis: Redis
+) -> None:
+    clock = FakeClock(NOW)
+    bad_day = "2026-11-23T00:00:00Z"
+    healthy = standin.responder
+
+    def flaky(path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
+        if params.get("window", "").startswith(bad_day):
+            return 500, "application/json", b'{"code":500,"message":"Prometheus timed out"}'
+        return healthy(path, params)
+
+    standin.responder = flaky
+    source = blocked(standin.url, http, redis, clock, retry_after=3600.0)
+    costs = service(source, clock)
+    week = TimeRange(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC), "w")
+    answer = await costs.summary(week, EVERYONE)
+    assert answer.provenance.missing == ["2026-11-23"]
+    expected = cluster.expected_total(week.start, week.end, None) - cluster.expected_total(
+        datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC), None
+    )
+    assert answer.total == pytest.approx(expected + IDLE_PER_HOUR * 24 * 6)
+    standin.responder = healthy  # OpenCost recovers: the next answer is whole
+    again = await costs.summary(week, EVERYONE)
+    assert again.provenance.missing == []
+    await source.close()
