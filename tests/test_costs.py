@@ -236,12 +236,30 @@ async def test_provenance_is_passed_through() -> None:
     assert summary.provenance.fetched_at == FETCHED
 
 
-async def test_source_is_asked_for_container_rows_with_idle_and_no_filter() -> None:
+async def test_source_is_asked_for_namespace_rows_with_idle_and_no_filter() -> None:
+    """A summary needs no more than namespace-keyed rows (still scoped here, row by row)."""
     source = FakeSource({MAY1: this_week()})
     await service(source).summary(WEEK, TEAM)
     assert source.queries == [
-        AllocationQuery(start=MAY1, end=MAY8, step="", aggregate="", include_idle=True)
+        AllocationQuery(start=MAY1, end=MAY8, step="", aggregate="namespace", include_idle=True)
     ]
+
+
+async def test_labels_ask_for_container_rows_and_controllers_for_controller_rows() -> None:
+    source = FakeSource({MAY1: this_week()})
+    await service(source).top(WEEK, TEAM, "label", label_key="team")
+    await service(source).top(WEEK, TEAM, "controller")
+    assert [q.aggregate for q in source.queries] == ["", "namespace,controllerKind,controller"]
+
+
+async def test_a_scope_that_sees_nothing_asks_the_source_nothing() -> None:
+    source = FakeSource({MAY1: this_week()})
+    nobody = Scope(namespaces=frozenset())
+    summary = await service(source).summary(WEEK, nobody)
+    with pytest.raises(NotFound):  # a namespace outside the scope: not asked either
+        await service(source).namespace("billing", WEEK, TEAM)
+    assert summary.total == 0.0
+    assert source.queries == []
 
 
 # --- namespace --------------------------------------------------------------------------------
@@ -502,7 +520,8 @@ async def test_a_partial_day_is_never_the_cheapest_day() -> None:
 async def test_trend_asks_for_daily_sets() -> None:
     source = trend_source()
     await service(source, now=NOON_MAY3).trend(THREE_DAYS, EVERYTHING)
-    assert [(q.step, q.aggregate, q.include_idle) for q in source.queries] == [("1d", "", True)]
+    expected = [("1d", "namespace", True)]
+    assert [(q.step, q.aggregate, q.include_idle) for q in source.queries] == expected
 
 
 async def test_cluster_wide_trend_includes_idle_and_all_namespaces() -> None:
