@@ -4,6 +4,7 @@ the byte cap (state survives it); no work for empty scopes; a failed block degra
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -65,11 +66,13 @@ def service(source: BlockedCostSource, clock: FakeClock) -> CostService:
 def test_plan_cuts_a_window_into_settled_days_hours_and_one_live_piece() -> None:
     pieces = plan(NOW - timedelta(days=7), NOW, NOW, timedelta(hours=2))
     days = [p for p in pieces if p.end - p.start == timedelta(days=1)]
-    assert len(days) == 6 and all(p.immutable for p in days)
+    assert len(days) == 6
+    assert all(p.immutable for p in days)
     assert pieces[0].start == datetime(2026, 11, 20, 16, tzinfo=UTC)  # aligned to the hour
-    assert not pieces[-1].immutable and pieces[-1].end == NOW
+    assert not pieces[-1].immutable
+    assert pieces[-1].end == NOW
     assert pieces[-1].start == datetime(2026, 11, 27, 14, tzinfo=UTC)  # settling: live
-    assert all(a.end == b.start for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
 
 
 async def test_two_replicas_fetch_each_block_once_and_windows_reuse_blocks(
@@ -105,12 +108,14 @@ async def test_switching_the_opencost_url_never_serves_the_old_numbers(
     clock = FakeClock(NOW)
     small = SyntheticCluster(10, 2, end=NOW)
     big = SyntheticCluster(30, 2, end=NOW)
-    with OpenCostStandIn(responder=small.respond).start() as a:
-        with OpenCostStandIn(responder=big.respond).start() as b:
-            day = TimeRange(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), "d")
-            first = await service(blocked(a.url, http, redis, clock), clock).summary(day, EVERYONE)
-            then = await service(blocked(b.url, http, redis, clock), clock).summary(day, EVERYONE)
-            assert b.request_count == 1
+    with (  # noqa: SIM117 - two servers, the second started inside the first
+        OpenCostStandIn(responder=small.respond).start() as a,
+        OpenCostStandIn(responder=big.respond).start() as b,
+    ):
+        day = TimeRange(datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC), "d")
+        first = await service(blocked(a.url, http, redis, clock), clock).summary(day, EVERYONE)
+        then = await service(blocked(b.url, http, redis, clock), clock).summary(day, EVERYONE)
+        assert b.request_count == 1
     idle = IDLE_PER_HOUR * 24
     assert first.total == pytest.approx(small.expected_total(day.start, day.end, None) + idle)
     assert then.total == pytest.approx(big.expected_total(day.start, day.end, None) + idle)
@@ -143,7 +148,8 @@ async def test_an_empty_scope_asks_nothing_and_writes_nothing(
         await costs.summary(window, nobody)
         await costs.top(window, nobody, "controller")
         await costs.trend(window, nobody)
-    assert standin.request_count == 0 and standin.bytes_sent == 0
+    assert standin.request_count == 0
+    assert standin.bytes_sent == 0
     assert await redis.dbsize() == 0
 
 
