@@ -108,7 +108,7 @@ async def test_switching_the_opencost_url_never_serves_the_old_numbers(
     clock = FakeClock(NOW)
     small = SyntheticCluster(10, 2, end=NOW)
     big = SyntheticCluster(30, 2, end=NOW)
-    with (  # noqa: SIM117 - two servers, the second started inside the first
+    with (
         OpenCostStandIn(responder=small.respond).start() as a,
         OpenCostStandIn(responder=big.respond).start() as b,
     ):
