@@ -35,38 +35,50 @@ def _policy() -> AccessPolicy:
 
 def test_single_cluster_scope_applies_to_every_row_whatever_its_cluster_id() -> None:
     scope = Scope(namespaces=frozenset({"checkout"}))
-    assert scope.sees("checkout") and scope.sees("checkout", "cluster-one")
-    assert not scope.sees("payments") and not scope.sees_cluster("cluster-one")
-    assert scope.partial and not scope.empty
-    assert EVERYTHING.sees("x", "any") and EVERYTHING.all_cluster_wide
+    assert scope.sees("checkout")
+    assert scope.sees("checkout", "cluster-one")
+    assert not scope.sees("payments")
+    assert not scope.sees_cluster("cluster-one")
+    assert scope.partial
+    assert not scope.empty
+    assert EVERYTHING.sees("x", "any")
+    assert EVERYTHING.all_cluster_wide
 
 
 def test_per_cluster_scope_keeps_a_grant_in_its_own_cluster() -> None:
     scope = Scope.per_cluster(
         {"east": ClusterView(frozenset({"checkout"})), "west": ClusterView(None, True)}
     )
-    assert scope.sees("checkout", "east") and not scope.sees("payments", "east")
-    assert scope.sees("payments", "west") and scope.sees_cluster("west")
+    assert scope.sees("checkout", "east")
+    assert not scope.sees("payments", "east")
+    assert scope.sees("payments", "west")
+    assert scope.sees_cluster("west")
     assert not scope.sees_cluster("east")
-    assert not scope.sees("checkout", "elsewhere") and not scope.sees("checkout")  # unlisted
-    assert scope.any_cluster_wide and not scope.all_cluster_wide
+    assert not scope.sees("checkout", "elsewhere")
+    assert not scope.sees("checkout")
+    assert scope.any_cluster_wide
+    assert not scope.all_cluster_wide
     assert scope.visible_names() is None  # west is seen whole
     narrowed = scope.narrowed_to(["checkout"])
-    assert narrowed.sees("checkout", "west") and not narrowed.sees("payments", "west")
+    assert narrowed.sees("checkout", "west")
+    assert not narrowed.sees("payments", "west")
     assert not narrowed.any_cluster_wide
 
 
 def test_nothing_anywhere_is_empty() -> None:
     scope = Scope.per_cluster({"east": ClusterView(frozenset()), "west": ClusterView(frozenset())})
-    assert scope.empty and scope.visible_names() == frozenset()
+    assert scope.empty
+    assert scope.visible_names() == frozenset()
 
 
 def test_policy_asks_each_cluster_its_own_authority() -> None:
     policy = _policy()
     candidates = {"east": {"checkout", "search"}, "west": {"checkout"}}
     scope = asyncio.run(policy.scope(ALICE, candidates))
-    assert scope.sees("checkout", "east") and not scope.sees("checkout", "west")
-    assert not scope.sees("search", "east") and not scope.any_cluster_wide
+    assert scope.sees("checkout", "east")
+    assert not scope.sees("checkout", "west")
+    assert not scope.sees("search", "east")
+    assert not scope.any_cluster_wide
     admin = asyncio.run(policy.scope(ADMIN, candidates))
     assert admin.all_cluster_wide
 
