@@ -8,8 +8,9 @@ later. The built-in demo arrives as an injected `DemoParts` value: nothing here 
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -23,11 +24,12 @@ from bot.charts import lazy_chart
 from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
 from bot.scheduler import DigestControl
-from bot.settings import Settings
+from bot.settings import Authority, Settings
 from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
 from handlers.deps import Deps
 from handlers.render.digest import DigestBlocks
 from handlers.render.recs_digest import BoardDigestSource
+from services.access.clusters import ClusterAuthorizer
 from services.access.identity import (
     FixedMap,
     IdentityMap,
@@ -90,24 +92,37 @@ class DemoParts:
     admin_groups: tuple[str, ...] = ()  # used when neither ADMIN_GROUPS nor a map file is set
 
 
-class KubeHpaSource:
-    """HPAs from the Kubernetes API, in the recommendation engine's terms (percent targets)."""
+HOME = Authority(None, None)  # the bot's own cluster: KUBECONFIG or the in-cluster account
 
-    def __init__(self, kube: KubeApi) -> None:
-        self._kube = kube
+
+class KubeHpaSource:
+    """HPAs from each cluster's Kubernetes API, in the recommendation engine's terms (percent
+    targets), tagged with the cluster they belong to ("" = any: an API several clusters
+    share, or the only one)."""
+
+    def __init__(self, apis: list[tuple[KubeApi, str]]) -> None:
+        self._apis = list(apis)  # (API, cluster tag)
 
     async def cpu_hpas(self) -> list[HpaTarget]:
+        found = await asyncio.gather(*(kube.cpu_hpas() for kube, _ in self._apis))
         return [
-            HpaTarget(h.namespace, h.target_kind, h.target_name, h.target_cpu_utilization * 100)
-            for h in await self._kube.cpu_hpas()
+            HpaTarget(
+                h.namespace, h.target_kind, h.target_name, h.target_cpu_utilization * 100, cluster
+            )
+            for (_, cluster), hpas in zip(self._apis, found, strict=True)
+            for h in hpas
         ]
 
 
 class NoKubernetes:
-    """No KUBECONFIG and not in a pod: every access check fails closed, with a reason."""
+    """No Kubernetes API for these checks (no KUBECONFIG and not in a pod, or a cluster's
+    kubeconfig failed to load): every access check fails closed, with a reason."""
+
+    def __init__(self, reason: str = "no Kubernetes API is configured (set KUBECONFIG)") -> None:
+        self._reason = reason
 
     async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
-        raise AuthorizationUnavailable("no Kubernetes API is configured (set KUBECONFIG)")
+        raise AuthorizationUnavailable(self._reason)
 
 
 class ReadinessProbe:
@@ -200,8 +215,9 @@ class Runtime:
     chat: SlackChatPoster
     digests: DigestControl
     readiness: ReadinessProbe
-    kube: KubeApi | None = None
+    kube: KubeApi | None = None  # the home cluster's API
     embedded: EmbeddedRedis | None = None
+    kubes: tuple[KubeApi, ...] = ()  # every cluster's API, the home one included
     raw_sources: dict[str, OpenCostClient] = field(default_factory=dict)
 
     @classmethod
@@ -258,7 +274,15 @@ class Runtime:
         )
         slack = slack_client(token, slack_api_url or settings.slack_api_url)
         chat = SlackChatPoster(slack)
-        kube = _kube_api(settings)
+        kubes = _kube_apis(settings)
+        kube = kubes.get(HOME)
+        shared = settings.shared_clusters() if settings.authz_shared_across_clusters else []
+        if shared:
+            log.warning(
+                "authz.shared_across_clusters",
+                clusters=shared,
+                detail="access decided by the home cluster for: " + ", ".join(shared),
+            )
         resolver = IdentityResolver(
             _identity_map(settings, demo),
             SlackWebDirectory(slack),
@@ -273,13 +297,15 @@ class Runtime:
         )
         costs = CostService(source, clock, align=_aligner(settings, demo))
         access = AccessPolicy(
-            _authorizer(settings, kube, redis, metrics, demo),
+            _authorizer(settings, kubes, redis, metrics, demo),
             settings.authz_verb,
             settings.authz_resource,
             settings.authz_group,
+            clusters=list(settings.opencost_clusters),
+            shared_clusters=shared,
         )
         admin_groups = frozenset(settings.admin_groups or _demo_admins(settings, demo))
-        recs = _recommendations(settings, clock, redis, source, _hpa_source(kube, demo))
+        recs = _recommendations(settings, clock, redis, source, _hpa_source(settings, kubes, demo))
         digests = build_digests(
             redis=redis,
             chat=chat,
@@ -327,14 +353,15 @@ class Runtime:
             readiness=readiness,
             kube=kube,
             embedded=embedded,
+            kubes=tuple(api for api in kubes.values() if api is not None),
             raw_sources=raw,
         )
 
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.redis.aclose()
-        if self.kube is not None:
-            self.kube.close()
+        for kube in self.kubes or ((self.kube,) if self.kube is not None else ()):
+            kube.close()
         if self.embedded is not None:
             self.embedded.stop()
 
@@ -410,27 +437,38 @@ def _opencost_clients(
     }
 
 
-def _kube_api(settings: Settings) -> KubeApi | None:
+def _kube_apis(settings: Settings) -> dict[Authority, KubeApi | None]:
+    """One Kubernetes API per distinct (kubeconfig, context) among the configured clusters
+    (the home one always); None where it could not be loaded (its checks fail closed)."""
+    wanted = {HOME, *settings.authorities().values()}
+    return {authority: _kube_api(settings, authority) for authority in wanted}
+
+
+def _kube_api(settings: Settings, authority: Authority = HOME) -> KubeApi | None:
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    if not settings.kubeconfig and not in_cluster:
+    kubeconfig = authority.kubeconfig or settings.kubeconfig
+    if not kubeconfig and not in_cluster:
         return None
     from services.access.kube import KubeApi  # the kubernetes client takes ~2 s to import
 
     try:
-        return KubeApi.from_config(settings.kubeconfig)
+        return KubeApi.from_config(kubeconfig, context=authority.context)
     except AuthorizationUnavailable as error:
-        log.error("kubernetes.config_failed", error=str(error))
+        log.error("kubernetes.config_failed", error=str(error), kubeconfig=kubeconfig)
         return None
 
 
 def _authorizer(
     settings: Settings,
-    kube: KubeApi | None,
+    kubes: Mapping[Authority, KubeApi | None],
     redis: aioredis.Redis,
     metrics: Metrics,
     demo: DemoParts | None,
 ) -> Authorizer:
-    if kube is not None:
+    """The home cluster's authorizer, or with OPENCOST_CLUSTERS one per distinct API, each
+    cluster's checks routed to its own (decisions cached per cluster)."""
+
+    def sar(kube: KubeApi) -> SarAuthorizer:
         return SarAuthorizer(
             kube,
             redis,
@@ -438,14 +476,38 @@ def _authorizer(
             prefix=settings.redis_prefix,
             on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
         )
+
+    if settings.opencost_clusters:
+        by_authority: dict[Authority, Authorizer] = {}
+        for authority, kube in kubes.items():
+            where = authority.context or authority.kubeconfig or "the home cluster"
+            missing = NoKubernetes(f"no Kubernetes API could be loaded for {where}")
+            by_authority[authority] = sar(kube) if kube is not None else missing
+        routes = {name: by_authority[a] for name, a in settings.authorities().items()}
+        return ClusterAuthorizer(routes)
+    kube = kubes.get(HOME)
+    if kube is not None:
+        return sar(kube)
     if demo is not None:
         return demo.authorizer
     return NoKubernetes()
 
 
-def _hpa_source(kube: KubeApi | None, demo: DemoParts | None) -> HpaSource:
-    if kube is not None:
-        return KubeHpaSource(kube)
+def _hpa_source(
+    settings: Settings, kubes: Mapping[Authority, KubeApi | None], demo: DemoParts | None
+) -> HpaSource:
+    """HPAs from each cluster's API; an API several clusters share tags its HPAs with no
+    cluster (they match any), one that serves a single cluster tags them with its name."""
+    served: dict[Authority, list[str]] = {}
+    for name, authority in settings.authorities().items():
+        served.setdefault(authority, []).append(name)
+    apis = [
+        (kube, names[0] if len(names) == 1 else "")
+        for authority, names in served.items()
+        if (kube := kubes.get(authority)) is not None
+    ]
+    if apis:
+        return KubeHpaSource(apis)
     return StaticHpaSource(list(demo.hpas) if demo is not None else [])
 
 

@@ -10,13 +10,17 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
+import yaml
 from pydantic import (
     AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,7 +35,10 @@ EXAMPLES: dict[str, str] = {
     "slack_signing_secret": "8f7e6d5c4b3a2910…",
     "slack_api_url": "https://slack.com/api/",
     "opencost_url": "http://opencost.opencost:9003",
-    "opencost_clusters": '{"prod": "http://opencost.prod:9003"}',
+    "opencost_clusters": (
+        '{"prod": {"url": "http://opencost.prod:9003", '
+        '"kubeconfig": "/etc/costbot/prod.kubeconfig", "context": "prod"}}'
+    ),
     "redis_url": "redis://redis:6379/0",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
@@ -48,6 +55,56 @@ EXAMPLES: dict[str, str] = {
     "log_level": "info",
     "log_format": "json",
 }
+
+
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+class ClusterConfig(BaseModel):
+    """One entry of OPENCOST_CLUSTERS: its OpenCost, and the Kubernetes API that decides who
+    may see it (`kubeconfig`/`context`; absent = the bot's own cluster: KUBECONFIG or the
+    in-cluster service account). The string form `"prod": "http://…"` is `{"url": …}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: AnyHttpUrl
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError("file not found")
+        return value
+
+    @field_validator("context")
+    @classmethod
+    def _context_known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        path = info.data.get("kubeconfig")
+        if value is None or path is None:
+            return value  # the home kubeconfig is only read at start-up
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if value not in _contexts(Path(path).expanduser()):
+            raise ValueError(f"no context {value!r} in {path}")
+        return value
+
+
+class Authority(NamedTuple):
+    """Which Kubernetes API decides a cluster's access: (kubeconfig, context), None = home."""
+
+    kubeconfig: str | None
+    context: str | None
+
+
+def _contexts(path: Path) -> set[str]:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ValueError("kubeconfig is not readable YAML") from exc
+    entries = document.get("contexts") if isinstance(document, dict) else None
+    return {str(e.get("name")) for e in entries or [] if isinstance(e, dict)}
 
 
 def parse_duration(value: object) -> int:
@@ -76,7 +133,9 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     opencost_url: AnyHttpUrl | None = None
-    opencost_clusters: Annotated[dict[str, AnyHttpUrl], NoDecode] = Field(default_factory=dict)
+    # Before opencost_clusters: its validator reads it.
+    authz_shared_across_clusters: bool = False
+    opencost_clusters: Annotated[dict[str, ClusterConfig], NoDecode] = Field(default_factory=dict)
     opencost_timeout: float = Field(default=10.0, gt=0, le=120)
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "costbot")
@@ -127,13 +186,41 @@ class Settings(BaseSettings):
     @field_validator("opencost_clusters", mode="before")
     @classmethod
     def _clusters(cls, value: object) -> object:
+        """JSON text → {name: {"url": …, …}}; a plain URL string is the string form."""
         if isinstance(value, str):
             if not value.strip():
                 return {}
             try:
-                return json.loads(value)
+                value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ValueError("must be a JSON object of cluster name → URL") from exc
+                raise ValueError(
+                    "must be a JSON object of cluster name → URL or {url, kubeconfig, context}"
+                ) from exc
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object of cluster name → URL or {url, …}")
+        for name in value:
+            if not isinstance(name, str) or not _CLUSTER_NAME.match(name):
+                raise ValueError(
+                    f"cluster name {str(name)[:64]!r} must be letters, digits, '.', '-' or '_'"
+                )
+        return {name: {"url": e} if isinstance(e, str) else e for name, e in value.items()}
+
+    @field_validator("opencost_clusters")
+    @classmethod
+    def _one_authority_each(
+        cls, value: dict[str, ClusterConfig], info: ValidationInfo
+    ) -> dict[str, ClusterConfig]:
+        """Several clusters decided by one Kubernetes API must be asked for explicitly: a
+        grant in the home cluster would otherwise silently stand for every cluster."""
+        if info.data.get("authz_shared_across_clusters"):
+            return value
+        shared = _shared(value)
+        if shared:
+            raise ValueError(
+                f"{', '.join(shared)} would all have their access decided by one Kubernetes API; "
+                'give each cluster its own "kubeconfig"/"context", or set '
+                "AUTHZ_SHARED_ACROSS_CLUSTERS=true to accept that"
+            )
         return value
 
     @field_validator("redis_url")
@@ -185,10 +272,22 @@ class Settings(BaseSettings):
     def clusters(self) -> dict[str, str]:
         """Configured OpenCost base URLs by cluster name (empty in demo mode)."""
         if self.opencost_clusters:
-            return {name: str(url).rstrip("/") for name, url in self.opencost_clusters.items()}
+            return {name: str(c.url).rstrip("/") for name, c in self.opencost_clusters.items()}
         if self.opencost_url:
             return {"": str(self.opencost_url).rstrip("/")}
         return {}
+
+    def authorities(self) -> dict[str, Authority]:
+        """Which Kubernetes API decides each configured cluster (the home one for "")."""
+        if not self.opencost_clusters:
+            return {name: Authority(None, None) for name in self.clusters()}
+        return {
+            name: Authority(c.kubeconfig, c.context) for name, c in self.opencost_clusters.items()
+        }
+
+    def shared_clusters(self) -> list[str]:
+        """Clusters whose access one Kubernetes API decides together with another's."""
+        return _shared(self.opencost_clusters)
 
     def require_serve(self) -> list[str]:
         """Problems that stop `serve` (checked there, not for demo/ask)."""
@@ -203,15 +302,27 @@ class Settings(BaseSettings):
         return problems
 
 
+def _shared(clusters: dict[str, ClusterConfig]) -> list[str]:
+    """Names of the clusters that share their Kubernetes authority with another one."""
+    by_authority: dict[Authority, list[str]] = {}
+    for name, cluster in clusters.items():
+        by_authority.setdefault(Authority(cluster.kubeconfig, cluster.context), []).append(name)
+    return sorted(name for names in by_authority.values() if len(names) > 1 for name in names)
+
+
 def describe_errors(error: ValidationError) -> list[str]:
-    """One plain line per bad field: NAME: what was wrong (example: …). Never the value."""
+    """One plain line per bad field: NAME: what was wrong (example: …). Never the value.
+
+    A nested field is named by its path: `OPENCOST_CLUSTERS.prod-eu.kubeconfig`."""
     lines = []
     for item in error.errors(include_input=False, include_url=False):
-        field = str(item["loc"][0]) if item["loc"] else "configuration"
+        loc: tuple[Any, ...] = tuple(item["loc"])
+        field = str(loc[0]) if loc else "configuration"
+        path = ".".join([field.upper(), *(str(part) for part in loc[1:])])
         message = str(item["msg"]).removeprefix("Value error, ")
-        example = EXAMPLES.get(field)
+        example = EXAMPLES.get(field) if len(loc) <= 1 else None
         suffix = f" (example: {example})" if example else ""
-        lines.append(f"{field.upper()}: {message}{suffix}")
+        lines.append(f"{path}: {message}{suffix}")
     return lines
 
 

@@ -53,6 +53,9 @@ def cost_world(
         else:
             env.pop("opencost_url")
             env["opencost_clusters"] = {name: s.base_url for name, s in opencost.items()}
+            # One Kubernetes stand-in decides every cluster here (tests/test_multicluster.py
+            # gives each cluster its own).
+            env["authz_shared_across_clusters"] = len(opencost) > 1
         env.update(settings)
         bot = BotServer(Settings(**env), clock).start()
         client = SignedSlackClient(bot.url + "/slack/events", SIGNING_SECRET)

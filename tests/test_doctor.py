@@ -93,6 +93,7 @@ def test_each_cluster_is_queried_and_reported_on_its_own(world: Any, tmp_path: P
         clusters = {"prod": opencost.base_url, "staging": broken.base_url}
         del settings["opencost_url"]
         settings["opencost_clusters"] = json.dumps(clusters)
+        settings["authz_shared_across_clusters"] = "true"  # both decided by the one stand-in
         code, findings = run_check(settings, tmp_path)
         assert broken.requests_to("/allocation")
     assert code == 1

@@ -31,8 +31,7 @@ async def visible_scope(
     """The namespaces present in the data that Kubernetes lets this identity see (asked with
     the answer's own `step`, and over both periods of a comparison)."""
     present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
-    candidates = sorted({ns for names in present.values() for ns in names if ns})
-    return await deps.access.scope(asker.identity, candidates)
+    return await deps.access.scope(asker.identity, present)
 
 
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:

@@ -63,22 +63,21 @@ async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
         return Reply([header("Who you are"), section(_unmapped_words(asker))]).finished()
     window = parse_window(DEFAULT_WINDOW, deps.clock.now())
     present = await deps.costs.visible_namespaces(window)
-    everything = sorted({ns for names in present.values() for ns in names if ns})
-    scope = await deps.access.scope(identity, everything)
+    scope = await deps.access.scope(identity, present)
     groups = ", ".join(f"`{escape(g)}`" for g in identity.groups) or "none"
     how = MAPPED_BY.get(identity.source, escape(identity.source))
     lines = [
         f"*Slack:* <@{escape(asker.user_id)}> (`{escape(asker.user_id)}`)",
         f"*Kubernetes user:* `{escape(identity.k8s_user or '')}` (mapped by {how})",
         f"*Groups:* {groups}",
-        f"*Cluster-wide figures:* {'yes' if scope.cluster_wide else 'no'}",
+        f"*Cluster-wide figures:* {_wide_words(deps, scope)}",
     ]
     blocks = [
         header("Who you are"),
         section("\n".join(lines)),
-        section("*Namespaces you may see*\n" + _visible_lines(present, scope)),
+        section("*Namespaces you may see*\n" + _visible_lines(deps, present, scope)),
     ]
-    if not scope.cluster_wide and not scope.namespaces:
+    if scope.empty:
         check = deps.access.see_check()
         what = f"{check.verb} {check.resource}" + (f".{check.group}" if check.group else "")
         blocks.append(
@@ -88,19 +87,43 @@ async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
                 "Ask your platform team for a RoleBinding in the namespaces you work in."
             )
         )
-    blocks.append(
-        context("Access is decided by Kubernetes RBAC (SubjectAccessReview) each time you ask.")
-    )
+    blocks.append(context(_authority_words(deps)))
     return Reply(blocks).finished()
 
 
-def _visible_lines(present: dict[str, set[str]], scope: Scope) -> str:
+def _wide_words(deps: Deps, scope: Scope) -> str:
+    """yes/no with one cluster; with several, the clusters seen whole."""
+    if not deps.access.multi:
+        return "yes" if scope.all_cluster_wide else "no"
+    wide = [name for name in deps.access.clusters if scope.sees_cluster(name)]
+    if not wide:
+        return "no"
+    if len(wide) == len(deps.access.clusters):
+        return "yes (every cluster)"
+    return "only on " + ", ".join(f"`{escape(name)}`" for name in wide)
+
+
+def _authority_words(deps: Deps) -> str:
+    words = "Access is decided by Kubernetes RBAC (SubjectAccessReview) each time you ask"
+    if deps.access.multi:
+        words += ", by each cluster's own API"
+    shared = deps.access.shared_clusters
+    if shared:
+        words += "; access decided by the home cluster for: " + ", ".join(map(escape, shared))
+    return words + "."
+
+
+def _visible_lines(deps: Deps, present: dict[str, set[str]], scope: Scope) -> str:
+    """One line per cluster: what this person may see there."""
+    clusters = deps.access.clusters or tuple(sorted(present)) or ("",)
     per_cluster = []
-    for cluster, names in sorted(present.items()):
-        seen = sorted(n for n in names if n and scope.sees(n))
+    for cluster in clusters:
+        names = present.get(cluster, set())
+        seen = sorted(n for n in names if n and scope.sees(n, cluster))
         shown = ", ".join(f"`{escape(n)}`" for n in seen[:40]) or "none"
         more = f" …and {len(seen) - 40} more" if len(seen) > 40 else ""
-        per_cluster.append(f"*{escape(cluster or 'cluster')}:* {shown}{more}")
+        whole = " (cluster-wide)" if deps.access.multi and scope.sees_cluster(cluster) else ""
+        per_cluster.append(f"*{escape(cluster or 'cluster')}{whole}:* {shown}{more}")
     return "\n".join(per_cluster) or "none"
 
 

@@ -55,12 +55,15 @@ class KubeApi:
         self.source = "given client"
 
     @classmethod
-    def from_config(cls, kubeconfig: str | None = None, *, timeout: float = 5.0) -> KubeApi:
+    def from_config(
+        cls, kubeconfig: str | None = None, *, context: str | None = None, timeout: float = 5.0
+    ) -> KubeApi:
         """KUBECONFIG (argument, then environment), else the in-cluster service account, else
-        ~/.kube/config. Raises AuthorizationUnavailable naming what was tried."""
+        ~/.kube/config; `context` picks one of the kubeconfig's contexts (default: current).
+        Raises AuthorizationUnavailable naming what was tried."""
         cfg = client.Configuration()
         cfg.retries = 1  # fail closed quickly; the caller's cache absorbs blips
-        source = _load_config(cfg, kubeconfig or os.environ.get("KUBECONFIG"))
+        source = _load_config(cfg, kubeconfig or os.environ.get("KUBECONFIG"), context)
         api = cls(client.ApiClient(cfg), timeout=timeout)
         api.source = source
         return api
@@ -149,11 +152,11 @@ class KubeApi:
             raise error(f"cannot reach the Kubernetes API at {self.host} ({what}): {exc}") from exc
 
 
-def _load_config(cfg: Any, kubeconfig: str | None) -> str:
+def _load_config(cfg: Any, kubeconfig: str | None, context: str | None = None) -> str:
     home = Path("~/.kube/config").expanduser()
     if kubeconfig:
         source = kubeconfig
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+    elif os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
         source = "in-cluster service account"
     elif home.exists():
         source = str(home)
@@ -165,10 +168,12 @@ def _load_config(cfg: Any, kubeconfig: str | None) -> str:
         if source == "in-cluster service account":
             config.load_incluster_config(client_configuration=cfg)
         else:
-            config.load_kube_config(source, client_configuration=cfg, persist_config=False)
+            config.load_kube_config(
+                source, context=context, client_configuration=cfg, persist_config=False
+            )
     except (ConfigException, OSError, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
         raise AuthorizationUnavailable(f"cannot load Kubernetes config ({source}): {exc}") from exc
-    return source
+    return f"{source} (context {context})" if context else source
 
 
 def _attributes(check: AccessCheck) -> Any:

@@ -31,8 +31,9 @@ class SarClient(Protocol):
 class SarAuthorizer:
     """`Authorizer` asking the Kubernetes API, with decisions cached in Redis for `ttl` seconds.
 
-    The cache key covers user, sorted groups and every check attribute, so a change of groups
-    in the identity map is a different key. A Redis failure only skips the cache."""
+    The cache key covers user, sorted groups and every check attribute (the cluster included,
+    so one cluster's decision never answers for another), so a change of groups in the
+    identity map is a different key. A Redis failure only skips the cache."""
 
     def __init__(
         self,
@@ -71,6 +72,8 @@ class SarAuthorizer:
     def _key(self, user: str, groups: Iterable[str], check: AccessCheck) -> str:
         parts = [user, sorted(set(groups)), check.verb, check.group, check.resource]
         parts += [check.namespace, check.name]
+        if check.cluster:  # keys of single-cluster deployments stay what they were
+            parts.append(check.cluster)
         digest = hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]
         return f"{self._prefix}authz:{digest}"
 

@@ -50,12 +50,12 @@ class Changes(NamedTuple):
 
 # --- visibility -------------------------------------------------------------------------------
 def is_visible(row: Allocation, scope: Scope) -> bool:
-    """Idle and cluster-level rows need cluster-wide access; the rest need their namespace."""
-    if row.is_idle:
-        return scope.cluster_wide
-    if row.namespace in CLUSTER_PSEUDO_NAMESPACES and not scope.cluster_wide:
-        return False
-    return scope.sees(row.namespace)
+    """Idle and cluster-level rows need cluster-wide access to the row's own cluster; the rest
+    need their namespace in that cluster."""
+    view = scope.view(row.cluster)
+    if row.is_idle or row.namespace in CLUSTER_PSEUDO_NAMESPACES:
+        return view.cluster_wide
+    return view.sees(row.namespace)
 
 
 def visible(rows: Iterable[Allocation], scope: Scope) -> list[Allocation]:

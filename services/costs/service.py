@@ -87,7 +87,8 @@ class CostService:
         hours = self._hours(window)
         grand = cm.total(rows)
         namespaces = cm.costs_by([r for r in rows if not r.is_idle], "namespace")
-        idle = cm.total(r for r in rows if r.is_idle) if scope.cluster_wide else None
+        # Idle rows are only among the visible ones for clusters seen whole.
+        idle = cm.total(r for r in rows if r.is_idle) if scope.any_cluster_wide else None
         pseudo = cm.CLUSTER_PSEUDO_NAMESPACES | {UNALLOCATED}
         return Summary(
             window=window,
@@ -135,7 +136,7 @@ class CostService:
         label_key: str | None = None,
     ) -> TopList:
         dim = cm.parse_dimension(dimension, label_key)
-        if dim in CLUSTER_WIDE_DIMENSIONS and not scope.cluster_wide:
+        if dim in CLUSTER_WIDE_DIMENSIONS and not scope.any_cluster_wide:
             # A node's name and spend describe everyone's pods on it, not only the asker's.
             raise NotAllowed(
                 f"Costs by {dim} are cluster-wide figures; only people with cluster-wide "
@@ -145,6 +146,8 @@ class CostService:
         level = _TOP_LEVELS.get(dim, CONTAINER_LEVEL)
         data = await self._fetch(window.start, window.end, level=level, scope=scope)
         rows = cm.visible(data.rows(), scope)
+        if dim in CLUSTER_WIDE_DIMENSIONS:  # only the clusters seen whole
+            rows = [row for row in rows if scope.sees_cluster(row.cluster)]
         grand = cm.total(rows)
         ordered = cm.ranked(cm.costs_by(rows, dim))
         shown, rest = ordered[: max(1, k)], ordered[max(1, k) :]

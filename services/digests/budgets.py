@@ -262,8 +262,8 @@ class BudgetService:
         raise NotAllowed(f"Only whoever set this budget, or an admin, can {verb} it.")
 
     async def _require_access(self, identity: Identity, kind: BudgetKind, target: str) -> None:
-        if kind == "cluster":
-            if not await self._access.may_see_cluster(identity):
+        if kind == "cluster":  # target: one cluster's name, or "" for every cluster
+            if not await self._access.may_see_cluster(identity, target or None):
                 raise NotAllowed("A cluster-wide budget needs cluster-wide access.")
         elif kind == "namespace":
             if not await self._access.may_see_all(identity, [target]):
@@ -293,20 +293,21 @@ class BudgetService:
         present = await self._costs.visible_namespaces(
             TimeRange(now - timedelta(days=7), now, "7d")
         )
-        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
-        return scope.cluster_wide or bool(scope.namespaces)
+        scope = await self._access.scope(identity, present)
+        return not scope.empty
 
     async def _scope(self, budget: Budget, identity: Identity) -> tuple[Scope, Focus] | None:
         if budget.kind == "cluster":
-            if not await self._access.may_see_cluster(identity):
+            if not await self._access.may_see_cluster(identity, budget.target or None):
                 return None
             return EVERYTHING, Focus(cluster=budget.target or None)
         if budget.kind == "namespace":
-            scope = await self._access.scope(identity, [budget.target])
-            return (scope, Focus(namespace=budget.target)) if scope.sees(budget.target) else None
+            scope = await self._access.scope(identity, [budget.target])  # in every cluster
+            names = scope.visible_names()
+            visible = names is None or budget.target in names
+            return (scope, Focus(namespace=budget.target)) if visible else None
         now = self._clock.now()
         window = TimeRange(now - timedelta(days=7), now, "7d")
         present = await self._costs.visible_namespaces(window)
-        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
-        empty = not scope.cluster_wide and not scope.namespaces
-        return None if empty else (scope, Focus(label=budget.label))
+        scope = await self._access.scope(identity, present)
+        return None if scope.empty else (scope, Focus(label=budget.label))

@@ -102,7 +102,7 @@ class VisibleScope(NamedTuple):
 
     @property
     def empty(self) -> bool:
-        return not self.scope.cluster_wide and self.scope.namespaces == frozenset()
+        return self.scope.empty
 
 
 class DigestContent:
@@ -119,15 +119,18 @@ class DigestContent:
         """The subscription's scope cut to what the subscriber may see now."""
         # with_previous: a namespace deleted since the last period still counts for "gone".
         present = await self._costs.visible_namespaces(period, with_previous=True)
-        names = {ns for found in present.values() for ns in found if ns}
-        now = await self._access.scope(identity, names | set(sub.namespaces) | set(sub.seen))
+        pairs = [(cluster, ns) for cluster, found in present.items() for ns in found if ns]
+        names = {ns for _, ns in pairs}
+        extra = set(sub.namespaces) | set(sub.seen)  # asked about in every cluster
+        now = await self._access.scope(identity, [*pairs, *sorted(extra)])
         if sub.scope_kind == "namespaces":
             wanted = frozenset(sub.namespaces)
-            kept = wanted if now.namespaces is None else wanted & now.namespaces
-            return VisibleScope(Scope(namespaces=kept), len(wanted - kept), False)
-        lost_cluster = sub.cluster_wide and not now.cluster_wide
+            seen = now.visible_names()
+            kept = wanted if seen is None else wanted & seen
+            return VisibleScope(now.narrowed_to(wanted), len(wanted - kept), False)
+        lost_cluster = sub.cluster_wide and not now.all_cluster_wide
         before = names if sub.cluster_wide else names & set(sub.seen)
-        hidden = sum(1 for ns in before if not now.sees(ns))
+        hidden = sum(1 for cluster, ns in pairs if ns in before and not now.sees(ns, cluster))
         return VisibleScope(now, hidden, lost_cluster)
 
     async def build(

@@ -173,8 +173,10 @@ class DigestService:
 
     async def _visible(self, identity: Identity) -> tuple[str, ...]:
         present = await self._costs.visible_namespaces(parse_window("7d", self._clock.now()))
-        scope = await self._access.scope(identity, {n for ns in present.values() for n in ns})
-        return tuple(sorted(scope.namespaces or ()))
+        scope = await self._access.scope(identity, present)
+        names = scope.visible_names()  # None: some cluster is seen whole
+        every = {n for ns in present.values() for n in ns}
+        return tuple(sorted(every if names is None else names & every))
 
     async def _slack_tz(self, user_id: str) -> str:
         if self._directory is None:

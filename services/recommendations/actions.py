@@ -89,8 +89,7 @@ class RecommendationActions:
         """What the identity may see among the namespaces present in the default window."""
         window = parse_window(DEFAULT_WINDOW, self._clock.now())
         present = await self._costs.visible_namespaces(window)
-        candidates = sorted({ns for names in present.values() for ns in names if ns})
-        return await self._access.scope(identity, candidates)
+        return await self._access.scope(identity, present)
 
     async def board(
         self, identity: Identity, namespace: str | None = None, include_all: bool = False
@@ -185,8 +184,10 @@ class RecommendationActions:
         """`patch` on the target; a cluster-level insight with no single target (idle capacity)
         needs `patch` on every node, a grant only cluster operators hold."""
         if rec.namespace or rec.kind.lower() in CLUSTER_RESOURCES:
-            return await self._access.may_act(identity, rec.namespace, rec.kind, rec.controller)
-        return await self._access.may_act(identity, "", CLUSTER_TARGET_KIND, "")
+            return await self._access.may_act(
+                identity, rec.namespace, rec.kind, rec.controller, rec.cluster
+            )
+        return await self._access.may_act(identity, "", CLUSTER_TARGET_KIND, "", rec.cluster)
 
     async def _reject(self, identity: Identity, rec_id: str, reason: str) -> None:
         await self._audit.record(

@@ -77,12 +77,15 @@ class OptimizationService:
     ) -> RecommendationSet:
         rows = dated_rows(data, start)
         visible = [
-            dated for dated in rows if not dated.row.is_idle and scope.sees(dated.row.namespace)
+            dated
+            for dated in rows
+            if not dated.row.is_idle and scope.sees(dated.row.namespace, dated.row.cluster)
         ]
         recs, skipped = self._workload_recs(visible, hpas, end)
         failed = list(data.failed_clusters)
-        if scope.cluster_wide:
-            recs += self._cluster_recs(rows, assets)
+        if scope.any_cluster_wide:  # cluster-level insights of the clusters seen whole
+            cluster_recs = self._cluster_recs(rows, assets)
+            recs += [rec for rec in cluster_recs if scope.sees_cluster(rec.cluster)]
             failed += [
                 name for name in (assets.failed_clusters if assets else []) if name not in failed
             ]
@@ -124,7 +127,7 @@ class OptimizationService:
     async def _assets(
         self, query: AllocationQuery, scope: Scope
     ) -> tuple[AssetData | None, list[str]]:
-        if not scope.cluster_wide:
+        if not scope.any_cluster_wide:
             return None, []
         try:
             return await self._source.assets(query.start, query.end), []

@@ -266,7 +266,9 @@ def _decode_state(rec_id: str, raw: bytes | str | None) -> RecState:
 
 
 def _visible(entry: RealizedEntry, scope: Scope) -> bool:
-    return scope.cluster_wide if not entry.namespace else scope.sees(entry.namespace)
+    if not entry.namespace:
+        return scope.sees_cluster(entry.cluster)
+    return scope.sees(entry.namespace, entry.cluster)
 
 
 def _text(value: bytes | str) -> str:
