@@ -25,6 +25,7 @@ from handlers.grammar.commands import (
     Top,
     Trend,
     Whoami,
+    WorkloadQuery,
 )
 from handlers.grammar.parser import parse
 from handlers.grammar.usage import COMMAND_WORDS, USAGE, usage_for
@@ -53,6 +54,7 @@ __all__ = [
     "Top",
     "Trend",
     "Whoami",
+    "WorkloadQuery",
     "parse",
     "usage_for",
 ]
