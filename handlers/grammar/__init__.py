@@ -28,10 +28,11 @@ from handlers.grammar.commands import (
     WorkloadQuery,
 )
 from handlers.grammar.parser import parse
-from handlers.grammar.usage import COMMAND_WORDS, USAGE, usage_for
+from handlers.grammar.usage import ALIASES, COMMAND_WORDS, USAGE, usage_for
 from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 
 __all__ = [
+    "ALIASES",
     "COMMAND_WORDS",
     "USAGE",
     "Audit",

@@ -121,6 +121,6 @@ class BudgetRemove(_Command, frozen=True, kw_only=True):
 
 Command: TypeAlias = (
     Help | Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend | Recommendations
-    | WorkloadQuery | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe | DigestPreview
-    | BudgetSet | BudgetList | BudgetRemove
+    | WorkloadQuery | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe
+    | DigestPreview | BudgetSet | BudgetList | BudgetRemove
 )  # fmt: skip

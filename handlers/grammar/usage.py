@@ -86,7 +86,8 @@ def usage_for(topic: str | None) -> str:
     """Usage lines for one topic (a COMMAND_WORDS entry or "window"), or everything."""
     if topic is None or topic not in _USAGE:
         return USAGE
-    extra = () if topic in ("whoami", "audit", "recommendations") else _USAGE["window"]
+    plain = ("whoami", "audit", "recommendations", "window", "digest", "budget")
+    extra = () if topic in plain else _USAGE["window"]
     return "\n".join((*_USAGE[topic], *extra))
 
 
