@@ -26,7 +26,7 @@ from services.costs.windows import looks_like_window
 def parse(text: str, now: datetime) -> Command:
     """The command in `text` (what follows `/cost`), windows resolved against `now`."""
     words = Words(tokens(text), now)
-    if words.peek() in ("/cost", "cost"):  # pasted with the command, or typed out of habit
+    while words.peek() in ("/cost", "cost"):  # pasted with the command, or typed out of habit
         words.take()
     first = words.peek()
     if first is None:
