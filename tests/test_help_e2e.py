@@ -5,8 +5,8 @@ the common slips, the workload command, and NoAccess for every cost command."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
