@@ -51,8 +51,11 @@ def words_for(error: BaseException, ref: str = "") -> str:
     if isinstance(error, NotAllowed):
         return f":no_entry: {escape(str(error)) or 'You are not allowed to do that.'}"
     if isinstance(error, NotFound):
-        guess = f" Did you mean `{escape(error.suggestion)}`?" if error.suggestion else ""
-        return f":mag: {escape(str(error))}{guess}"
+        text = escape(str(error))
+        if error.suggestion:
+            stop = "" if text.endswith((".", "?", "!")) else "."
+            text += f"{stop} Did you mean `{escape(error.suggestion)}`?"
+        return f":mag: {text}"
     if isinstance(error, StaleAction):
         return f":hourglass: {escape(str(error))}"
     if isinstance(error, AuthorizationUnavailable):
