@@ -51,11 +51,7 @@ def words_for(error: BaseException, ref: str = "") -> str:
     if isinstance(error, NotAllowed):
         return f":no_entry: {escape(str(error)) or 'You are not allowed to do that.'}"
     if isinstance(error, NotFound):
-        text = escape(str(error))
-        if error.suggestion:
-            stop = "" if text.endswith((".", "?", "!")) else "."
-            text += f"{stop} Did you mean `{escape(error.suggestion)}`?"
-        return f":mag: {text}"
+        return _not_found_words(error)
     if isinstance(error, StaleAction):
         return f":hourglass: {escape(str(error))}"
     if isinstance(error, AuthorizationUnavailable):
@@ -86,6 +82,15 @@ def words_for(error: BaseException, ref: str = "") -> str:
         return f":warning: {escape(str(error))}"
     suffix = f" (reference `{ref}`)" if ref else ""
     return f":warning: Something went wrong on my side{suffix}. It has been logged."
+
+
+def _not_found_words(error: NotFound) -> str:
+    """Nothing visible by that name, with a did-you-mean the service drew from visible names."""
+    text = escape(str(error))
+    if error.suggestion:
+        stop = "" if text.endswith((".", "?", "!")) else "."
+        text += f"{stop} Did you mean `{escape(error.suggestion)}`?"
+    return f":mag: {text}"
 
 
 def no_access_words(error: NoAccess) -> str:
