@@ -10,6 +10,7 @@ from services.errors import (
     AuthorizationUnavailable,
     ChatUnavailable,
     CostbotError,
+    NoAccess,
     NotAllowed,
     NotFound,
     OpenCostBadResponse,
@@ -45,10 +46,12 @@ def words_for(error: BaseException, ref: str = "") -> str:
         return f":thinking_face: {escape(str(error))}{hint}"
     if isinstance(error, Unmapped):
         return ":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(error.slack_user_id))
+    if isinstance(error, NoAccess):
+        return no_access_words(error)
     if isinstance(error, NotAllowed):
         return f":no_entry: {escape(str(error)) or 'You are not allowed to do that.'}"
     if isinstance(error, NotFound):
-        return f":mag: {escape(str(error))}"
+        return _not_found_words(error)
     if isinstance(error, StaleAction):
         return f":hourglass: {escape(str(error))}"
     if isinstance(error, AuthorizationUnavailable):
@@ -79,6 +82,27 @@ def words_for(error: BaseException, ref: str = "") -> str:
         return f":warning: {escape(str(error))}"
     suffix = f" (reference `{ref}`)" if ref else ""
     return f":warning: Something went wrong on my side{suffix}. It has been logged."
+
+
+def _not_found_words(error: NotFound) -> str:
+    """Nothing visible by that name, with a did-you-mean the service drew from visible names."""
+    text = escape(str(error))
+    if error.suggestion:
+        stop = "" if text.endswith((".", "?", "!")) else "."
+        text += f"{stop} Did you mean `{escape(error.suggestion)}`?"
+    return f":mag: {text}"
+
+
+def no_access_words(error: NoAccess) -> str:
+    """A mapped user who may see no namespace: who Kubernetes thinks they are and the one
+    permission to ask for; no figures at all."""
+    groups = ", ".join(escape(g) for g in error.groups) or "none"
+    what = f"{error.verb} {error.resource}" + (f".{error.group}" if error.group else "")
+    return (
+        ":see_no_evil: You can't see any namespace yet — your Kubernetes identity is "
+        f"`{escape(error.k8s_user)}` (groups: {groups}); ask your platform team for a "
+        f"RoleBinding that allows `{escape(what)}` in your namespace."
+    )
 
 
 def _chat_words(error: ChatUnavailable) -> str:

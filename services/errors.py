@@ -5,7 +5,8 @@ CostbotError
 │   └── BadWindow
 ├── NotFound                  nothing by that name *that you may see* (never says which)
 ├── NotAllowed                the identity may not do this
-│   └── Unmapped              no Kubernetes identity for this Slack user
+│   ├── Unmapped              no Kubernetes identity for this Slack user
+│   └── NoAccess              mapped, but Kubernetes lets it see no namespace at all
 ├── StaleAction               a button refers to an older version of a recommendation
 └── DependencyError           something we depend on failed
     ├── OpenCostError
@@ -36,7 +37,14 @@ class BadWindow(UserInputError):
 
 
 class NotFound(CostbotError):
-    """Nothing visible under that name. Deliberately identical for 'hidden' and 'absent'."""
+    """Nothing visible under that name. Deliberately identical for 'hidden' and 'absent'.
+
+    `suggestion` is a close name drawn only from what the asker may see (did-you-mean), so it
+    reads the same whether the asked-for name is hidden or absent."""
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 class NotAllowed(CostbotError):
@@ -49,6 +57,19 @@ class Unmapped(NotAllowed):
     def __init__(self, slack_user_id: str) -> None:
         super().__init__(f"Slack user {slack_user_id} is not mapped to a Kubernetes identity")
         self.slack_user_id = slack_user_id
+
+
+class NoAccess(NotAllowed):
+    """A mapped identity that may see no namespace in the data: every cost answer would be
+    empty, so none is computed. Carries who they are in Kubernetes and the permission that
+    would let them see a namespace, so the words can say what to ask for."""
+
+    def __init__(
+        self, k8s_user: str, groups: tuple[str, ...], verb: str, resource: str, group: str = ""
+    ) -> None:
+        super().__init__(f"{k8s_user} may see no namespace")
+        self.k8s_user, self.groups = k8s_user, groups
+        self.verb, self.resource, self.group = verb, resource, group
 
 
 class StaleAction(CostbotError):

@@ -32,6 +32,7 @@ from handlers.grammar import (
     Top,
     Trend,
     Whoami,
+    WorkloadQuery,
     parse,
     usage_for,
 )
@@ -252,20 +253,40 @@ def test_documented_forms_aliases_and_orderings_parse(text: str, expected: Comma
         ("trnd", "trend"),
     ],
 )
-def test_unknown_command_suggests_the_closest_word_and_shows_usage(typo: str, meant: str) -> None:
+def test_unknown_command_suggests_the_closest_word_and_its_one_usage_line(
+    typo: str, meant: str
+) -> None:
     with pytest.raises(UserInputError) as caught:
         parse(f"{typo} 7d", NOW)
     assert typo in str(caught.value)
-    assert f"Did you mean `{meant}`?" in caught.value.hint
-    assert USAGE in caught.value.hint
+    guess, *usage = caught.value.hint.split("\n")  # the guess and that command's usage only
+    assert guess == f"Did you mean `{meant}`?"
+    assert usage[0].startswith(f"`/cost {meant}")
+    assert f"`/cost help {meant}`" in usage[-1]
+    assert len(usage) <= (4 if meant == "digest" else 2)
 
 
-def test_unknown_word_with_nothing_close_gets_usage_and_a_namespace_tip() -> None:
+def test_unknown_word_with_nothing_close_gets_one_line_and_a_namespace_tip() -> None:
     with pytest.raises(UserInputError) as caught:
         parse("payments", NOW)
     assert "Did you mean" not in caught.value.hint
     assert "namespace NAME" in caught.value.hint
-    assert USAGE in caught.value.hint
+    assert "`/cost help`" in caught.value.hint
+    assert "\n" not in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [("top by nmespace", "top"), ("summary lastwek", "summary"), ("ns a b", "namespace")],
+)
+def test_a_mistake_shows_only_that_commands_usage(text: str, topic: str) -> None:
+    with pytest.raises(UserInputError) as caught:
+        parse(text, NOW)
+    hint = caught.value.hint
+    assert f"`/cost help {topic}`" in hint
+    others = [w for w in COMMAND_WORDS if w not in (topic, "help") and f"/cost {w} " in hint]
+    assert not others, hint
+    assert len(hint.splitlines()) <= 3, hint
 
 
 @pytest.mark.parametrize(
@@ -389,6 +410,60 @@ def test_every_command_word_is_understood() -> None:
         except UserInputError as error:
             problems.append(str(error))
     assert not [p for p in problems if "don't know the command" in p]
+
+
+# --- common slips ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cost ns payments", NamespaceQuery(namespace="payments", window=w())),
+        ("/cost cost summary", Summary(window=w())),
+        ("recs for payments", Recommendations(namespace="payments")),
+        ("recommendations for payments", Recommendations(namespace="payments")),
+        (
+            "recommendations FOR payments all",
+            Recommendations(namespace="payments", include_all=True),
+        ),
+        (
+            "top 5 by team",
+            Top(window=w(), k=5, dimension="label", label_key="team", label_guessed=True),
+        ),
+        ("top by label:team", Top(window=w(), dimension="label", label_key="team")),
+        (
+            "workload payments/payments-api",
+            WorkloadQuery(namespace="payments", name="payments-api", window=w()),
+        ),
+        (
+            "workload deployment:payments-api ns payments 30d",
+            WorkloadQuery(namespace="payments", name="deployment:payments-api", window=w("30d")),
+        ),
+        ("wl Payments/API", WorkloadQuery(namespace="payments", name="api", window=w())),
+        ("help workload", Help(topic="workload")),
+        ("help windows", Help(topic="window")),
+        ("workload help", Help(topic="workload")),
+    ],
+)
+def test_common_slips_are_understood(text: str, expected: Command) -> None:
+    assert parse(text, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("workload payments", "In which namespace?"),
+        ("workload", "Which workload?"),
+        ("workload a/b c", "“c”"),
+        ("workload a/b label team=x", "namespace and name only"),
+        ("workload a/Bad_Name", "not a workload name"),
+        ("workload a/b ns c", "One namespace"),
+        ("top by nodez", "“nodez”"),  # a slip of a dimension is a slip, not a label
+    ],
+)
+def test_workload_and_top_mistakes_are_one_line_with_their_usage(text: str, words: str) -> None:
+    with pytest.raises(UserInputError) as caught:
+        parse(text, NOW)
+    assert words in str(caught.value)
+    assert "/cost help" in caught.value.hint
 
 
 def test_top_knows_its_opencost_aggregate() -> None:

@@ -25,12 +25,14 @@ from handlers.grammar.commands import (
     Top,
     Trend,
     Whoami,
+    WorkloadQuery,
 )
 from handlers.grammar.parser import parse
-from handlers.grammar.usage import COMMAND_WORDS, USAGE, usage_for
+from handlers.grammar.usage import ALIASES, COMMAND_WORDS, USAGE, usage_for
 from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 
 __all__ = [
+    "ALIASES",
     "COMMAND_WORDS",
     "USAGE",
     "Audit",
@@ -53,6 +55,7 @@ __all__ = [
     "Top",
     "Trend",
     "Whoami",
+    "WorkloadQuery",
     "parse",
     "usage_for",
 ]

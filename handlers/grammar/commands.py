@@ -37,6 +37,7 @@ class Top(_Command, frozen=True, kw_only=True):
     k: int = 10
     dimension: Dimension = "namespace"
     label_key: str | None = None  # set iff dimension == "label"
+    label_guessed: bool = False  # `top by team`: a bare word taken for a label key
 
     def aggregate(self) -> str:
         """The OpenCost `aggregate` value, e.g. "controller" or "label:team"."""
@@ -46,6 +47,12 @@ class Top(_Command, frozen=True, kw_only=True):
 class LabelQuery(_Command, frozen=True, kw_only=True):
     key: str
     value: str
+    window: TimeRange
+
+
+class WorkloadQuery(_Command, frozen=True, kw_only=True):
+    namespace: str
+    name: str  # the controller's name, optionally `kind:name`
     window: TimeRange
 
 
@@ -114,6 +121,6 @@ class BudgetRemove(_Command, frozen=True, kw_only=True):
 
 Command: TypeAlias = (
     Help | Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend | Recommendations
-    | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe | DigestPreview
-    | BudgetSet | BudgetList | BudgetRemove
+    | WorkloadQuery | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe
+    | DigestPreview | BudgetSet | BudgetList | BudgetRemove
 )  # fmt: skip

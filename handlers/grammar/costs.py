@@ -17,10 +17,20 @@ from handlers.grammar.commands import (
     Summary,
     Top,
     Trend,
+    WorkloadQuery,
 )
 from handlers.grammar.tokens import VS, Words, is_int, is_pair
-from handlers.grammar.usage import fail, stray
-from handlers.grammar.values import cluster, label_key, namespace, number, once, pair_from
+from handlers.grammar.usage import closest, fail, shorten, stray
+from handlers.grammar.values import (
+    LABEL_KEY,
+    cluster,
+    label_key,
+    namespace,
+    number,
+    once,
+    pair_from,
+    workload_name,
+)
 from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 from services.costs.windows import TimeRange, looks_like_window
 
@@ -122,9 +132,11 @@ def parse_top(words: Words) -> Command:
     dimension: Dimension | None = None
     key: str | None = None
     window: str | None = None
+    guessed = False
     while (word := words.peek()) is not None:
         raw = words.take()
-        if word == "by":
+        after_by = word == "by"
+        if after_by:
             raw = words.value("top", "dimension")
             word = raw.lower()
         if is_int(word):
@@ -136,6 +148,9 @@ def parse_top(words: Words) -> Command:
             if dimension == "label":
                 text = raw.partition(":")[2] if ":" in raw else _key_after(words)
                 key = label_key("top", text)
+        elif after_by and _maybe_label(raw):  # `top 5 by team`: team may be a label key
+            dimension = once("top", dimension, "label", "dimensions")
+            key, guessed = raw, True
         else:
             raise stray("top", raw, (*_DIMENSIONS, "by"))
     return Top(
@@ -143,7 +158,15 @@ def parse_top(words: Words) -> Command:
         k=10 if k is None else k,
         dimension=dimension or "namespace",
         label_key=key,
+        label_guessed=guessed,
     )
+
+
+def _maybe_label(word: str) -> bool:
+    """A word after `by` that is no dimension, nor a slip of one, but could be a label key; the
+    service ranks by it only if the asker's data carries that label."""
+    near = closest(word.lower(), _DIMENSIONS)
+    return near is None and LABEL_KEY.fullmatch(word) is not None
 
 
 def _key_after(words: Words) -> str:
@@ -162,8 +185,33 @@ def parse_recommendations(words: Words) -> Command:
         )
     if parts.label is not None or parts.cluster is not None or parts.vs_previous:
         raise fail("recommendations", "Recommendations can be narrowed to a namespace only.")
-    for word in parts.bare:
+    bare = parts.bare[1:] if [w.lower() for w in parts.bare[:1]] == ["for"] else parts.bare
+    for word in bare:  # `recs for payments` as well as `recs payments`
         if parts.namespace is not None:
             raise stray("recommendations", word, ("namespace", "all"))
         _set_namespace("recommendations", parts, word)
     return Recommendations(namespace=parts.namespace, include_all=parts.everything)
+
+
+def parse_workload(words: Words) -> Command:
+    """`workload NS/NAME [WINDOW]`, also `workload NAME namespace NS` (NAME may be kind:name)."""
+    parts = _scan("workload", words)
+    if parts.label is not None or parts.cluster is not None or parts.vs_previous:
+        raise fail("workload", "A workload is named by its namespace and name only.")
+    if parts.everything or len(parts.bare) != 1:
+        extra = parts.bare[1:2]
+        if extra:
+            raise fail("workload", f"I didn't expect “{shorten(extra[0])}” there.")
+        raise fail("workload", "Which workload? Write it as NAMESPACE/NAME.")
+    ns, slash, name = parts.bare[0].partition("/")
+    if not slash:
+        ns, name = parts.namespace or "", parts.bare[0]
+    elif parts.namespace is not None:
+        raise fail("workload", "One namespace at a time, please.")
+    if not ns:
+        raise fail("workload", "In which namespace? Write it as NAMESPACE/NAME.")
+    return WorkloadQuery(
+        namespace=namespace("workload", ns),
+        name=workload_name("workload", name),
+        window=words.window(parts.window),
+    )

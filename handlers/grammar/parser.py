@@ -10,7 +10,12 @@ from datetime import datetime
 
 from handlers.grammar.budgets import parse_budget
 from handlers.grammar.commands import BudgetList, Command, DigestList, Help
-from handlers.grammar.costs import parse_focused, parse_recommendations, parse_top
+from handlers.grammar.costs import (
+    parse_focused,
+    parse_recommendations,
+    parse_top,
+    parse_workload,
+)
 from handlers.grammar.digests import parse_digest
 from handlers.grammar.info import parse_audit, parse_help, parse_whoami
 from handlers.grammar.tokens import Words, is_pair, tokens
@@ -21,7 +26,7 @@ from services.costs.windows import looks_like_window
 def parse(text: str, now: datetime) -> Command:
     """The command in `text` (what follows `/cost`), windows resolved against `now`."""
     words = Words(tokens(text), now)
-    if words.peek() == "/cost":  # pasted with the command itself
+    while words.peek() in ("/cost", "cost"):  # pasted with the command, or typed out of habit
         words.take()
     first = words.peek()
     if first is None:
@@ -49,6 +54,7 @@ _PARSERS: dict[str, Callable[[Words], Command]] = {
     "trend": lambda words: parse_focused("trend", words),
     "top": parse_top,
     "recommendations": parse_recommendations,
+    "workload": parse_workload,
     "whoami": parse_whoami,
     "audit": parse_audit,
     "digest": parse_digest,

@@ -21,6 +21,10 @@ _USAGE: dict[str, tuple[str, ...]] = {
     "label": ("/cost label KEY=VALUE [WINDOW]  one label: /cost label team=payments month",),
     "compare": ("/cost compare [SCOPE] [WINDOW]  vs the period before: /cost compare ns payments",),
     "trend": ("/cost trend [SCOPE] [WINDOW]  daily spend with a chart: /cost trend 30d",),
+    "workload": (
+        "/cost workload NS/NAME [WINDOW]  one workload's containers, days and savings:"
+        " /cost workload payments/payments-api 30d",
+    ),
     "recommendations": (
         "/cost recommendations [namespace NAME] [all]  savings to act on (recs, savings)",
     ),
@@ -58,12 +62,13 @@ def table(base: dict[str, str] | None = None, **aliases: str) -> dict[str, str]:
 
 COMMAND_WORDS: tuple[str, ...] = (
     "help", "summary", "namespace", "top", "label", "compare", "trend", "recommendations",
-    "digest", "budget", "whoami", "audit",
+    "workload", "digest", "budget", "whoami", "audit",
 )  # fmt: skip
 ALIASES: dict[str, str] = table(
     {word: word for word in COMMAND_WORDS},
     namespace="ns namespaces",
     recommendations="recs rec recommendation savings",
+    workload="workloads wl",
     summary="total overview summarize",
     trend="trends history",
     compare="comparison diff",
@@ -81,27 +86,42 @@ def usage_for(topic: str | None) -> str:
     """Usage lines for one topic (a COMMAND_WORDS entry or "window"), or everything."""
     if topic is None or topic not in _USAGE:
         return USAGE
-    extra = () if topic in ("whoami", "audit", "recommendations") else _USAGE["window"]
+    plain = ("whoami", "audit", "recommendations", "window", "digest", "budget")
+    extra = () if topic in plain else _USAGE["window"]
     return "\n".join((*_USAGE[topic], *extra))
 
 
+def brief(topic: str) -> str:
+    """What an error shows under its one line: the usage of just that command (a few lines
+    for digest and budget, which have sub-commands) and where the rest of its help is."""
+    lines = [f"`{line.strip()}`" for line in _USAGE.get(topic, ())]
+    more = f"`/cost help {topic}`" if topic in _USAGE else "`/cost help`"
+    return "\n".join([*lines[:-1], f"{lines[-1]} · more: {more}"] if lines else [more])
+
+
 def unknown_command(word: str) -> UserInputError:
-    """The error for a first word that is no command, with the closest command if one is near."""
+    """The error for a first word that is no command: the closest command and its usage line,
+    or where to look; never the whole usage."""
     shown = shorten(word)
     if word.lower() in ("cluster", "clusters"):
         hint = "For clusters try `top by cluster` or `compare cluster NAME`."
-        return UserInputError(f"“{shown}” is not a command on its own.", f"{hint}\n\n{USAGE}")
+        return UserInputError(f"“{shown}” is not a command on its own.", f"{hint}\n{brief('top')}")
     guess = closest(word.lower(), ALIASES)
-    lead = (
-        f"Did you mean `{ALIASES[guess]}`?" if guess else "To see one namespace: `namespace NAME`."
+    if guess:
+        meant = ALIASES[guess]
+        return UserInputError(
+            f"I don't know the command “{shown}”.", f"Did you mean `{meant}`?\n{brief(meant)}"
+        )
+    return UserInputError(
+        f"I don't know the command “{shown}”.",
+        "To see one namespace: `namespace NAME`. `/cost help` lists every command.",
     )
-    return UserInputError(f"I don't know the command “{shown}”.", f"{lead}\n\n{USAGE}")
 
 
 def fail(topic: str, message: str, guess: str | None = None) -> UserInputError:
     """The error for a problem within one command: the message, a guess, then that usage."""
-    lead = f"Did you mean `{guess}`?\n\n" if guess else ""
-    return UserInputError(message, lead + usage_for(topic))
+    lead = f"Did you mean `{guess}`?\n" if guess else ""
+    return UserInputError(message, lead + brief(topic))
 
 
 def stray(topic: str, word: str, vocabulary: Iterable[str]) -> UserInputError:

@@ -13,7 +13,7 @@ from handlers.grammar.usage import fail, shorten, stray
 from services.costs.windows import looks_like_window
 
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?|__[a-z]{1,40}__")
-_LABEL_KEY = re.compile(
+LABEL_KEY = re.compile(
     r"([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 )
 _LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -38,8 +38,16 @@ def cluster(topic: str, name: str) -> str:
     return name
 
 
+def workload_name(topic: str, text: str) -> str:
+    """A controller's name, optionally `kind:name` (as answers show it), lower-cased."""
+    kind, colon, name = text.lower().rpartition(":")
+    if NAME.fullmatch(name) is None or (colon and re.fullmatch(r"[a-z]{1,40}", kind) is None):
+        raise fail(topic, f"“{shorten(text)}” is not a workload name; e.g. payments/payments-api.")
+    return text.lower()
+
+
 def label_key(topic: str, key: str) -> str:
-    if _LABEL_KEY.fullmatch(key) is None:
+    if LABEL_KEY.fullmatch(key) is None:
         raise fail(
             topic, f"“{shorten(key)}” is not a label key; e.g. team or app.kubernetes.io/name."
         )

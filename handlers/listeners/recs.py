@@ -41,7 +41,9 @@ from handlers.render.recs import (
     replace_item,
 )
 from handlers.render.reply import Reply
+from handlers.routes.costs import answer_scope
 from services.access.models import Identity
+from services.costs.windows import DEFAULT_WINDOW, parse_window
 from services.errors import (
     CostbotError,
     NotAllowed,
@@ -61,7 +63,11 @@ def actions_of(deps: Deps) -> RecommendationActions:
 
 
 async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker) -> Reply:
-    board = await actions_of(deps).board(asker.identity, cmd.namespace, cmd.include_all)
+    actions = actions_of(deps)
+    # Refused like every cost answer when the asker may see no namespace (over the window
+    # recommendations read), before any recommendation is computed.
+    await answer_scope(deps, asker, parse_window(DEFAULT_WINDOW, deps.clock.now()))
+    board = await actions.board(asker.identity, cmd.namespace, cmd.include_all)
     return render_board(board, deps.currency, cmd.namespace)
 
 

@@ -1,7 +1,8 @@
-"""Routes for the cost questions: summary, namespace, top, label, compare, trend.
+"""Routes for the cost questions: summary, namespace, top, label, compare, trend, workload.
 
-Each one computes the requester's visible scope first; services recompute every figure from
-the visible rows only.
+Each one computes the requester's visible scope first (a user who may see no namespace is
+told so, and nothing is fetched for the answer); services recompute every figure from the
+visible rows only.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from handlers.render.costs import (
     render_trend,
 )
 from handlers.render.reply import Reply
+from handlers.render.workload import render_workload
 from services.access.models import Scope
-from services.costs.service import TREND_STEP
+from services.costs.service import TREND_STEP, require_access
 from services.costs.windows import TimeRange
 
 
@@ -34,38 +36,56 @@ async def visible_scope(
     return await deps.access.scope(asker.identity, present)
 
 
+async def answer_scope(
+    deps: Deps, asker: Asker, window: TimeRange, *, step: str = "", with_previous: bool = False
+) -> Scope:
+    """The scope of a cost answer: `visible_scope`, where an empty one is NoAccess (the
+    services' rule), raised before anything is fetched for the answer."""
+    present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
+    candidates = sorted({ns for names in present.values() for ns in names if ns})
+    scope = await deps.access.scope(asker.identity, candidates)
+    return require_access(asker.identity, scope, candidates, deps.access.see_check())
+
+
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
+    scope = await answer_scope(deps, asker, cmd.window)
     result = await deps.costs.summary(cmd.window, scope)
     return render_summary(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def namespace(cmd: grammar.NamespaceQuery, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
+    scope = await answer_scope(deps, asker, cmd.window)
     result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
     return render_namespace(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def top(cmd: grammar.Top, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
-    result = await deps.costs.top(cmd.window, scope, cmd.dimension, cmd.k, cmd.label_key)
+    scope = await answer_scope(deps, asker, cmd.window)
+    result = await deps.costs.top(
+        cmd.window,
+        scope,
+        cmd.dimension,
+        cmd.k,
+        cmd.label_key,
+        label_must_exist=cmd.label_guessed,
+    )
     return render_top(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def label(cmd: grammar.LabelQuery, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
+    scope = await answer_scope(deps, asker, cmd.window)
     result = await deps.costs.label(cmd.key, cmd.value, cmd.window, scope)
     return render_label(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def compare(cmd: grammar.Compare, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window, with_previous=True)
+    scope = await answer_scope(deps, asker, cmd.window, with_previous=True)
     result = await deps.costs.compare(cmd.window, scope, cmd.focus)
     return render_compare(result, deps.clock.now(), deps.currency, asker.text)
 
 
 async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window, step=TREND_STEP)
+    scope = await answer_scope(deps, asker, cmd.window, step=TREND_STEP)
     result = await deps.costs.trend(cmd.window, scope, cmd.focus)
     reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
     if deps.chart is not None and result.points:
@@ -75,3 +95,25 @@ async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
             deps.chart, points, None, reply.chart_title, deps.currency
         )
     return reply
+
+
+async def workload(cmd: grammar.WorkloadQuery, deps: Deps, asker: Asker) -> Reply:
+    scope = await answer_scope(deps, asker, cmd.window, step=TREND_STEP)
+    result = await deps.costs.workload(cmd.namespace, cmd.name, cmd.window, scope)
+    savings = await _open_savings(deps, asker, result.namespace, result.kind, result.name)
+    return render_workload(result, savings, deps.clock.now(), deps.currency, asker.text)
+
+
+async def _open_savings(
+    deps: Deps, asker: Asker, namespace: str, kind: str, name: str
+) -> list[tuple[str, float]] | None:
+    """(title, $/month) of the workload's open savings recommendations; None when
+    recommendations are not enabled here."""
+    if deps.rec_actions is None:
+        return None
+    board = await deps.rec_actions.board(asker.identity, namespace)
+    return [
+        (item.rec.title, item.rec.monthly_savings)
+        for item in board.items
+        if item.rec.controller == name and item.rec.kind.lower() == kind.lower()
+    ]

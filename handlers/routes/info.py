@@ -22,6 +22,7 @@ EXAMPLES = (
     ("/cost label team=search", "everything carrying a label"),
     ("/cost compare namespace payments lastweek", "this period vs the one before, top movers"),
     ("/cost trend 30d", "daily spend with a chart"),
+    ("/cost workload payments/payments-api 30d", "one workload: containers, days, savings"),
     ("/cost recs", "savings you can act on, with buttons"),
     ("/cost digest subscribe weekly mon at 09:00", "a weekly digest in this channel"),
     ("/cost budget set namespace payments 1500/month", "alerts at 80 % and 100 %"),
@@ -29,7 +30,37 @@ EXAMPLES = (
 )
 
 
+# What `/cost help TOPIC` adds to the usage lines, in one or two sentences per topic.
+TOPIC_NOTES = {
+    "summary": "The total of everything you may see, its monthly run-rate, efficiency and the "
+    "top namespaces. `/cost 30d` is the same as `/cost summary 30d`.",
+    "namespace": "One namespace by workload and by resource. Names you may not see read "
+    "exactly like names that do not exist; a close name you may see is suggested.",
+    "top": "The biggest spenders by a dimension. `by team` ranks by the label `team` when "
+    "your data carries it. Nodes are cluster-wide figures (cluster-wide viewers only).",
+    "label": "Everything carrying one label value, by namespace and by workload.",
+    "compare": "This period against the one before it (a running period against the same "
+    "elapsed stretch), with what moved most.",
+    "trend": "Spend per UTC day, as a table and a chart.",
+    "recommendations": "Right-sizing and idle workloads with their monthly savings; buttons "
+    "acknowledge, snooze or dismiss them. `recs for payments` works too.",
+    "workload": "One controller: what each container costs, spend per day, and its open "
+    "savings. NAME may carry its kind, as answers show it: `deployment:payments-api`.",
+    "digest": "A scheduled digest posted in this channel, re-checked against the subscriber's "
+    "access at every send.",
+    "budget": "A monthly budget with alerts in this channel at 80 % and 100 % and when the "
+    "forecast passes it.",
+    "whoami": "Your Slack user, the Kubernetes user and groups it maps to, and the "
+    "namespaces Kubernetes lets you see.",
+    "audit": "The audit log (members of the admin groups only).",
+    "window": "Every cost command takes one window. Days are UTC; a window still running "
+    "(today, week, month) runs to now, and run-rates use the elapsed part.",
+}
+
+
 async def help_(cmd: grammar.Help, deps: Deps, asker: Asker) -> Reply:
+    if cmd.topic is not None and cmd.topic in TOPIC_NOTES:
+        return _topic_help(cmd.topic, asker)
     lines = "\n".join(f"`{example}` — {what}" for example, what in EXAMPLES)
     blocks = [
         header("costbot: Kubernetes cost in Slack"),
@@ -42,6 +73,28 @@ async def help_(cmd: grammar.Help, deps: Deps, asker: Asker) -> Reply:
         blocks.insert(
             1, section(":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(asker.user_id)))
         )
+    return Reply(blocks).finished()
+
+
+def _topic_help(topic: str, asker: Asker) -> Reply:
+    """`/cost help TOPIC`: that command's usage, what it answers, and its examples."""
+    title = "time windows" if topic == "window" else f"/cost {topic}"
+    examples = [
+        f"`{example}` — {what}"
+        for example, what in EXAMPLES
+        if grammar.ALIASES.get(example.split()[1]) == topic
+    ]
+    blocks = [
+        header(f"costbot help · {title}"),
+        section(f"```{escape(grammar.usage_for(topic))}```"),
+        section(TOPIC_NOTES[topic]),
+    ]
+    if examples:
+        blocks.append(section("*Example*\n" + "\n".join(examples)))
+    if not asker.identity.mapped:
+        text = UNMAPPED_HELP.format(user=escape(asker.user_id))
+        blocks.insert(1, section(":bust_in_silhouette: " + text))
+    blocks.append(context("`/cost help` lists every command."))
     return Reply(blocks).finished()
 
 

@@ -7,11 +7,12 @@ here from those rows (see services/cost_maths.py), and each answer says where it
 from __future__ import annotations
 
 import asyncio
+import difflib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 
-from services.access.models import Scope
+from services.access.models import AccessCheck, Identity, Scope
 from services.costs import maths as cm
 from services.costs.views import (
     EVERYWHERE,
@@ -28,9 +29,11 @@ from services.costs.views import (
     TopList,
     Trend,
     Workload,
+    WorkloadBreakdown,
+    WorkloadContainer,
 )
 from services.costs.windows import TimeRange
-from services.errors import NotAllowed, NotFound
+from services.errors import NoAccess, NotAllowed, NotFound, UserInputError
 from services.opencost.models import UNALLOCATED, Allocation, AllocationData, AllocationQuery
 from services.ports import Clock, CostSource
 
@@ -69,6 +72,9 @@ __all__ = [
     "TopList",
     "Trend",
     "Workload",
+    "WorkloadBreakdown",
+    "WorkloadContainer",
+    "require_access",
 ]
 
 
@@ -108,9 +114,13 @@ class CostService:
         window = self.aligned(window)
         visible = scope if scope.sees(name) else Scope(namespaces=frozenset())
         data = await self._fetch(window.start, window.end, level=POD_LEVEL, scope=visible)
-        rows = cm.narrowed(cm.visible(data.rows(), scope), namespace=name)
+        seen = cm.visible(data.rows(), scope)
+        rows = cm.narrowed(seen, namespace=name)
         if not rows:  # hidden and absent must read the same
-            raise NotFound(f"No cost data for namespace {name} in {window.label}")
+            raise NotFound(
+                f"No cost data for namespace {name} in {window.label}",
+                _suggest(name, _namespaces(seen) | set(scope.visible_names() or ())),
+            )
         hours = self._hours(window)
         grand = cm.total(rows)
         return NamespaceBreakdown(
@@ -134,7 +144,11 @@ class CostService:
         dimension: str,
         k: int = 10,
         label_key: str | None = None,
+        *,
+        label_must_exist: bool = False,
     ) -> TopList:
+        """`label_must_exist`: the key was a guess (`top by team`); rank by it only if some
+        visible row carries it, else say which dimensions there are."""
         dim = cm.parse_dimension(dimension, label_key)
         if dim in CLUSTER_WIDE_DIMENSIONS and not scope.any_cluster_wide:
             # A node's name and spend describe everyone's pods on it, not only the asker's.
@@ -148,6 +162,11 @@ class CostService:
         rows = cm.visible(data.rows(), scope)
         if dim in CLUSTER_WIDE_DIMENSIONS:  # only the clusters seen whole
             rows = [row for row in rows if scope.sees_cluster(row.cluster)]
+        if label_must_exist and not any(cm.label_value(r, dim[6:]) for r in rows if not r.is_idle):
+            raise UserInputError(
+                f"“{dim[6:]}” is neither a dimension nor a label in your data.",
+                "Rank by namespace, controller, pod, label:KEY, cluster or node.",
+            )
         grand = cm.total(rows)
         ordered = cm.ranked(cm.costs_by(rows, dim))
         shown, rest = ordered[: max(1, k)], ordered[max(1, k) :]
@@ -167,9 +186,13 @@ class CostService:
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
         window = self.aligned(window)
         data = await self._fetch(window.start, window.end, scope=scope)
-        rows = cm.narrowed(cm.visible(data.rows(), scope), label=(key, value))
+        seen = cm.visible(data.rows(), scope)
+        rows = cm.narrowed(seen, label=(key, value))
         if not rows:
-            raise NotFound(f"No cost data for label {key}={value} in {window.label}")
+            raise NotFound(
+                f"No cost data for label {key}={value} in {window.label}",
+                _suggest(f"{key}={value}", _label_pairs(seen)),
+            )
         hours = self._hours(window)
         grand = cm.total(rows)
         return LabelBreakdown(
@@ -202,7 +225,10 @@ class CostService:
         now_rows = _focused(now_data.rows(), scope, focus)
         before_rows = _focused(before_data.rows(), scope, focus)
         if not now_rows and not before_rows and not focus.empty:
-            raise NotFound(f"No cost data for {_describe(focus)} in {window.label}")
+            seen = cm.visible([*now_data.rows(), *before_data.rows()], scope)
+            raise NotFound(
+                f"No cost data for {_describe(focus)} in {window.label}", _focus_guess(focus, seen)
+            )
         dimension = "controller" if focus.namespace is not None else "namespace"
         moves = cm.changes(cm.costs_by(before_rows, dimension), cm.costs_by(now_rows, dimension))
         current, earlier = cm.total(now_rows), cm.total(before_rows)
@@ -230,7 +256,10 @@ class CostService:
         steps = [_focused(step, scope, focus) for step in data.steps]
         rows = [row for step in steps for row in step]
         if not rows and not focus.empty:
-            raise NotFound(f"No cost data for {_describe(focus)} in {window.label}")
+            seen = cm.visible([row for step in data.steps for row in step], scope)
+            raise NotFound(
+                f"No cost data for {_describe(focus)} in {window.label}", _focus_guess(focus, seen)
+            )
         hours = self._hours(window)
         points = self._days(cm.daily_costs(steps, window.start), window.start, window.end)
         whole = [p for p in points if not p.partial] or points
@@ -244,6 +273,48 @@ class CostService:
             average_per_day=grand / hours * 24.0 if hours > 0 else None,
             min_day=min(whole, key=lambda p: (p.cost, p.day)) if whole else None,
             max_day=max(whole, key=lambda p: (p.cost, p.day)) if whole else None,
+            provenance=_provenance(scope, data),
+        )
+
+    async def workload(
+        self, namespace: str, name: str, window: TimeRange, scope: Scope
+    ) -> WorkloadBreakdown:
+        """One workload (a controller; `name` with or without its `kind:`): its containers, its
+        daily spend and the figures of `namespace`, from one daily-step fetch."""
+        data = await self._fetch(window.start, window.end, step=TREND_STEP)
+        steps = [cm.narrowed(cm.visible(step, scope), namespace=namespace) for step in data.steps]
+        seen = [row for step in steps for row in step]
+        wanted = name.lower()
+        matches = {
+            cm.controller_name(row)
+            for row in seen
+            if wanted in (cm.controller_name(row).lower(), row.properties.controller.lower())
+        }
+        if not matches:
+            known = {f"{namespace}/{row.properties.controller}" for row in seen}
+            raise NotFound(
+                f"No cost data for workload {namespace}/{name} in {window.label}",
+                _suggest(f"{namespace}/{name}", known - {f"{namespace}/"}),
+            )
+        controller = min(matches)  # a kind-less name may fit two kinds: the first, stably
+        mine = [[r for r in step if cm.controller_name(r) == controller] for step in steps]
+        rows = [row for step in mine for row in step]
+        hours = self._hours(window)
+        grand = cm.total(rows)
+        return WorkloadBreakdown(
+            namespace=namespace,
+            name=controller.partition(":")[2] or controller,
+            kind=rows[0].properties.controller_kind,
+            window=window,
+            hours=hours,
+            total=grand,
+            containers=_containers(rows, grand),
+            points=self._days(cm.daily_costs(mine, window.start), window.start, window.end),
+            resources=cm.resource_totals(rows),
+            efficiency=cm.efficiency(rows),
+            run_rate_monthly=cm.run_rate(grand, hours),
+            pods=cm.pod_count(rows),
+            clusters=_clusters(rows),
             provenance=_provenance(scope, data),
         )
 
@@ -322,6 +393,85 @@ def _sees_nothing(scope: Scope) -> bool:
 def _focus_level(focus: Focus, level: str) -> str:
     """Labels live on container rows only; a namespace or cluster focus keeps `level`."""
     return CONTAINER_LEVEL if focus.label is not None else level
+
+
+def require_access(
+    identity: Identity, scope: Scope, candidates: Iterable[str], check: AccessCheck
+) -> Scope:
+    """`scope`, unless it is empty although the data holds namespaces: then NoAccess, before
+    any answer is fetched, so a user who may see nothing is told so (and how to change it)
+    instead of being shown $0.00 totals. No data at all is not a question of access."""
+    if not scope.empty:
+        return scope
+    if not any(candidates):
+        return scope
+    return _refuse(identity, check)
+
+
+def _refuse(identity: Identity, check: AccessCheck) -> Scope:
+    raise NoAccess(
+        identity.k8s_user or identity.slack_user_id,
+        identity.groups,
+        check.verb,
+        check.resource,
+        check.group,
+    )
+
+
+def _suggest(asked: str, known: Iterable[str]) -> str | None:
+    """The visible name `asked` was probably meant to be. Drawn only from names the asker may
+    see, so it never hints at a hidden one, and reads the same for a hidden and an absent one."""
+    names = sorted({name for name in known if name and name != asked})
+    close = difflib.get_close_matches(asked, names, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _namespaces(rows: Iterable[Allocation]) -> set[str]:
+    return {
+        row.namespace
+        for row in rows
+        if not row.is_idle and row.namespace not in cm.CLUSTER_PSEUDO_NAMESPACES
+    }
+
+
+def _label_pairs(rows: Iterable[Allocation]) -> set[str]:
+    pairs: set[str] = set()
+    for row in rows:
+        if row.is_idle:
+            continue
+        for labels in (row.properties.labels, row.properties.namespace_labels):
+            pairs |= {f"{key}={value}" for key, value in (labels or {}).items()}
+    return pairs
+
+
+def _focus_guess(focus: Focus, seen: list[Allocation]) -> str | None:
+    """A did-you-mean for the one part of a focus that matched nothing visible."""
+    if focus.namespace is not None and focus.namespace not in _namespaces(seen):
+        return _suggest(focus.namespace, _namespaces(seen))
+    if focus.label is not None:
+        pairs = _label_pairs(seen)
+        asked = "=".join(focus.label)
+        if asked not in pairs:
+            return _suggest(asked, pairs)
+    if focus.cluster is not None:
+        return _suggest(focus.cluster, _clusters(seen))
+    return None
+
+
+def _containers(rows: list[Allocation], grand: float) -> list[WorkloadContainer]:
+    groups: dict[str, list[Allocation]] = {}
+    for row in rows:
+        groups.setdefault(row.properties.container or "__unallocated__", []).append(row)
+    found = [
+        WorkloadContainer(
+            name=name,
+            cost=cm.total(members),
+            share=cm.share(cm.total(members), grand),
+            efficiency=cm.efficiency(members),
+        )
+        for name, members in groups.items()
+    ]
+    return sorted(found, key=lambda c: (-c.cost, c.name))
 
 
 def _focused(rows: list[Allocation], scope: Scope, focus: Focus) -> list[Allocation]:

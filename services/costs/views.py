@@ -163,3 +163,29 @@ class Trend(_Struct, frozen=True):
     min_day: DayCost | None  # over whole days when there are any
     max_day: DayCost | None
     provenance: Provenance
+
+
+class WorkloadContainer(_Struct, frozen=True):
+    name: str
+    cost: float
+    share: float  # of the workload's total, 0..1
+    efficiency: float | None
+
+
+class WorkloadBreakdown(_Struct, frozen=True):
+    """One workload (controller) in one namespace: its containers and its daily spend."""
+
+    namespace: str
+    name: str  # without the kind
+    kind: str
+    window: TimeRange
+    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    total: float
+    containers: list[WorkloadContainer]
+    points: list[DayCost]
+    resources: dict[str, float]
+    efficiency: float | None
+    run_rate_monthly: float | None
+    pods: int
+    clusters: list[str]
+    provenance: Provenance
