@@ -175,7 +175,10 @@ async def test_demo_map_matches_the_documented_demo_users() -> None:
     [
         ("users:\n  alice: {user: a}\n", "'alice' is not a Slack user ID"),
         ("users:\n  U0ALICE: {groups: [x]}\n", "`user` is missing in users.U0ALICE (add it)"),
-        ("users:\n  U0ALICE: {user: a, group: [x]}\n", "unknown key `group` in users.U0ALICE (did you mean `groups`?)"),
+        (
+            "users:\n  U0ALICE: {user: a, group: [x]}\n",
+            "unknown key `group` in users.U0ALICE (did you mean `groups`?)",
+        ),
         ("users:\n  U0ALICE: {user: a, groups: [7]}\n", "users.U0ALICE.groups.0"),
         ("usergroups:\n  sre: [sre]\n", "not a Slack user group ID"),
         ("email: {enabled: true}\n", "email.domains is empty"),

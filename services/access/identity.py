@@ -183,8 +183,10 @@ def _describe(exc: ValidationError) -> list[str]:
             key, parent = str(loc[-1]), loc[:-1]
             place = "in " + ".".join(map(str, parent)) if parent else "at the top level"
             close = difflib.get_close_matches(key, _keys_at(parent), n=1, cutoff=0.6)
-            hint = f"did you mean `{close[0]}`?" if close else "known: " + ", ".join(
-                f"`{k}`" for k in _keys_at(parent)
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else "known: " + ", ".join(f"`{k}`" for k in _keys_at(parent))
             )
             lines.append(f"unknown key `{key}` {place} ({hint})")
         elif kind == "missing":
