@@ -236,7 +236,8 @@ def test_a_slack_outage_keeps_healthz_up_and_readyz_not_ready_until_it_passes(
             "pending: SLACK_BOT_TOKEN: Slack answered HTTP 503 (internal_error); retry "
         )
         healthz = served.get("/healthz")
-        assert healthz is not None and healthz.status_code == 200
+        assert healthz is not None
+        assert healthz.status_code == 200
         slack.reset()  # Slack is back
         body = wait_until(lambda: served.readyz(200), 60, lambda: "/readyz 200 after the outage")
         assert body["checks"]["slack"] == "ok"
@@ -259,7 +260,8 @@ def test_socket_mode_serves_probes_while_slack_cannot_open_the_socket(
             "pending: SLACK_APP_TOKEN: Slack answered HTTP 503"
         )
         healthz = served.get("/healthz")
-        assert healthz is not None and healthz.status_code == 200
+        assert healthz is not None
+        assert healthz.status_code == 200
         assert slack.socket.connections_opened == 0
         slack.reset()
         wait_until(lambda: served.readyz(200), 60, lambda: "/readyz 200 once the socket opened")

@@ -194,9 +194,9 @@ def _describe(exc: ValidationError) -> list[str]:
             lines.append(f"`{loc[-1]}` is missing in {place} (add it)")
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-            hint = _HINTS.get(kind)
+            known = _HINTS.get(kind)
             where = ".".join(map(str, loc)) + ": " if loc else ""
-            lines.append(f"{where}{message}" + (f" ({hint})" if hint else ""))
+            lines.append(f"{where}{message}" + (f" ({known})" if known else ""))
     return lines
 
 
