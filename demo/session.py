@@ -104,7 +104,7 @@ class LocalSession:
         signature = SignatureVerifier(self.secret).generate_signature(
             timestamp=timestamp, body=body
         )
-        response = await self.http.post(
+        return await self.http.post(
             "/slack/events",
             content=body.encode(),
             headers={
@@ -113,7 +113,6 @@ class LocalSession:
                 "X-Slack-Signature": signature or "",
             },
         )
-        return response
 
     async def ask(self, text: str, user: str, channel: str = "CLOCAL") -> list[Said]:
         before = len(self.slack.said)

@@ -6,8 +6,8 @@ import asyncio
 import json
 import sys
 import tempfile
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings

@@ -8,20 +8,20 @@ the keyboard: it reads what was written and answers the next prompt.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.settings import Settings
 from demo.session import LocalSession, StartOfToday
-from demo.tour import console
 from demo.terminal import inputs_of
+from demo.tour import console
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    yield Settings(data_dir=tmp_path / "data")
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
 
 
 class Keyboard:
@@ -83,7 +83,7 @@ async def test_a_view_without_submit_has_nothing_to_fill_in() -> None:
     assert [(f.block_id, f.action_id, f.label) for f in fields] == [("b", "a", "x")]
 
 
-# --- every surface says "demo data" ----------------------------------------------------------------
+# --- every surface says "demo data" ------------------------------------------------------------
 async def test_app_home_and_chart_titles_say_demo_data(settings: Settings, tmp_path: Path) -> None:
     async with LocalSession(settings, files_dir=tmp_path / "files") as session:
         home = [s for s in await session.open_home("U0ALICE") if s.kind == "home"]
@@ -98,4 +98,4 @@ async def test_app_home_and_chart_titles_say_demo_data(settings: Settings, tmp_p
 async def test_the_tour_clock_is_midnight_utc_today() -> None:
     now = StartOfToday().now()
     assert (now.hour, now.minute, now.second, now.microsecond) == (0, 0, 0, 0)
-    assert now.utcoffset() is not None and now.utcoffset().total_seconds() == 0
+    assert now.utcoffset() == timedelta(0)
