@@ -12,7 +12,7 @@ import sys
 
 from bot.logging import configure_logging
 from bot.runtime import DemoParts
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, load_settings, report_problems
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -34,6 +34,52 @@ def _demo_parts(settings: Settings) -> DemoParts | None:
     from demo.parts import demo_parts  # builds the synthetic cluster: only when chosen
 
     return demo_parts()
+
+
+def _source(settings: Settings) -> list[str]:
+    """The data-source refusal, alone: with it nothing else about the start matters."""
+    problem = settings.source_problem()
+    return [problem] if problem else []
+
+
+def _files(settings: Settings) -> list[str]:
+    """The identity map and the kubeconfig, read once before anything starts, so a mistake in
+    either is one line per problem and exit 2 rather than a traceback from deep in start-up."""
+    problems = []
+    if settings.identity_map_file is not None:
+        from services.access.identity import IdentityMap, IdentityMapError
+
+        try:
+            IdentityMap.load(settings.identity_map_file)
+        except IdentityMapError as error:
+            problems += [f"IDENTITY_MAP_FILE: {line}" for line in error.problems]
+    if settings.kubeconfig:
+        problems += _kubeconfig_problems(settings.kubeconfig)
+    return problems
+
+
+def _kubeconfig_problems(kubeconfig: str) -> list[str]:
+    from pathlib import Path
+
+    missing = [part for part in kubeconfig.split(":") if part and not Path(part).is_file()]
+    if missing:
+        return [
+            f"KUBECONFIG: {part}: no such file (point KUBECONFIG at a kubeconfig, or leave it "
+            "unset in a pod to use the service account)"
+            for part in missing
+        ]
+    from services.access.kube import KubeApi  # the kubernetes client takes ~2 s to import
+    from services.errors import AuthorizationUnavailable
+
+    try:
+        KubeApi.from_config(kubeconfig).close()
+    except AuthorizationUnavailable as error:
+        reason = " ".join(str(error).split())
+        return [
+            f"KUBECONFIG: {reason[:300]} (check its current-context: "
+            f"kubectl --kubeconfig {kubeconfig} config get-contexts)"
+        ]
+    return []
 
 
 def _version() -> str:
@@ -74,12 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         secrets=_secrets(settings),
     )
     if args.command == "serve":
-        problems = settings.require_serve()
+        problems = [*_source(settings), *settings.require_serve(), *_files(settings)]
         if problems:
-            print("costbot: configuration is not valid:", file=sys.stderr)
-            for line in problems:
-                print(f"  {line}", file=sys.stderr)
-            return 2
+            return report_problems(problems)
         from bot.serve import serve
 
         return asyncio.run(serve(settings, demo=_demo_parts(settings)))
@@ -88,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(check(settings, as_json=args.json))
     if args.command == "digest":
+        if problems := [*_source(settings), *_files(settings)]:
+            return report_problems(problems)
         from bot.serve import run_digest_now
 
         return asyncio.run(run_digest_now(settings, args.sub_id, demo=_demo_parts(settings)))

@@ -128,7 +128,10 @@ def _replay(request: Request, body: bytes) -> Request:
     return Request(request.scope, receive)
 
 
-def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness) -> Starlette:
+def build_http_app(
+    bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness, *, data: str = "opencost"
+) -> Starlette:
+    """`data` is what `/readyz` says the answers come from: "opencost" or "demo"."""
     handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
 
     async def events(request: Request) -> Response:
@@ -163,7 +166,9 @@ def build_http_app(bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness
     async def readyz(_: Request) -> Response:
         checks = await readiness()
         ready = all(value == "ok" for value in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        return JSONResponse(
+            {"ready": ready, "data": data, "checks": checks}, status_code=200 if ready else 503
+        )
 
     async def metrics_route(_: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -201,16 +206,32 @@ async def run_http(app: Starlette, port: int, host: str = "0.0.0.0") -> None:  #
         raise
 
 
+async def connect_socket_mode(
+    bolt: AsyncApp, app_token: str, api_url: str, wss_url: str | None
+) -> AsyncSocketModeHandler:
+    """Open the Socket Mode connection for Slack traffic. `wss_url` is the URL the start-up
+    check's `apps.connections.open` issued, so the token is not spent on a second open."""
+    web_client = AsyncWebClient(token=app_token, base_url=api_url)
+    handler = AsyncSocketModeHandler(bolt, app_token, web_client=web_client)
+    if wss_url:
+        handler.client.wss_uri = wss_url
+    get_logger().info("server.socket_mode_connecting")
+    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    return handler
+
+
+async def close_socket_mode(handler: AsyncSocketModeHandler) -> None:
+    await handler.close_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    await asyncio.sleep(0)
+
+
 async def run_socket_mode(
     bolt: AsyncApp, app_token: str, api_url: str, ops_app: Starlette, port: int
 ) -> None:
-    """Socket Mode for Slack traffic, plus the operator endpoints on PORT."""
-    web_client = AsyncWebClient(token=app_token, base_url=api_url)
-    handler = AsyncSocketModeHandler(bolt, app_token, web_client=web_client)
-    get_logger().info("server.socket_mode_starting")
-    await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
+    """Socket Mode for Slack traffic, plus the operator endpoints on PORT (no start-up check:
+    the benchmarks' trivial bot; `costbot serve` verifies the tokens first)."""
+    handler = await connect_socket_mode(bolt, app_token, api_url, None)
     try:
         await run_http(ops_app, port)
     finally:
-        await handler.close_async()  # type: ignore[no-untyped-call]  # bolt leaves it unannotated
-        await asyncio.sleep(0)
+        await close_socket_mode(handler)

@@ -39,6 +39,7 @@ EXAMPLES: dict[str, str] = {
         '{"prod": {"url": "http://opencost.prod:9003", '
         '"kubeconfig": "/etc/costbot/prod.kubeconfig", "context": "prod"}}'
     ),
+    "costbot_demo": "true",
     "redis_url": "redis://redis:6379/0",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
@@ -107,6 +108,12 @@ def _contexts(path: Path) -> set[str]:
     return {str(e.get("name")) for e in entries or [] if isinstance(e, dict)}
 
 
+NO_SOURCE = (
+    "no OpenCost configured; set OPENCOST_URL or OPENCOST_CLUSTERS, "
+    "or COSTBOT_DEMO=true to serve demo data"
+)
+
+
 def parse_duration(value: object) -> int:
     """'6h' / '90m' / '30' → seconds."""
     if isinstance(value, int):
@@ -136,6 +143,7 @@ class Settings(BaseSettings):
     # Before opencost_clusters: its validator reads it.
     authz_shared_across_clusters: bool = False
     opencost_clusters: Annotated[dict[str, ClusterConfig], NoDecode] = Field(default_factory=dict)
+    costbot_demo: bool = False
     opencost_timeout: float = Field(default=10.0, gt=0, le=120)
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "costbot")
@@ -257,7 +265,15 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _mode_requirements(self) -> Settings:
         if self.opencost_url and self.opencost_clusters:
-            raise ValueError("set OPENCOST_URL or OPENCOST_CLUSTERS, not both")
+            raise ValueError(
+                "OPENCOST_URL: set together with OPENCOST_CLUSTERS; keep one of them "
+                "(OPENCOST_CLUSTERS for several clusters)"
+            )
+        if self.costbot_demo and (self.opencost_url or self.opencost_clusters):
+            raise ValueError(
+                "COSTBOT_DEMO: true while an OpenCost is configured; unset COSTBOT_DEMO to "
+                "serve your costs, or unset OPENCOST_URL/OPENCOST_CLUSTERS to serve demo data"
+            )
         return self
 
     # --- derived --------------------------------------------------------------------------
@@ -267,7 +283,17 @@ class Settings(BaseSettings):
 
     @property
     def demo_data(self) -> bool:
+        """No OpenCost configured: only the built-in demo cluster can answer. `serve` and
+        `digest run` refuse that unless COSTBOT_DEMO is true (`source_problem`)."""
         return self.opencost_url is None and not self.opencost_clusters
+
+    def source_problem(self) -> str | None:
+        """Why a long-running bot may not start on this data source, or None. Demo figures in
+        a real workspace must be asked for by name, never reached by forgetting a variable
+        (an empty OPENCOST_CLUSTERS is forgetting too)."""
+        if self.demo_data and not self.costbot_demo:
+            return NO_SOURCE
+        return None
 
     def clusters(self) -> dict[str, str]:
         """Configured OpenCost base URLs by cluster name (empty in demo mode)."""
@@ -293,10 +319,10 @@ class Settings(BaseSettings):
         """Problems that stop `serve` (checked there, not for demo/ask)."""
         problems = []
         if self.slack_bot_token is None:
-            problems.append("SLACK_BOT_TOKEN: required to serve (example: xoxb-1234-…)")
+            problems.append("SLACK_BOT_TOKEN: not set; required to serve (example: xoxb-1234-…)")
         if not self.socket_mode and self.slack_signing_secret is None:
             problems.append(
-                "SLACK_SIGNING_SECRET: required in HTTP mode "
+                "SLACK_SIGNING_SECRET: not set; required in HTTP mode "
                 "(or set SLACK_APP_TOKEN for Socket Mode)"
             )
         return problems
@@ -313,17 +339,28 @@ def _shared(clusters: dict[str, ClusterConfig]) -> list[str]:
 def describe_errors(error: ValidationError) -> list[str]:
     """One plain line per bad field: NAME: what was wrong (example: …). Never the value.
 
-    A nested field is named by its path: `OPENCOST_CLUSTERS.prod-eu.kubeconfig`."""
+    A nested field is named by its path: `OPENCOST_CLUSTERS.prod-eu.kubeconfig`. Whatever a
+    validator raises (a multi-line message included) stays on one line."""
     lines = []
     for item in error.errors(include_input=False, include_url=False):
+        message = " ".join(str(item["msg"]).removeprefix("Value error, ").split())
         loc: tuple[Any, ...] = tuple(item["loc"])
-        field = str(loc[0]) if loc else "configuration"
+        if not loc:  # a check across fields names its fields itself
+            lines.append(message)
+            continue
+        field = str(loc[0])
         path = ".".join([field.upper(), *(str(part) for part in loc[1:])])
-        message = str(item["msg"]).removeprefix("Value error, ")
         example = EXAMPLES.get(field) if len(loc) <= 1 else None
         suffix = f" (example: {example})" if example else ""
         lines.append(f"{path}: {message}{suffix}")
     return lines
+
+
+def report_problems(lines: list[str]) -> int:
+    """Print configuration problems, one line each on stderr; the exit code for them (2)."""
+    for line in lines:
+        print(line, file=sys.stderr)
+    return 2
 
 
 def load_settings() -> Settings:
@@ -331,7 +368,4 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        print("costbot: configuration is not valid:", file=sys.stderr)
-        for line in describe_errors(error):
-            print(f"  {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(report_problems(describe_errors(error))) from None

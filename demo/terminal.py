@@ -50,6 +50,41 @@ class ButtonRef:
 
 
 @dataclass(frozen=True, slots=True)
+class InputRef:
+    """A field of a modal the console can fill in: where its value goes in `state.values`."""
+
+    block_id: str
+    action_id: str
+    label: str
+    kind: str  # plain_text_input, … (Slack's element type)
+    optional: bool
+    multiline: bool
+
+
+def inputs_of(view: Mapping[str, Any]) -> list[InputRef]:
+    """The fillable fields of a modal, in order (the console asks for each before it submits).
+    A view without a `submit` button cannot be submitted and has none."""
+    if view.get("type") != "modal" or not view.get("submit"):
+        return []
+    found = []
+    for block in view.get("blocks") or []:
+        element = block.get("element") or {}
+        if block.get("type") != "input" or not element.get("action_id"):
+            continue
+        found.append(
+            InputRef(
+                block_id=str(block.get("block_id", "")),
+                action_id=str(element["action_id"]),
+                label=_text_of(block.get("label")),
+                kind=str(element.get("type", "plain_text_input")),
+                optional=bool(block.get("optional")),
+                multiline=bool(element.get("multiline")),
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedMessage:
     text: str
     buttons: list[ButtonRef] = field(default_factory=list)

@@ -6,13 +6,17 @@ import asyncio
 import json
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from demo.session import LocalSession
+from demo.session import LocalSession, StartOfToday
 from demo.slack import Said
-from demo.terminal import ButtonRef, render
+from demo.terminal import ButtonRef, inputs_of, render
+
+ReadLine = Callable[[str], Awaitable[str]]  # prompt → the line typed (EOFError at the end)
+Write = Callable[[str], object]
 
 # (who, command, what it shows). U0DEMOADMIN sees everything; alice sees payments + checkout;
 # U0NEWBIE is not mapped at all.
@@ -59,16 +63,54 @@ def _image_paths(session: LocalSession) -> dict[str, str]:
     return session.slack.image_paths()
 
 
-def show(session: LocalSession, said: list[Said], color: bool, start: int = 1) -> list[ButtonRef]:
+def show(
+    session: LocalSession,
+    said: list[Said],
+    color: bool,
+    start: int = 1,
+    write: Callable[[str], object] = print,
+) -> list[ButtonRef]:
     buttons: list[ButtonRef] = []
     for message in _messages(said):
         rendered = render(
             message, color=color, start=start + len(buttons), image_paths=_image_paths(session)
         )
-        print(rendered.text)
-        print()
+        write(rendered.text + "\n")
         buttons.extend(rendered.buttons)
     return buttons
+
+
+def _opened_modals(said: list[Said]) -> list[dict[str, Any]]:
+    """Modals the bot opened (views.open) that have fields to fill in and a submit button."""
+    views = [m for item, m in zip(said, _messages(said), strict=False) if item.kind == "view"]
+    return [view for view in views if inputs_of(view)]
+
+
+async def _fill_in(
+    session: LocalSession, view: dict[str, Any], user: str, read: ReadLine, write: Write
+) -> list[Said]:
+    """Ask for each field of the modal, then submit it through the real app, as Slack would;
+    fields the bot refuses are asked again with its reason. An empty required answer cancels."""
+    fields = inputs_of(view)
+    title = str((view.get("title") or {}).get("text", "dialog"))
+    submit = str((view.get("submit") or {}).get("text", "Submit"))
+    write(f"↳ {title}: fill in {len(fields)} field(s) to {submit.lower()}; empty cancels.")
+    values: dict[tuple[str, str], str] = {}
+    while True:
+        for field in fields:
+            text = await read(f"  {field.label}{' (optional)' if field.optional else ''}: ")
+            text = text.strip()
+            if not text and not field.optional:
+                write("  cancelled: nothing was submitted\n")
+                return []
+            values[(field.block_id, field.action_id)] = text
+        result = await session.submit(view, values, user)
+        if not result.errors:
+            return result.said
+        for field in fields:
+            if field.block_id in result.errors:
+                write(f"  ✗ {field.label}: {result.errors[field.block_id]}")
+        fields = [field for field in fields if field.block_id in result.errors]
 
 
 def _files_dir() -> Path:
@@ -77,7 +119,8 @@ def _files_dir() -> Path:
 
 async def demo(settings: Settings, color: bool = False) -> int:
     rule = "═" * 78
-    async with LocalSession(settings, files_dir=_files_dir()) as session:
+    # Every figure is as of 00:00 UTC today, so two runs on the same day print the same tour.
+    async with LocalSession(settings, files_dir=_files_dir(), clock=StartOfToday()) as session:
         print(rule)
         print("costbot demo · every reply below went through the real app: a signed request,")
         print("signature check, identity + RBAC, the cost services, Block Kit, response_url.")
@@ -88,6 +131,7 @@ async def demo(settings: Settings, color: bool = False) -> int:
             if text == "recs":
                 await _press_first(session, buttons, "rec_ack", user, color)
         print(rule)
+        print("Figures are as of 00:00 UTC today: every run today shows the same ones.")
         print(f"Charts were saved under {_files_dir()}.")
     return 0
 
@@ -117,14 +161,22 @@ async def ask(settings: Settings, text: str, user: str) -> int:
     return 0
 
 
-async def console(settings: Settings, user: str) -> int:
-    print("costbot console · type /cost commands (or just the words), a number to press a")
-    print("button, 'as USERID' to switch user, 'quit' to leave.")
+async def _input(prompt: str) -> str:
+    return await asyncio.to_thread(input, prompt)
+
+
+async def console(
+    settings: Settings, user: str, read: ReadLine = _input, write: Write = print
+) -> int:
+    """The interactive console. `read` and `write` are the terminal (tests pass their own)."""
+    write("costbot console · type /cost commands (or just the words), a number to press a")
+    write("button, 'as USERID' to switch user, 'quit' to leave. Dialogs ask for each field.")
     buttons: list[ButtonRef] = []
+    color = write is print and sys.stdout.isatty()
     async with LocalSession(settings, files_dir=_files_dir()) as session:
         while True:
             try:
-                line = (await asyncio.to_thread(input, f"{user}> ")).strip()
+                line = (await read(f"{user}> ")).strip()
             except EOFError:
                 break
             if line in ("quit", "exit"):
@@ -135,7 +187,7 @@ async def console(settings: Settings, user: str) -> int:
             if line.isdigit() and buttons:
                 chosen = next((b for b in buttons if b.number == int(line)), None)
                 if chosen is None:
-                    print("no such button")
+                    write("no such button")
                     continue
                 said = await session.click(
                     action_id=chosen.action_id,
@@ -145,5 +197,12 @@ async def console(settings: Settings, user: str) -> int:
                 )
             else:
                 said = await session.ask(line.removeprefix("/cost").strip(), user)
-            buttons = show(session, said, color=sys.stdout.isatty())
+            buttons = show(session, said, color, write=write)
+            for view in _opened_modals(said):
+                try:
+                    answered = await _fill_in(session, view, user, read, write)
+                except EOFError:
+                    return 0
+                if answered:
+                    buttons = show(session, answered, color, write=write)
     return 0

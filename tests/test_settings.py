@@ -45,7 +45,7 @@ def test_bad_values_give_one_line_per_field_exit_2_and_never_the_secret() -> Non
         {"SLACK_BOT_TOKEN": secret, "CACHE_TTL": "soon", "OPENCOST_CLUSTERS": "{oops"}, "check"
     )
     assert result.returncode == 2
-    lines = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+    lines = result.stderr.splitlines()
     assert any(line.startswith("SLACK_BOT_TOKEN:") for line in lines)
     assert any(line.startswith("CACHE_TTL:") for line in lines)
     assert any(line.startswith("OPENCOST_CLUSTERS:") for line in lines)
@@ -147,7 +147,7 @@ def test_a_bad_cluster_name_is_one_line() -> None:
 
 
 def test_url_and_clusters_together_are_refused() -> None:
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="set together with OPENCOST_CLUSTERS"):
         Settings(opencost_url="http://a:9003", opencost_clusters='{"x": "http://b"}')
 
 

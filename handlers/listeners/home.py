@@ -31,6 +31,8 @@ TOP_RISKS = 3  # under-requested workloads: worth a look, never counted as savin
 
 async def home_blocks(deps: Deps, identity: Identity, user_id: str) -> list[Block]:
     blocks: list[Block] = [header("costbot · your Kubernetes cost")]
+    if deps.demo:
+        blocks.append(context(":test_tube: demo data: a built-in demo cluster, not your costs"))
     if not identity.mapped:
         return [
             *blocks,

@@ -265,6 +265,7 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
             note += f"\n_the last {TREND_ROWS} of {len(t.points)} days; the chart shows them all_"
         blocks.append(section(table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
+    demo = " · demo data" if t.provenance.demo else ""  # a chart can travel without its message
     return Reply(
-        blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})"
+        blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label}){demo}"
     ).finished()

@@ -80,7 +80,9 @@ class DigestBlocks:
     def chart(self, d: DigestData) -> tuple[bytes, str] | None:
         if self._chart is None or not d.daily:
             return None
-        title = f"Daily spend · {_span(d)} vs before"
+        title = f"Daily spend · {_span(d)} vs before" + (
+            " · demo data" if d.provenance.demo else ""
+        )
         points = [(p.day, p.cost) for p in d.daily]
         before = [(p.day, p.cost) for p in d.previous_daily]
         return self._chart(points, before, title, self._currency), title

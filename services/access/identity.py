@@ -4,6 +4,7 @@ Slack directory port and the demo users. The resolver (with its Redis cache) is 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import time
@@ -26,7 +27,13 @@ Name = Annotated[str, Field(min_length=1)]
 
 
 class IdentityMapError(CostbotError, ValueError):
-    """The identity map is unreadable, not YAML, or not the documented shape."""
+    """The identity map is unreadable, not YAML, or not the documented shape. `problems` holds
+    one line per problem (where, what is wrong, a suggestion); the message is them all, after
+    the file's name, on one line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source, self.problems = source, problems
+        super().__init__(f"{source}: " + "; ".join(problems))
 
 
 class _Strict(BaseModel):
@@ -88,7 +95,10 @@ class IdentityMap(_Strict):
     @model_validator(mode="after")
     def _email_needs_domains(self) -> IdentityMap:
         if self.email.enabled and not self.email.domains:
-            raise ValueError("email.enabled is true but email.domains is empty")
+            raise ValueError(
+                "email.enabled is true but email.domains is empty (list the domains you "
+                "trust, like domains: [example.com], or set enabled: false)"
+            )
         return self
 
     @classmethod
@@ -101,34 +111,93 @@ class IdentityMap(_Strict):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise IdentityMapError(f"{source}: not valid YAML: {exc}") from exc
+            raise IdentityMapError(source, [_yaml_problem(exc)]) from exc
         if data is None:
             return cls.empty()
         if not isinstance(data, dict):
-            raise IdentityMapError(f"{source}: the top level must be a mapping (users:, …)")
+            raise IdentityMapError(
+                source, ["the top level must be a mapping (users:, usergroups:, email:, …)"]
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise IdentityMapError(_describe(exc, source)) from exc
+            raise IdentityMapError(source, _describe(exc)) from exc
 
     @classmethod
     def load(cls, path: Path) -> IdentityMap:
         try:
             text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise IdentityMapError(
+                str(path), ["no such file; mount the identity map there or fix the path"]
+            ) from exc
         except (OSError, UnicodeDecodeError) as exc:
-            raise IdentityMapError(f"{path}: cannot read the identity map: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise IdentityMapError(str(path), [f"cannot read it ({reason})"]) from exc
         return cls.from_yaml(text, source=str(path))
 
     def groups_of_usergroups(self, usergroup_ids: Iterable[str]) -> set[str]:
         return {group for sid in usergroup_ids for group in self.usergroups.get(sid, ())}
 
 
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s) in the identity map"]
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: what, and where."""
+    problem = getattr(exc, "problem", None) or "cannot be parsed"
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"not valid YAML: {problem}{where} (check the indentation and the quotes)"
+
+
+def _keys_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the map allows in the mapping at `loc` (for "did you mean")."""
+    if not loc:
+        return list(IdentityMap.model_fields)
+    if loc[0] == "users" and len(loc) == 2:
+        return list(UserEntry.model_fields)
+    if loc[0] == "email" and len(loc) == 1:
+        return list(EmailMapping.model_fields)
+    return []
+
+
+_HINTS = {
+    "missing": "add it",
+    "string_type": "write it as text, in quotes",
+    "bool_parsing": "write true or false",
+    "bool_type": "write true or false",
+    "tuple_type": "write a list, like [a, b]",
+    "list_type": "write a list, like [a, b]",
+    "dict_type": "write a mapping of key: value lines",
+    "model_type": "write a mapping of key: value lines",
+    "too_short": "leave it out or give it a value",
+    "string_too_short": "give it a value or leave the entry out",
+}
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    """One line per problem: where in the map, what is wrong, and what to do about it."""
+    lines = []
     for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        lines.append(f"  {where}: {error['msg']}")
-    return "\n".join(lines)
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            key, parent = str(loc[-1]), loc[:-1]
+            place = "in " + ".".join(map(str, parent)) if parent else "at the top level"
+            close = difflib.get_close_matches(key, _keys_at(parent), n=1, cutoff=0.6)
+            hint = (
+                f"did you mean `{close[0]}`?"
+                if close
+                else "known: " + ", ".join(f"`{k}`" for k in _keys_at(parent))
+            )
+            lines.append(f"unknown key `{key}` {place} ({hint})")
+        elif kind == "missing":
+            place = ".".join(map(str, loc[:-1])) or "the top level"
+            lines.append(f"`{loc[-1]}` is missing in {place} (add it)")
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            known = _HINTS.get(kind)
+            where = ".".join(map(str, loc)) + ": " if loc else ""
+            lines.append(f"{where}{message}" + (f" ({known})" if known else ""))
+    return lines
 
 
 # --- where the map comes from ---------------------------------------------------------------------
