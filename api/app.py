@@ -5,13 +5,13 @@ service's answer, then JSON through the pydantic models (or CSV). Authorization 
 services' — the same policy, scope and recommendation rules as the Slack buttons.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads the closures' Annotated aliases.
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request
+from fastapi import Body, Depends, FastAPI, Path, Query, Request
 from pydantic import BaseModel
 from starlette.middleware.cors import CORSMiddleware
 
@@ -67,7 +67,9 @@ def build_api(services: ApiServices, options: ApiOptions = ApiOptions()) -> Fast
         redoc_url=None,
     )
     install(app)
-    app.include_router(_router(services, RateLimiter(options.rate_limit)), prefix="/v1")
+    # Routes are added to the app itself (not an included router), so each request's matched
+    # route carries its full template for the access log and the latency metric.
+    _routes(app, services, RateLimiter(options.rate_limit))
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body)
     if options.cors_origins:
         app.add_middleware(
@@ -83,8 +85,7 @@ def build_api(services: ApiServices, options: ApiOptions = ApiOptions()) -> Fast
     return app
 
 
-def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
-    router = APIRouter()
+def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # noqa: PLR0915
 
     async def caller(request: Request) -> Identity:
         if any(name in request.query_params for name in QUERY_TOKENS):
@@ -119,7 +120,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
     def answer(request: Request, model: BaseModel, rows: Sequence[BaseModel], name: str) -> Any:
         return tables.render(rows, name) if tables.wants_csv(request) else model
 
-    @router.get("/whoami", response_model=m.WhoAmI, tags=["identity"])
+    @router.get("/v1/whoami", response_model=m.WhoAmI, tags=["identity"])
     async def whoami(identity: Caller) -> m.WhoAmI:
         present = await access.present(s.costs, window_of(DEFAULT_WINDOW))
         scope = await access.scope_for(s.access, identity, present)
@@ -134,7 +135,9 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
             },
         )
 
-    @router.get("/costs/summary", response_model=m.Summary, responses=CSV_RESPONSE, tags=["costs"])
+    @router.get(
+        "/v1/costs/summary", response_model=m.Summary, responses=CSV_RESPONSE, tags=["costs"]
+    )
     async def summary(request: Request, identity: Caller, window: WindowQ = "7d") -> Any:
         span = window_of(window)
         scope = await scoped(identity, span)
@@ -143,7 +146,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         model = translate.summary(result, controllers, s.currency)
         return answer(request, model, model.namespaces, "summary")
 
-    @router.get("/costs/top", response_model=m.Top, responses=CSV_RESPONSE, tags=["costs"])
+    @router.get("/v1/costs/top", response_model=m.Top, responses=CSV_RESPONSE, tags=["costs"])
     async def top(
         request: Request,
         identity: Caller,
@@ -163,7 +166,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         return answer(request, model, model.items, "top")
 
     @router.get(
-        "/namespaces/{ns}/costs",
+        "/v1/namespaces/{ns}/costs",
         response_model=m.NamespaceCosts,
         responses=CSV_RESPONSE,
         tags=["costs"],
@@ -181,14 +184,16 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         model = translate.namespace(result, s.currency)
         return answer(request, model, model.workloads, f"namespace-{ns}")
 
-    @router.get("/costs/compare", response_model=m.Compare, responses=CSV_RESPONSE, tags=["costs"])
+    @router.get(
+        "/v1/costs/compare", response_model=m.Compare, responses=CSV_RESPONSE, tags=["costs"]
+    )
     async def compare(request: Request, identity: Caller, window: WindowQ = "7d") -> Any:
         span = window_of(window)
         scope = await scoped(identity, span, with_previous=True)
         model = translate.compare(await s.costs.compare(span, scope), s.currency)
         return answer(request, model, model.movers, "compare")
 
-    @router.get("/costs/trend", response_model=m.Trend, responses=CSV_RESPONSE, tags=["costs"])
+    @router.get("/v1/costs/trend", response_model=m.Trend, responses=CSV_RESPONSE, tags=["costs"])
     async def trend(
         request: Request,
         identity: Caller,
@@ -206,7 +211,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         return s.rec_actions
 
     @router.get(
-        "/recommendations",
+        "/v1/recommendations",
         response_model=m.Recommendations,
         responses=CSV_RESPONSE,
         tags=["recommendations"],
@@ -225,7 +230,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
     RecId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
     @router.get(
-        "/recommendations/{rec_id}", response_model=m.Recommendation, tags=["recommendations"]
+        "/v1/recommendations/{rec_id}", response_model=m.Recommendation, tags=["recommendations"]
     )
     async def recommendation(identity: Caller, rec_id: RecId) -> m.Recommendation:
         rec, state = await actions().current(identity, rec_id)
@@ -250,7 +255,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
     ActBody = Annotated[m.ActionBody, Body()]
 
     @router.post(
-        "/recommendations/{rec_id}/acknowledge",
+        "/v1/recommendations/{rec_id}/acknowledge",
         response_model=m.ActionResult,
         tags=["recommendations"],
     )
@@ -258,13 +263,15 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         return await act(identity, rec_id, body, "acknowledge")
 
     @router.post(
-        "/recommendations/{rec_id}/snooze", response_model=m.ActionResult, tags=["recommendations"]
+        "/v1/recommendations/{rec_id}/snooze",
+        response_model=m.ActionResult,
+        tags=["recommendations"],
     )
     async def snooze(identity: Caller, rec_id: RecId, body: ActBody) -> m.ActionResult:
         return await act(identity, rec_id, body, "snooze")
 
     @router.post(
-        "/recommendations/{rec_id}/dismiss",
+        "/v1/recommendations/{rec_id}/dismiss",
         response_model=m.ActionResult,
         tags=["recommendations"],
     )
@@ -273,7 +280,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
 
     Channel = Annotated[str, Query(max_length=32, pattern=r"^[A-Z0-9]*$")]
 
-    @router.get("/budgets", response_model=m.Budgets, responses=CSV_RESPONSE, tags=["alerts"])
+    @router.get("/v1/budgets", response_model=m.Budgets, responses=CSV_RESPONSE, tags=["alerts"])
     async def budgets(request: Request, identity: Caller, channel: Channel = "") -> Any:
         if s.budgets is None:
             raise CostbotError("Budgets are not enabled on this installation.")
@@ -281,7 +288,7 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         model = m.Budgets(items=[translate.budget(x, s.currency) for x in statuses])
         return answer(request, model, model.items, "budgets")
 
-    @router.get("/digests", response_model=m.Digests, responses=CSV_RESPONSE, tags=["alerts"])
+    @router.get("/v1/digests", response_model=m.Digests, responses=CSV_RESPONSE, tags=["alerts"])
     async def digests(request: Request, identity: Caller, channel: Channel = "") -> Any:
         if s.digests is None:
             raise CostbotError("Digests are not enabled on this installation.")
@@ -290,7 +297,6 @@ def _router(s: ApiServices, limiter: RateLimiter) -> APIRouter:  # noqa: PLR0915
         return answer(request, model, model.items, "digests")
 
     del Act
-    return router
 
 
 def trivial_app() -> FastAPI:

@@ -111,7 +111,7 @@ def namespace(n: v.NamespaceBreakdown, currency: str) -> m.NamespaceCosts:
 def compare(c: v.Comparison, currency: str) -> m.Compare:
     movers = [
         m.Mover(
-            change=change,  # type: ignore[arg-type]  # one of the four literal names below
+            change=change,
             name=x.name,
             namespace=x.namespace,
             cluster=x.cluster,

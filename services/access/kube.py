@@ -259,11 +259,11 @@ def _token_reviewed(raw: bytes) -> TokenReviewed:
     status = review.get("status") if isinstance(review, dict) else None
     if not isinstance(status, dict):
         return TokenReviewed(False, error="no status in the TokenReview")
-    user = status.get("user") if isinstance(status.get("user"), dict) else {}
+    user: dict[str, Any] = status["user"] if isinstance(status.get("user"), dict) else {}
     name = user.get("username")
     if status.get("authenticated") is not True or not isinstance(name, str) or not name:
         return TokenReviewed(False, error=str(status.get("error") or "not authenticated")[:200])
-    raw_extra = user.get("extra") if isinstance(user.get("extra"), dict) else {}
+    raw_extra: dict[str, Any] = user["extra"] if isinstance(user.get("extra"), dict) else {}
     extra = tuple(sorted((str(key), _strings(values)) for key, values in raw_extra.items()))
     uid = user.get("uid")
     return TokenReviewed(
