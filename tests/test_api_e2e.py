@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from bot.logging import configure_logging
@@ -79,7 +79,7 @@ class Api:
             return
         if not kind.startswith("application/json"):
             return
-        operation = self._operation(path.split("?")[0].removeprefix("/api"), method)
+        operation = self._operation(path.split("?", maxsplit=1)[0].removeprefix("/api"), method)
         schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
         document = {**schema, "components": self.spec["components"]}
         jsonschema.Draft202012Validator(document).validate(response.json())
@@ -115,7 +115,7 @@ def dec(value: float) -> Decimal:
     return Decimal(str(value))
 
 
-# --- scoping, to the cent -------------------------------------------------------------------------
+# --- scoping, to the cent -----------------------------------------------------------------------
 @pytest.mark.parametrize("who", [ADMIN, ALICE, BOB, CAROL])
 def test_summary_is_scoped_to_the_cent(api: Api, who: str) -> None:
     response = api.get("/api/v1/costs/summary", who, params={"window": api.ledger.window})
@@ -126,7 +126,7 @@ def test_summary_is_scoped_to_the_cent(api: Api, who: str) -> None:
     sees = SEES[who] or frozenset()
     assert names <= set(sees) | {"__unmounted__", "__unallocated__"}
     for name in sees & set(api.ledger.now):
-        shown = sum(dec(r["cost"]) for r in body["namespaces"] if r["name"] == name)
+        shown = sum((dec(r["cost"]) for r in body["namespaces"] if r["name"] == name), Decimal(0))
         assert near(shown, api.ledger.now[name]), name
     assert body["provenance"]["coverage"]["partial_scope"] is (who != ADMIN)
     assert (body["idle_cost"] is None) is (who != ADMIN)
@@ -199,7 +199,7 @@ def test_uid_and_extra_travel_in_every_subject_access_review(api: Api) -> None:
     assert all(b["spec"]["extra"] == {"team": ["pay"]} for b in mine)
 
 
-# --- authentication ---------------------------------------------------------------------------------
+# --- authentication -----------------------------------------------------------------------------
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -266,7 +266,7 @@ def test_the_token_never_reaches_the_logs(api: Api) -> None:
     assert token not in logged
 
 
-# --- middleware -------------------------------------------------------------------------------------
+# --- middleware ---------------------------------------------------------------------------------
 def test_cors_answers_only_listed_origins(api: Api) -> None:
     preflight = {
         "Access-Control-Request-Method": "GET",
@@ -314,7 +314,7 @@ def test_bad_input_is_one_message_per_field(api: Api) -> None:
     assert "fortnight-ish" in window.json()["detail"]
 
 
-# --- CSV -----------------------------------------------------------------------------------------
+# --- CSV ----------------------------------------------------------------------------------------
 def test_csv_equals_json(api: Api) -> None:
     params = {"window": api.ledger.window, "by": "controller", "k": 20}
     as_json = api.get("/api/v1/costs/top", CAROL, params=params).json()["items"]
@@ -327,10 +327,11 @@ def test_csv_equals_json(api: Api) -> None:
     assert via_format.text == as_csv.text
 
 
-# --- recommendations --------------------------------------------------------------------------------
+# --- recommendations ----------------------------------------------------------------------------
 def test_actions_are_authorized_and_audited_like_buttons(api: Api) -> None:
     listed = api.get("/api/v1/recommendations", ALICE).json()["items"]
-    assert listed and all(i["namespace"] in ("payments", "checkout") for i in listed)
+    assert listed
+    assert all(i["namespace"] in ("payments", "checkout") for i in listed)
     rec = listed[0]
     one = api.get(f"/api/v1/recommendations/{rec['id']}", ALICE).json()
     assert one["version"] == rec["version"]
@@ -360,7 +361,7 @@ def test_budgets_and_digests_list(api: Api) -> None:
     assert api.get("/api/v1/digests", ALICE).json() == {"items": []}
 
 
-# --- OpenCost down --------------------------------------------------------------------------------
+# --- OpenCost down ------------------------------------------------------------------------------
 def test_503_when_nothing_cached_and_stale_200_when_something_is(api: Api) -> None:
     asked = {"window": api.ledger.window}
     assert api.get("/api/v1/costs/summary", ALICE, params=asked).status_code == 200
@@ -390,11 +391,12 @@ def _expire_fresh_answers(world: World) -> None:
     world.bot.call(expire())
 
 
-# --- public parts and metrics -----------------------------------------------------------------------
+# --- public parts and metrics -------------------------------------------------------------------
 def test_schema_and_docs_are_public_and_metrics_have_routes(api: Api) -> None:
     assert "/v1/costs/summary" in api.spec["paths"]
     docs = api.http.get("/api/docs")
-    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
     api.get("/api/v1/whoami", BOB)
     metrics = api.http.get("/metrics").text
     assert (
