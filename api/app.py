@@ -30,6 +30,7 @@ from services.ports import Clock
 from services.recommendations.actions import RecommendationActions
 
 MAX_BODY = 64 * 1024
+ALL = 1_000_000  # "every item" for the service's top-k rankings
 QUERY_TOKENS = ("access_token", "token", "bearer", "authorization", "id_token")
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 
@@ -138,12 +139,20 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
     @router.get(
         "/v1/costs/summary", response_model=m.Summary, responses=CSV_RESPONSE, tags=["costs"]
     )
-    async def summary(request: Request, identity: Caller, window: WindowQ = "7d") -> Any:
+    async def summary(
+        request: Request,
+        identity: Caller,
+        window: WindowQ = "7d",
+        cluster: Annotated[str | None, Query(max_length=253)] = None,
+    ) -> Any:
         span = window_of(window)
         scope = await scoped(identity, span)
         result = await s.costs.summary(span, scope)
-        controllers = await s.costs.top(span, scope, "controller", 1_000_000)
+        controllers = await s.costs.top(span, scope, "controller", ALL)
         model = translate.summary(result, controllers, s.currency)
+        if cluster is not None:
+            clusters = await s.costs.top(span, scope, "cluster", ALL)
+            model = translate.one_cluster(model, clusters, cluster, span)
         return answer(request, model, model.namespaces, "summary")
 
     @router.get("/v1/costs/top", response_model=m.Top, responses=CSV_RESPONSE, tags=["costs"])

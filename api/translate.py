@@ -12,6 +12,7 @@ from services.costs import views as v
 from services.costs.windows import TimeRange
 from services.digests.budgets import BudgetStatus
 from services.digests.service import SubscriptionStatus
+from services.errors import NotFound
 from services.recommendations.models import Recommendation, RecState
 
 IDLE = "__idle__"
@@ -61,6 +62,26 @@ def summary(s: v.Summary, controllers: v.TopList, currency: str) -> m.Summary:
         idle_cost=s.idle_cost,
         namespaces=namespace_costs(controllers),
         provenance=provenance(s.provenance),
+    )
+
+
+def one_cluster(
+    summary_: m.Summary, clusters: v.TopList, cluster: str, span: TimeRange
+) -> m.Summary:
+    """The summary narrowed to one cluster: its namespaces and its total (the service's
+    per-cluster figure, idle included for cluster-wide callers). Run-rate, efficiency and idle
+    are whole-scope figures the services do not split by cluster, so they are null here."""
+    match = [item for item in clusters.items if item.name == cluster]
+    if not match:  # absent and invisible read the same
+        raise NotFound(f"No cost data for cluster {cluster} in {span.label}")
+    return summary_.model_copy(
+        update={
+            "total": match[0].cost,
+            "run_rate_monthly": None,
+            "efficiency": None,
+            "idle_cost": None,
+            "namespaces": [n for n in summary_.namespaces if n.cluster == cluster],
+        }
     )
 
 
