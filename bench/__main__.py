@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines")
+BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines", "api")
 
 
 def main(argv: list[str]) -> int:
