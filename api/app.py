@@ -32,6 +32,25 @@ from services.recommendations.actions import RecommendationActions
 MAX_BODY = 64 * 1024
 ALL = 1_000_000  # "every item" for the service's top-k rankings
 QUERY_TOKENS = ("access_token", "token", "bearer", "authorization", "id_token")
+_PROBLEM_REF = {"schema": {"$ref": "#/components/schemas/Problem"}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {
+        "model": m.Problem,
+        "description": words,
+        "content": {"application/problem+json": _PROBLEM_REF},
+    }
+    for status, words in (
+        (400, "a window or parameter /cost would not take either"),
+        (401, "no token, or one the Kubernetes API does not vouch for this audience"),
+        (403, "authenticated, but Kubernetes lets this identity see nothing"),
+        (404, "nothing by that name that you may see"),
+        (409, "the recommendation changed since that version"),
+        (413, "request body too large"),
+        (422, "one message per bad field"),
+        (429, "too many requests from this identity; see Retry-After"),
+        (503, "OpenCost or the Kubernetes API is down and nothing is cached; see Retry-After"),
+    )
+}
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
 
 
@@ -66,6 +85,7 @@ def build_api(services: ApiServices, options: ApiOptions = ApiOptions()) -> Fast
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        responses=PROBLEMS,
     )
     install(app)
     # Routes are added to the app itself (not an included router), so each request's matched

@@ -76,6 +76,11 @@ class Api:
             body = response.json()
             assert {"type", "title", "status", "detail"} <= set(body)
             assert body["status"] == response.status_code
+            operation = self._operation(path.split("?", maxsplit=1)[0].removeprefix("/api"), method)
+            content = operation["responses"][str(response.status_code)]["content"]
+            problem = content["application/problem+json"]["schema"]
+            document = {**problem, "components": self.spec["components"]}
+            jsonschema.Draft202012Validator(document).validate(body)
             return
         if not kind.startswith("application/json"):
             return
