@@ -352,7 +352,16 @@ def test_actions_are_authorized_and_audited_like_buttons(api: Api) -> None:
     )
     assert done.status_code == 200, done.text
     assert done.json()["item"]["state"] == "acknowledged"
-    wait_for_audit(api.world, "recommendation_acknowledged", rec_id=rec["id"])
+    acked = wait_for_audit(api.world, "recommendation_acknowledged", rec_id=rec["id"])
+    assert acked.actor == "k8s:alice@demo.example"
+    refused = wait_for_audit(
+        api.world, "recommendation_rejected", rec_id=rec["id"], reason="not visible"
+    )
+    assert refused.actor == "k8s:bob@demo.example"
+    stale_entry = wait_for_audit(
+        api.world, "recommendation_rejected", rec_id=rec["id"], reason="stale version"
+    )
+    assert stale_entry.actor == "k8s:alice@demo.example"
     snooze = api.post(
         f"/api/v1/recommendations/{listed[-1]['id']}/snooze",
         {"version": listed[-1]["version"], "days": 10_000},
@@ -361,9 +370,26 @@ def test_actions_are_authorized_and_audited_like_buttons(api: Api) -> None:
     assert snooze.status_code == 400
 
 
-def test_budgets_and_digests_list(api: Api) -> None:
-    assert api.get("/api/v1/budgets", ADMIN).json() == {"items": []}
-    assert api.get("/api/v1/digests", ALICE).json() == {"items": []}
+def test_budgets_and_digests_list_what_slack_lists_and_name_only_what_you_see(api: Api) -> None:
+    reply = api.world.ask("budget set namespace payments 1500/month", ALICE)
+    assert "payments" in json.dumps(reply)
+    api.world.ask("digest subscribe weekly mon at 09:00 namespace payments", ALICE)
+    channel = {"channel": "C0COST"}
+    (mine,) = api.get("/api/v1/budgets", ALICE, params=channel).json()["items"]
+    assert (mine["target"], mine["amount_monthly"], mine["kind"]) == ("payments", 1500, "namespace")
+    (theirs,) = api.get("/api/v1/budgets", BOB, params=channel).json()["items"]
+    assert theirs["target"] is None  # a namespace Bob may not see is never named
+    assert "payments" not in json.dumps(theirs)
+    digests = api.get("/api/v1/digests", BOB, params=channel).json()["items"]
+    assert [d["namespaces"] for d in digests] == [None]
+    assert api.get("/api/v1/digests", ALICE, params=channel).json()["items"][0]["namespaces"] == [
+        "payments"
+    ]
+    assert api.get("/api/v1/budgets", BOB).json() == {"items": []}  # no channel: none
+    listed = api.get("/api/v1/budgets", ADMIN).json()["items"]  # admins: every channel
+    assert [b["id"] for b in listed] == [mine["id"]]
+    as_csv = api.get("/api/v1/budgets", BOB, params={**channel, "format": "csv"}).text
+    assert "payments" not in as_csv
 
 
 # --- OpenCost down ------------------------------------------------------------------------------
