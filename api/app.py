@@ -7,6 +7,7 @@ services' — the same policy, scope and recommendation rules as the Slack butto
 
 # No `from __future__ import annotations`: FastAPI reads the closures' Annotated aliases.
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -167,8 +168,9 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
     ) -> Any:
         span = window_of(window)
         scope = await scoped(identity, span)
-        result = await s.costs.summary(span, scope)
-        controllers = await s.costs.top(span, scope, "controller", ALL)
+        result, controllers = await asyncio.gather(
+            s.costs.summary(span, scope), s.costs.top(span, scope, "controller", ALL)
+        )
         model = translate.summary(result, controllers, s.currency)
         if cluster is not None:
             clusters = await s.costs.top(span, scope, "cluster", ALL)
