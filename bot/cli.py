@@ -1,4 +1,4 @@
-"""`costbot` command line: serve, demo, console, ask, check.
+"""`costbot` command line: serve, demo, console, ask, check, api.
 
 The one place that may import `demo`: with no OpenCost configured it chooses the built-in demo
 parts and hands them to the composition root (see the import-linter contracts).
@@ -110,7 +110,18 @@ def main(argv: list[str] | None = None) -> int:
     digest_sub = digest.add_subparsers(dest="digest_command", required=True)
     run = digest_sub.add_parser("run", help="deliver one subscription now")
     run.add_argument("--now", dest="sub_id", required=True, metavar="ID")
+    api = sub.add_parser("api", help="call costbot's HTTP API as yourself (docs/api.md)")
+    api_sub = api.add_subparsers(dest="api_command", required=True)
+    get = api_sub.add_parser("get", help="GET an API path, e.g. v1/costs/summary?window=7d")
+    get.add_argument("path")
+    get.add_argument("--token", help="a bearer token (default: KUBECONFIG's current user's)")
+    get.add_argument("--url", help="costbot's base URL (default: $COSTBOT_URL or localhost)")
+    get.add_argument("--csv", action="store_true", help="ask for CSV instead of JSON")
     args = parser.parse_args(argv)
+    if args.command == "api":  # a client: needs none of the bot's own settings
+        from bot.api_client import api_get
+
+        return api_get(args.path, token=args.token, url=args.url, csv=args.csv)
 
     settings = load_settings()
     interactive = args.command in ("demo", "console", "ask")

@@ -17,6 +17,13 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.api = Histogram(
+            "costbot_api_request_seconds",
+            "Time to answer an HTTP API request, by route template, method and status.",
+            ["route", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.opencost = Histogram(
             "costbot_opencost_seconds",
             "OpenCost request latency.",

@@ -13,12 +13,13 @@ import structlog
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from api.app import build_api
 from bot.runtime import DemoParts, Runtime
 from bot.scheduler import DigestScheduler
 from bot.server import build_http_app, close_socket_mode, connect_socket_mode, run_http
 from bot.settings import Settings
 from bot.startup import SlackGate, StartupRefused, verify_slack
-from bot.wiring import Bot, build_bot
+from bot.wiring import Bot, api_parts, build_bot
 
 T = TypeVar("T")
 
@@ -40,6 +41,7 @@ async def serve(settings: Settings, *, demo: DemoParts | None = None) -> int:
             None if settings.socket_mode else bot.bolt,
             bot.runtime.metrics,
             _readiness(bot, gate),
+            api=build_api(*api_parts(bot.runtime)),
             data="demo" if demo is not None else "opencost",
         )
         stop = asyncio.Event()

@@ -2,7 +2,7 @@
 
 `POST /slack/events` takes every Slack request; Bolt verifies the signature (v0, 5-minute
 window) before any listener runs. `/healthz`, `/readyz` and `/metrics` serve operators in both
-modes, so Kubernetes probes work for Socket Mode pods too.
+modes, so Kubernetes probes work for Socket Mode pods too; so does the HTTP API under `/api`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
-from starlette.types import Message
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message
 
 from bot.logging import get_logger
 from bot.metrics import Metrics
@@ -129,9 +129,15 @@ def _replay(request: Request, body: bytes) -> Request:
 
 
 def build_http_app(
-    bolt: AsyncApp | None, metrics: Metrics, readiness: Readiness, *, data: str = "opencost"
+    bolt: AsyncApp | None,
+    metrics: Metrics,
+    readiness: Readiness,
+    api: ASGIApp | None = None,
+    *,
+    data: str = "opencost",
 ) -> Starlette:
-    """`data` is what `/readyz` says the answers come from: "opencost" or "demo"."""
+    """Slack's endpoint, the operator endpoints and, when given, the HTTP API under `/api`.
+    `data` is what `/readyz` says the answers come from: "opencost" or "demo"."""
     handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
 
     async def events(request: Request) -> Response:
@@ -179,6 +185,7 @@ def build_http_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            *([Mount("/api", app=api)] if api is not None else []),
         ]
     )
 

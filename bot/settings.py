@@ -55,6 +55,9 @@ EXAMPLES: dict[str, str] = {
     "port": "3000",
     "log_level": "info",
     "log_format": "json",
+    "api_audiences": "costbot",
+    "api_cors_origins": "https://backstage.example.com,https://grafana.example.com",
+    "api_rate_limit": "120",
 }
 
 
@@ -168,6 +171,10 @@ class Settings(BaseSettings):
     opencost_concurrency: int = Field(default=4, ge=1, le=64)
     opencost_block_timeout: float = Field(default=30.0, gt=0, le=600)
     cache_max_bytes: int = Field(default=128 * 1024 * 1024, ge=1024 * 1024)
+    # The HTTP API under /api: accepted token audiences, browser origins, requests per minute.
+    api_audiences: Annotated[tuple[str, ...], NoDecode] = ("costbot",)
+    api_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    api_rate_limit: int = Field(default=120, ge=0, le=100_000)  # per identity per minute; 0 = off
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -238,11 +245,28 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("admin_groups", mode="before")
+    @field_validator("admin_groups", "api_audiences", "api_cors_origins", mode="before")
     @classmethod
     def _groups(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("api_audiences")
+    @classmethod
+    def _audiences(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one audience (tokens are minted for it)")
+        return value
+
+    @field_validator("api_cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if origin == "*":
+                raise ValueError("list origins explicitly; a wildcard would send tokens anywhere")
+            if not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise ValueError("each origin is scheme://host[:port], with no path")
         return value
 
     @field_validator("digest_grace", "opencost_settle", mode="before")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 
+from api.app import ApiOptions, ApiServices, build_api
+from api.auth import TokenAuthenticator
 from bot.app import build_app
 from bot.middleware import ReplayGuard
 from bot.runtime import DemoParts, Runtime
@@ -22,7 +24,7 @@ from services.ports import Clock
 @dataclass(frozen=True)
 class Bot:
     """A started bot: its clients and services, the Bolt app, and the Starlette app that serves
-    Slack's requests (HTTP mode) and the operator endpoints (both modes)."""
+    Slack's requests (HTTP mode), the operator endpoints and the HTTP API (both modes)."""
 
     runtime: Runtime
     bolt: AsyncApp
@@ -30,6 +32,29 @@ class Bot:
 
     async def aclose(self) -> None:
         await self.runtime.aclose()
+
+
+def api_parts(runtime: Runtime) -> tuple[ApiServices, ApiOptions]:
+    """The HTTP API's services, taken from the frozen container, and its options."""
+    deps, settings, metrics = runtime.deps, runtime.settings, runtime.metrics
+
+    def observe(route: str, method: str, status: int, seconds: float) -> None:
+        metrics.api.labels(route=route, method=method, status=str(status)).observe(seconds)
+
+    services = ApiServices(
+        costs=deps.costs,
+        access=deps.access,
+        clock=deps.clock,
+        authenticator=TokenAuthenticator(runtime.kube, settings.api_audiences),
+        currency=deps.currency,
+        rec_actions=deps.rec_actions,
+        digests=deps.digests,
+        budgets=deps.budgets,
+    )
+    options = ApiOptions(
+        cors_origins=settings.api_cors_origins, rate_limit=settings.api_rate_limit, observe=observe
+    )
+    return services, options
 
 
 async def build_bot(
@@ -57,7 +82,10 @@ async def build_bot(
             process_before_response=process_before_response,
         )
         web = build_http_app(
-            None if settings.socket_mode else bolt, runtime.metrics, runtime.readiness
+            None if settings.socket_mode else bolt,
+            runtime.metrics,
+            runtime.readiness,
+            api=build_api(*api_parts(runtime)),
         )
     except BaseException:
         await runtime.aclose()

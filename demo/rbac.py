@@ -299,6 +299,11 @@ DEMO_RBAC: list[dict[str, Any]] = [
                 "verbs": ["create"],
             },
             {
+                "apiGroups": ["authentication.k8s.io"],
+                "resources": ["tokenreviews"],
+                "verbs": ["create"],
+            },
+            {
                 "apiGroups": ["autoscaling"],
                 "resources": ["horizontalpodautoscalers"],
                 "verbs": ["list"],

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines")
+BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines", "api")
 
 
 @pytest.mark.slow

@@ -86,6 +86,10 @@ def test_serve_http_answers_signed_help_and_refuses_forged(standins: Any, tmp_pa
         assert forged.slash("help", user_id="U0ALICE", response_url=url).status_code == 401
         ready = httpx.get(f"http://127.0.0.1:{settings['port']}/readyz")
         assert ready.status_code == 200
+        # the HTTP API shares the process and port; without a token it refuses, as it must
+        base = f"http://127.0.0.1:{settings['port']}/api"
+        assert "/v1/whoami" in httpx.get(f"{base}/openapi.json").json()["paths"]
+        assert httpx.get(f"{base}/v1/whoami").status_code == 401
         client.close()
         forged.close()
     finally:
@@ -110,8 +114,10 @@ def test_serve_socket_mode_acks_envelopes_and_answers(standins: Any, tmp_path: P
         reply = str(slack.wait_for_response(url, timeout=20)[-1])
         assert "payments" in reply
         assert "search" not in reply  # alice's scope, over Socket Mode too
-        # the operator endpoints are served in Socket Mode as well
+        # the operator endpoints and the HTTP API are served in Socket Mode as well
         assert httpx.get(f"http://127.0.0.1:{settings['port']}/healthz").status_code == 200
+        api = httpx.get(f"http://127.0.0.1:{settings['port']}/api/v1/whoami")
+        assert api.status_code == 401
     finally:
         _stop(process)
 

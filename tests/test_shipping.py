@@ -518,6 +518,7 @@ def test_cluster_role_grants_reviews_and_hpa_reads(rendered: list[dict[str, Any]
         for verb in rule["verbs"]
     }
     assert ("authorization.k8s.io", "subjectaccessreviews", "create") in granted
+    assert ("authentication.k8s.io", "tokenreviews", "create") in granted  # the HTTP API
     for verb in READ_VERBS:
         assert ("autoscaling", "horizontalpodautoscalers", verb) in granted
     for kind in ("deployments", "statefulsets", "daemonsets", "replicasets"):
@@ -532,7 +533,8 @@ def test_cluster_role_grants_nothing_broad_or_secret(rendered: list[dict[str, An
         assert "secrets" not in rule["resources"]
         assert "nonResourceURLs" not in rule
         assert "resourceNames" not in rule
-        allowed = {"create"} if rule["resources"] == ["subjectaccessreviews"] else READ_VERBS
+        reviews = (["subjectaccessreviews"], ["tokenreviews"])
+        allowed = {"create"} if rule["resources"] in reviews else READ_VERBS
         assert set(rule["verbs"]) <= allowed, rule
 
 

@@ -1,4 +1,5 @@
-"""The Kubernetes API adapter: SubjectAccessReviews and HPA listing over the official client.
+"""The Kubernetes API adapter: SubjectAccessReviews, TokenReviews and HPA listing over the
+official client.
 
 The only module that imports `kubernetes`; the client is sync, so every call runs in a thread,
 with a timeout, and its exceptions are translated here, once. Never impersonates anyone.
@@ -11,7 +12,7 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -45,6 +46,19 @@ class CpuHpa(NamedTuple):
     target_cpu_utilization: float
 
 
+class TokenReviewed(NamedTuple):
+    """What the API server said about a bearer token. `authenticated` is True only when
+    `status.authenticated` was the JSON boolean true; the rest is copied as sent."""
+
+    authenticated: bool
+    user: str = ""
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    audiences: tuple[str, ...] = ()
+    error: str = ""
+
+
 class KubeApi:
     """A handle on one cluster's API server, with the bot's own credentials."""
 
@@ -73,16 +87,26 @@ class KubeApi:
         self._client.rest_client.pool_manager.clear()
 
     async def subject_access_review(
-        self, user: str, groups: Iterable[str], check: AccessCheck
+        self,
+        user: str,
+        groups: Iterable[str],
+        check: AccessCheck,
+        *,
+        uid: str = "",
+        extra: Mapping[str, Sequence[str]] | None = None,
     ) -> bool:
         """May `user` in `groups` do `check`? Groups travel in the SAR spec (a JSON list), never
-        as impersonation headers, which the generated client cannot repeat."""
+        as impersonation headers, which the generated client cannot repeat. `uid` and `extra`
+        (from a TokenReview) travel too, so authorizers that read them decide as they would
+        for the caller's own request."""
         body = client.V1SubjectAccessReview(
             api_version="authorization.k8s.io/v1",
             kind="SubjectAccessReview",
             spec=client.V1SubjectAccessReviewSpec(
                 user=user,
                 groups=sorted({*groups, AUTHENTICATED}),
+                uid=uid or None,
+                extra={key: list(values) for key, values in extra.items()} if extra else None,
                 resource_attributes=_attributes(check),
             ),
         )
@@ -97,6 +121,27 @@ class KubeApi:
             AuthorizationUnavailable,
         )
         return _allowed(raw)
+
+    async def token_review(self, token: str, audiences: Sequence[str]) -> TokenReviewed:
+        """Who a bearer token belongs to, as the API server's authenticators say, for tokens
+        minted for one of `audiences`. The token goes only into the review's body; it is never
+        logged, and an error message never contains it."""
+        body = client.V1TokenReview(
+            api_version="authentication.k8s.io/v1",
+            kind="TokenReview",
+            spec=client.V1TokenReviewSpec(token=token, audiences=list(audiences)),
+        )
+        api = client.AuthenticationV1Api(self._client)
+        raw = await self._call(
+            "create tokenreviews",
+            lambda: _read(
+                api.create_token_review(
+                    body=body, _request_timeout=self._timeout, _preload_content=False
+                )
+            ),
+            AuthorizationUnavailable,
+        )
+        return _token_reviewed(raw)
 
     async def can_create_sar(self) -> bool:
         """Whether the bot's own identity may create SubjectAccessReviews (`costbot check`)."""
@@ -207,6 +252,39 @@ def _allowed(raw: bytes) -> bool:
     if not isinstance(status, dict):
         return False
     return status.get("allowed") is True and status.get("denied", False) is False
+
+
+def _token_reviewed(raw: bytes) -> TokenReviewed:
+    """A TokenReview's status, read strictly: authenticated only as the JSON boolean true with
+    a non-empty user name; strings where lists belong are dropped, not trusted."""
+    try:
+        review = json.loads(raw)
+    except ValueError as exc:
+        raise AuthorizationUnavailable("the Kubernetes API sent a review that is not JSON") from exc
+    status = review.get("status") if isinstance(review, dict) else None
+    if not isinstance(status, dict):
+        return TokenReviewed(False, error="no status in the TokenReview")
+    user: dict[str, Any] = status["user"] if isinstance(status.get("user"), dict) else {}
+    name = user.get("username")
+    if status.get("authenticated") is not True or not isinstance(name, str) or not name:
+        return TokenReviewed(False, error=str(status.get("error") or "not authenticated")[:200])
+    raw_extra: dict[str, Any] = user["extra"] if isinstance(user.get("extra"), dict) else {}
+    extra = tuple(sorted((str(key), _strings(values)) for key, values in raw_extra.items()))
+    uid = user.get("uid")
+    return TokenReviewed(
+        True,
+        user=name,
+        uid=uid if isinstance(uid, str) else "",
+        groups=_strings(user.get("groups")),
+        extra=extra,
+        audiences=_strings(status.get("audiences")),
+    )
+
+
+def _strings(values: Any) -> tuple[str, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(value for value in values if isinstance(value, str))
 
 
 def _refusal(what: str, exc: ApiException) -> str:

@@ -8,13 +8,19 @@ import msgspec
 
 
 class Identity(msgspec.Struct, frozen=True):
-    """Who is asking: a Slack user and, when mapped, their Kubernetes user and groups."""
+    """Who is asking: a Slack user and, when mapped, their Kubernetes user and groups.
+
+    A caller of the HTTP API is identified by a TokenReview instead: `slack_user_id` is then
+    `k8s:USER` (the actor audit entries name), and `uid` and `extra` are the authenticator's,
+    carried into every SubjectAccessReview so that webhook authorizers see the same subject."""
 
     slack_user_id: str
     k8s_user: str | None = None
     groups: tuple[str, ...] = ()
-    source: str = "unmapped"  # explicit | email | demo | unmapped
+    source: str = "unmapped"  # explicit | email | demo | token | unmapped
     email: str | None = None
+    uid: str = ""
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # sorted (key, values) pairs
 
     @property
     def mapped(self) -> bool:

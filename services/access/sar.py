@@ -7,7 +7,7 @@ A Redis adapter (only `bot/` imports it): the decision cache degrades through
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import orjson
@@ -24,7 +24,13 @@ class SarClient(Protocol):
     """What SarAuthorizer needs from `services.access.kube.KubeApi`."""
 
     async def subject_access_review(
-        self, user: str, groups: Iterable[str], check: AccessCheck
+        self,
+        user: str,
+        groups: Iterable[str],
+        check: AccessCheck,
+        *,
+        uid: str = "",
+        extra: Mapping[str, Sequence[str]] | None = None,
     ) -> bool: ...
 
 
@@ -52,14 +58,18 @@ class SarAuthorizer:
     async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
         if identity.k8s_user is None:
             return False
-        key = self._key(identity.k8s_user, identity.groups, check)
+        key = self._key(identity, check)
         cached = await self._cached(key)
         if cached is not None:
             self._on_decision("cached_allowed" if cached else "cached_denied")
             return cached
         try:
             decision = await self._kube.subject_access_review(
-                identity.k8s_user, identity.groups, check
+                identity.k8s_user,
+                identity.groups,
+                check,
+                uid=identity.uid,
+                extra=dict(identity.extra),
             )
         except AuthorizationUnavailable as exc:
             self._on_decision("unavailable")
@@ -69,9 +79,11 @@ class SarAuthorizer:
         await self._store(key, decision)
         return decision
 
-    def _key(self, user: str, groups: Iterable[str], check: AccessCheck) -> str:
-        parts = [user, sorted(set(groups)), check.verb, check.group, check.resource]
-        parts += [check.namespace, check.name]
+    def _key(self, identity: Identity, check: AccessCheck) -> str:
+        parts: list[object] = [identity.k8s_user, sorted(set(identity.groups)), check.verb]
+        parts += [check.group, check.resource, check.namespace, check.name]
+        if identity.uid or identity.extra:  # a token's subject: uid and extra decide too
+            parts += [identity.uid, [[key, list(values)] for key, values in identity.extra]]
         if check.cluster:  # keys of single-cluster deployments stay what they were
             parts.append(check.cluster)
         digest = hashlib.sha256(orjson.dumps(parts)).hexdigest()[:32]

@@ -1,13 +1,19 @@
 """A local Kubernetes API server for tests: SubjectAccessReviews answered from RBAC objects by
-StaticRbac, HPA lists, /version; real HTTP on 127.0.0.1 that the real kubernetes client talks to.
+StaticRbac, TokenReviews of tokens it minted, HPA lists, /version; real HTTP on 127.0.0.1 that
+the real kubernetes client talks to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import secrets
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,25 @@ from services.access.models import AccessCheck
 SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 SELF_SAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 HPA_PATH = "/apis/autoscaling/v2/horizontalpodautoscalers"
+TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 TOKEN = "costbot-test-token"
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """What the stand-in knows about a token it minted (as a service account token's claims)."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    uid: str = ""
+    extra: dict[str, list[str]] = field(default_factory=dict)
+    audiences: tuple[str, ...] = ("costbot",)
+    expires_at: float = 0.0  # Unix seconds; 0 = never
+
+
+def _b64(document: dict[str, Any]) -> str:
+    raw = json.dumps(document, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def hpa_object(
@@ -100,6 +124,11 @@ class KubeApiStandIn:
         self.denied_as: Any = None
         self.requests: Counter[str] = Counter()
         self.sar_bodies: list[dict[str, Any]] = []
+        self.minted: dict[str, MintedToken] = {}
+        # Real API servers only authenticate a token for the audiences it was minted for; set
+        # this to answer "authenticated" whatever the audience, as a broken authenticator might.
+        self.ignore_audiences = False
+        self.now: Callable[[], float] = time.time
         self.headers: list[dict[str, str]] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -140,6 +169,7 @@ class KubeApiStandIn:
         app = web.Application()
         app.router.add_post(SAR_PATH, self._sar)
         app.router.add_post(SELF_SAR_PATH, self._self_sar)
+        app.router.add_post(TOKEN_REVIEW_PATH, self._token_review)
         app.router.add_get(HPA_PATH, self._hpas)
         app.router.add_get("/version", self._version)
         app.router.add_get("/api", self._api)
@@ -163,6 +193,83 @@ class KubeApiStandIn:
         if self.mode == "status_500":
             return _status(500, "InternalError", "etcdserver: request timed out")
         return None
+
+    # --- tokens ---------------------------------------------------------------------------------
+    def mint_token(
+        self,
+        user: str,
+        groups: Iterable[str] = (),
+        *,
+        uid: str = "",
+        extra: Mapping[str, list[str]] | None = None,
+        audiences: Iterable[str] = ("costbot",),
+        expires_in: float | None = 3600.0,
+    ) -> str:
+        """A JWT-shaped bearer token (unsigned: only this stand-in can review it) whose `exp`
+        and `aud` claims say what the review will say, like `kubectl create token`."""
+        minted = MintedToken(
+            user=user,
+            groups=tuple(groups),
+            uid=uid or f"uid-{secrets.token_hex(4)}",
+            extra=dict(extra or {}),
+            audiences=tuple(audiences),
+            expires_at=0.0 if expires_in is None else self.now() + expires_in,
+        )
+        claims: dict[str, Any] = {"sub": user, "aud": list(minted.audiences)}
+        if minted.expires_at:
+            claims["exp"] = int(minted.expires_at)
+        token = ".".join(
+            [_b64({"alg": "RS256", "typ": "JWT"}), _b64(claims), secrets.token_urlsafe(24)]
+        )
+        self.minted[token] = minted
+        return token
+
+    async def _token_review(self, request: web.Request) -> web.Response:
+        if refused := self._refuse(request, "token_review"):
+            return refused
+        if not self._bot_may("create", "authentication.k8s.io", "tokenreviews"):
+            return _status(
+                403,
+                "Forbidden",
+                f"tokenreviews.authentication.k8s.io is forbidden: User "
+                f'"{self.bot_user}" cannot create resource "tokenreviews" in API group '
+                '"authentication.k8s.io" at the cluster scope',
+            )
+        spec = (await request.json()).get("spec", {})
+        asked = tuple(spec.get("audiences") or ())
+        minted = self.minted.get(str(spec.get("token", "")))
+        status: dict[str, Any] = {"authenticated": False}
+        if minted is None:
+            status["error"] = "invalid bearer token"
+        elif minted.expires_at and self.now() >= minted.expires_at:
+            status["error"] = "invalid bearer token, token has expired"
+        else:
+            matching = [aud for aud in minted.audiences if aud in asked or not asked]
+            if self.ignore_audiences:
+                matching = list(minted.audiences)
+            if not matching:
+                status["error"] = "invalid bearer token, token audiences is invalid"
+            else:
+                status = {
+                    "authenticated": True,
+                    "user": {
+                        "username": minted.user,
+                        "uid": minted.uid,
+                        "groups": [*minted.groups, "system:authenticated"],
+                        "extra": minted.extra,
+                    },
+                    "audiences": matching,
+                }
+        return web.json_response(
+            {
+                "kind": "TokenReview",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"creationTimestamp": None},
+                "spec": {"audiences": list(asked)},  # never echo the token back
+                "status": status,
+            },
+            status=201,
+        )
 
     def _bot_may(self, verb: str, group: str, resource: str) -> bool:
         check = AccessCheck(verb=verb, resource=resource, group=group)

@@ -1,0 +1,39 @@
+"""The API's one place that asks `AccessPolicy` for a caller's scope.
+
+Kept small on purpose: when scopes become per cluster, this module is what adapts.
+"""
+
+from __future__ import annotations
+
+from services.access.models import Identity, Scope
+from services.access.policy import AccessPolicy
+from services.costs.service import CostService
+from services.costs.windows import TimeRange
+
+
+async def present(costs: CostService, window: TimeRange, **how: object) -> dict[str, set[str]]:
+    """cluster → namespaces in the data for this window (asked as the answer will ask)."""
+    step = str(how.get("step", ""))
+    return await costs.visible_namespaces(
+        window, step=step, with_previous=bool(how.get("with_previous", False))
+    )
+
+
+async def scope_for(
+    access: AccessPolicy, identity: Identity, in_data: dict[str, set[str]]
+) -> Scope:
+    """What `identity` may see among the namespaces present in the data."""
+    candidates = sorted({ns for names in in_data.values() for ns in names if ns})
+    return await access.scope(identity, candidates)
+
+
+def sees_nothing(scope: Scope) -> bool:
+    return not scope.cluster_wide and scope.namespaces is not None and not scope.namespaces
+
+
+def per_cluster(in_data: dict[str, set[str]], scope: Scope) -> dict[str, tuple[bool, list[str]]]:
+    """cluster → (cluster-wide figures?, namespaces visible there)."""
+    return {
+        cluster: (scope.cluster_wide, sorted(ns for ns in names if ns and scope.sees(ns)))
+        for cluster, names in sorted(in_data.items())
+    }
