@@ -323,9 +323,10 @@ class CostService:
     ) -> dict[str, set[str]]:
         """cluster → namespaces present in the data, for computing a requester's Scope.
 
-        Asks exactly what the answer will ask (same `step`; for a comparison also the previous
-        period), so the cache serves both from one fetch and a namespace that only existed
-        before is still a candidate for the requester's scope.
+        Asks namespace-level rows for the same window and `step` as the answer (for a
+        comparison also the previous period): the answer's own question for summary, trend and
+        compare, so the cache serves both from one fetch; label and pod answers need finer rows
+        and ask once more. A namespace that only existed before is still a candidate.
         """
         window = self.aligned(window)
         level = NAMESPACE_LEVEL
