@@ -1,6 +1,7 @@
 """The API's one place that asks `AccessPolicy` for a caller's scope.
 
-Kept small on purpose: when scopes become per cluster, this module is what adapts.
+Scopes are per cluster: a grant in one cluster shows nothing of a namespace of the same name
+in another, and cluster-wide figures are per cluster too.
 """
 
 from __future__ import annotations
@@ -22,18 +23,20 @@ async def present(costs: CostService, window: TimeRange, **how: object) -> dict[
 async def scope_for(
     access: AccessPolicy, identity: Identity, in_data: dict[str, set[str]]
 ) -> Scope:
-    """What `identity` may see among the namespaces present in the data."""
-    candidates = sorted({ns for names in in_data.values() for ns in names if ns})
-    return await access.scope(identity, candidates)
+    """What `identity` may see among the namespaces present in the data, cluster by cluster."""
+    return await access.scope(identity, in_data)
 
 
 def sees_nothing(scope: Scope) -> bool:
-    return not scope.cluster_wide and scope.namespaces is not None and not scope.namespaces
+    return scope.empty
 
 
 def per_cluster(in_data: dict[str, set[str]], scope: Scope) -> dict[str, tuple[bool, list[str]]]:
     """cluster → (cluster-wide figures?, namespaces visible there)."""
     return {
-        cluster: (scope.cluster_wide, sorted(ns for ns in names if ns and scope.sees(ns)))
+        cluster: (
+            scope.sees_cluster(cluster),
+            sorted(ns for ns in names if ns and scope.sees(ns, cluster)),
+        )
         for cluster, names in sorted(in_data.items())
     }

@@ -106,7 +106,7 @@ def test_several_clusters_decided_by_one_api_refuse_to_start_in_one_line() -> No
         {"OPENCOST_CLUSTERS": '{"prod": "http://a:9003", "staging": "http://b:9003"}'}, "check"
     )
     assert result.returncode == 2
-    lines = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("OPENCOST_CLUSTERS: prod, staging would all have their access")
     assert "AUTHZ_SHARED_ACROSS_CLUSTERS=true" in lines[0]
@@ -131,7 +131,7 @@ def test_bad_cluster_map_gives_one_line_per_problem_naming_the_field(tmp_path: P
     }
     result = run_cli({"OPENCOST_CLUSTERS": json.dumps(clusters)}, "check")
     assert result.returncode == 2
-    lines = sorted(line.strip() for line in result.stderr.splitlines() if line.startswith("  "))
+    lines = sorted(line.strip() for line in result.stderr.splitlines() if line.strip())
     assert lines == [
         "OPENCOST_CLUSTERS.dev.kubeconfg: Extra inputs are not permitted",
         "OPENCOST_CLUSTERS.prod-eu.kubeconfig: file not found",

@@ -112,7 +112,8 @@ class CostService:
 
     async def namespace(self, name: str, window: TimeRange, scope: Scope) -> NamespaceBreakdown:
         window = self.aligned(window)
-        visible = scope if scope.sees(name) else Scope(namespaces=frozenset())
+        names = scope.visible_names()  # in any cluster: rows are then filtered per cluster
+        visible = scope if names is None or name in names else Scope(namespaces=frozenset())
         data = await self._fetch(window.start, window.end, level=POD_LEVEL, scope=visible)
         seen = cm.visible(data.rows(), scope)
         rows = cm.narrowed(seen, namespace=name)
@@ -388,7 +389,7 @@ class CostService:
 
 
 def _sees_nothing(scope: Scope) -> bool:
-    return not scope.cluster_wide and scope.namespaces is not None and not scope.namespaces
+    return scope.empty
 
 
 def _focus_level(focus: Focus, level: str) -> str:

@@ -115,7 +115,7 @@ class OptimizationService:
     async def _fetch(
         self, query: AllocationQuery, scope: Scope
     ) -> tuple[AllocationData, list[HpaTarget], AssetData | None, list[str]]:
-        if not scope.cluster_wide and scope.namespaces is not None and not scope.namespaces:
+        if scope.empty:
             # Sees nothing: no OpenCost request, no cache write (and no HPA listing).
             now = self._clock.now().timestamp()
             return AllocationData(steps=[], fetched_at=now), [], None, []
