@@ -156,6 +156,16 @@ class _BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     connection like the single-Redis pool, instead of raising at `max_connections`."""
 
 
+class _SentinelMaster(aioredis.Redis):
+    """The master's client; `aclose()` also closes the clients of the sentinels it asks."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        manager = getattr(self.connection_pool, "sentinel_manager", None)
+        for sentinel in getattr(manager, "sentinels", ()):
+            await sentinel.aclose()
+
+
 def _sentinel_client(target: RedisTarget) -> aioredis.Redis:
     """redis-py's Sentinel: the master is looked up through the sentinels on every new
     connection, and connections to a demoted master are dropped. The Retry rides out the
@@ -169,6 +179,7 @@ def _sentinel_client(target: RedisTarget) -> aioredis.Redis:
     )
     client = sentinel.master_for(
         target.master,
+        redis_class=_SentinelMaster,
         connection_pool_class=_BlockingSentinelPool,
         max_connections=_CLIENT_OPTIONS["max_connections"],
         timeout=POOL_WAIT,

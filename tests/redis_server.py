@@ -15,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -167,8 +168,10 @@ class SentinelSetup:
         """The master's port as the first sentinel reports it now."""
         client = redis.Redis(port=self.sentinel_ports[0], socket_timeout=1)
         try:
-            _host, port = client.sentinel_get_master_addr_by_name(self.MASTER)
-            return int(port)
+            address: tuple[str, int] = client.sentinel_get_master_addr_by_name(  # type: ignore[assignment]
+                self.MASTER
+            )
+            return int(address[1])
         finally:
             client.close()
 
@@ -198,7 +201,7 @@ class SentinelSetup:
         for port in self.sentinel_ports:
             client = redis.Redis(port=port, socket_timeout=1)
             try:
-                fields = client.sentinel_master(self.MASTER)
+                fields: dict[str, Any] = client.sentinel_master(self.MASTER)  # type: ignore[assignment]
                 if int(fields["num-slaves"]) < 1 or int(fields["num-other-sentinels"]) < 2:
                     return False
             finally:
@@ -263,15 +266,16 @@ class ClusterSetup:
         share = 16384 // len(clients)
         for index, client in enumerate(clients):
             last = 16384 if index == len(clients) - 1 else (index + 1) * share
-            client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))
-            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)
+            client.execute_command("CLUSTER ADDSLOTS", *range(index * share, last))  # type: ignore[no-untyped-call]
+            client.execute_command("CLUSTER MEET", "127.0.0.1", self.nodes[0].port)  # type: ignore[no-untyped-call]
             client.close()
 
     def _ok(self) -> bool:
         for node in self.nodes:
             client = redis.Redis(port=node.port, socket_timeout=1)
             try:
-                if client.execute_command("CLUSTER INFO").get("cluster_state") != "ok":
+                info = client.execute_command("CLUSTER INFO")  # type: ignore[no-untyped-call]
+                if info.get("cluster_state") != "ok":
                     return False
             finally:
                 client.close()

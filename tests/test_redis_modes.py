@@ -45,10 +45,10 @@ CREATED = MONDAY_9 - timedelta(days=3)
 NOW = datetime(2026, 11, 27, 16, 55, tzinfo=UTC)
 
 
-async def until_answers(call: Callable[[], Awaitable[T]], timeout: float = 15) -> T:
+async def until_answers(call: Callable[[], Awaitable[T]], within: float = 15) -> T:
     """The first answer of `call` once Redis takes commands again (a failover in progress
     surfaces as StoreUnavailable until the client finds the new master)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         try:
             return await call()
@@ -69,7 +69,7 @@ def test_the_url_forms_parse_into_their_modes() -> None:
     assert cluster.nodes == (("node-a", 7000), ("node-b", 6379))
     assert parse_redis_url("redis://localhost:6379/0").mode == "single"
     for bad in ("redis+sentinel://h:1", "redis+cluster://h:1/0", "memcached://h", "redis+x://h"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r"\w"):
             parse_redis_url(bad)
 
 
@@ -123,7 +123,8 @@ async def test_after_a_failover_acknowledgements_survive_and_no_digest_is_posted
     clock = FakeClock(MONDAY_9)
     try:
         policy = wait_policy(client)
-        assert policy is not None and policy.replicas == 1
+        assert policy is not None
+        assert policy.replicas == 1
         store = RecommendationStore(client, clock)
         env = build_env(client, clock)
         await env.store.save_subscription(subscription(created_at=CREATED))
