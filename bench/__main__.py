@@ -10,7 +10,15 @@ import subprocess
 import sys
 import time
 
-BENCHMARKS = ("parse_aggregate", "http_latency", "socket_mode", "cache", "deadlines", "scale")
+BENCHMARKS = (
+    "parse_aggregate",
+    "http_latency",
+    "socket_mode",
+    "cache",
+    "deadlines",
+    "scale",
+    "authz",
+)
 
 
 def main(argv: list[str]) -> int:
