@@ -75,7 +75,8 @@ def main() -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert child.stdout is not None and child.stdin is not None
+        assert child.stdout is not None
+        assert child.stdin is not None
         child.stdout.readline()  # "ready"
         server = RedisServer(Path(tmp) / "redis", persist=False)
         server.start()

@@ -4,7 +4,7 @@ another replica (one MGET from Redis), denies re-asked after their short TTL, al
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,12 +20,12 @@ from tests.conftest import FakeClock
 from tests.standins.kube import KubeApiStandIn, write_kubeconfig
 
 NAMESPACES = [f"ns-{i:04d}" for i in range(2000)]
-VISIBLE = set(NAMESPACES[::10])  # 200 of them
+VISIBLE = frozenset(NAMESPACES[::10])  # 200 of them
 TEAM = Identity("U1", k8s_user="dana", groups=("team-x",), source="explicit")
 CONCURRENCY = 8
 
 
-def bindings(group: str, namespaces: set[str]) -> list[dict[str, object]]:
+def bindings(group: str, namespaces: Iterable[str]) -> list[dict[str, object]]:
     return [
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",

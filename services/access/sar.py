@@ -76,6 +76,11 @@ class SarAuthorizer:
         self._allows: TtlCache[str, bool] = TtlCache(clock, ttl, LOCAL_ENTRIES)
         self._denies: TtlCache[str, bool] = TtlCache(clock, self._deny_ttl, LOCAL_ENTRIES)
 
+    def forget(self) -> None:
+        """Drop this process's cached decisions (Redis's expire by themselves)."""
+        self._allows.clear()
+        self._denies.clear()
+
     async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
         return (await self.allowed_many(identity, [check]))[0]
 
