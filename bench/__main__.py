@@ -18,6 +18,7 @@ BENCHMARKS = (
     "deadlines",
     "scale",
     "api",
+    "authz",
 )
 
 

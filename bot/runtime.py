@@ -65,6 +65,7 @@ from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
 from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
+from services.storage.keys import rename_legacy_keys
 
 if TYPE_CHECKING:
     from services.access.kube import KubeApi
@@ -243,7 +244,12 @@ class Runtime:
         if redis_url is None:
             embedded = EmbeddedRedis(settings.data_dir).start()
             redis_url = embedded.url
-        redis = async_client(redis_url)
+        redis = async_client(
+            redis_url,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
+        )
+        await rename_legacy_keys(redis, settings.redis_prefix)
 
         def observe(outcome: str, seconds: float) -> None:
             metrics.opencost.labels(outcome=outcome).observe(seconds)

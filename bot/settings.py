@@ -41,6 +41,8 @@ EXAMPLES: dict[str, str] = {
     ),
     "costbot_demo": "true",
     "redis_url": "redis://redis:6379/0",
+    "redis_wait_replicas": "1",
+    "redis_wait_timeout_ms": "500",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
     "admin_groups": "platform-admins,sre",
@@ -165,6 +167,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] | None = None
     redis_prefix: str = "costbot:"
+    # WAIT after acknowledgements and delivery markers (services/storage/durable.py); unset →
+    # 1 with Sentinel or Cluster, 0 (no WAIT) with one Redis.
+    redis_wait_replicas: int | None = Field(default=None, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(default=500, ge=1, le=60_000)
     # The cost data plane (services/opencost/blocks.py): settled periods are immutable blocks.
     cost_blocks: bool = True
     opencost_settle: Annotated[int, NoDecode] = 2 * 3600
@@ -241,8 +247,10 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^(rediss?|unix)://", value):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value is not None:
+            from bot.redis import parse_redis_url
+
+            parse_redis_url(value)  # ValueError says which part is wrong
         return value
 
     @field_validator("admin_groups", "api_audiences", "api_cors_origins", mode="before")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from services.access.models import AccessCheck, Identity
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
@@ -36,6 +36,16 @@ class Authorizer(Protocol):
     async def allowed(self, identity: Identity, check: AccessCheck) -> bool:
         """True when Kubernetes allows it. Raises AuthorizationUnavailable if it can't ask."""
         ...
+
+
+@runtime_checkable
+class BatchAuthorizer(Authorizer, Protocol):
+    """An Authorizer that answers many checks for one identity at once (one cache read for
+    all of them, at most `concurrency` questions to Kubernetes in flight)."""
+
+    async def allowed_many(
+        self, identity: Identity, checks: Sequence[AccessCheck], concurrency: int | None = None
+    ) -> list[bool]: ...
 
 
 # --- Slack-side effects, as services see them ----------------------------------------------------

@@ -83,7 +83,7 @@ async def test_slack_failure_releases_the_claim_and_the_retry_posts_once(env: En
     env.chat.fail("ratelimited")  # still 429 after slack_sdk's own retries
     failed = await env.runner.run(subscription(), MONDAY_9)
     assert failed.outcome == "failed"
-    assert await env.redis.exists(f"costbot:delivery:digest:d000001:{PERIOD}:claim") == 0
+    assert await env.redis.exists(f"costbot:delivery:{{digest:d000001:{PERIOD}}}:claim") == 0
     retried = await env.runner.run(subscription(), MONDAY_9)
     assert retried.outcome == "sent"
     assert env.chat.history_checks == 1  # the retry first made sure the post had not happened

@@ -80,7 +80,7 @@ def delivered(slack: SlackStandIn, fire: datetime) -> list[dict[str, Any]]:
 
 def wait_for_claim_expiry(redis_url: str, fire: datetime) -> None:
     client = sync_redis.Redis.from_url(redis_url)
-    claim = f"costbot:delivery:digest:{EVERY_MINUTE.id}:{period_key(fire)}:claim"
+    claim = f"costbot:delivery:{{digest:{EVERY_MINUTE.id}:{period_key(fire)}}}:claim"
     deadline = time.monotonic() + 10
     while client.exists(claim) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -235,7 +235,7 @@ async def test_all_keys_live_under_the_prefix(store: RecommendationStore, redis:
     await store.record_realized(current.id, 5.0, T0, version=current.version, namespace="payments")
     keys = [key.decode() if isinstance(key, bytes) else key for key in await redis.keys("*")]
     assert keys
-    assert all(key.startswith("test:rec:") for key in keys)
+    assert all(key.startswith("test:{recs}:") for key in keys)
 
 
 async def test_unreachable_redis_is_a_store_error(clock: FakeClock) -> None:

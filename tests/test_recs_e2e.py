@@ -16,6 +16,7 @@ import pytest
 from redis.asyncio import Redis
 
 from demo.cluster import DemoCluster
+from services.access.sar import SarAuthorizer
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.recommendations.board import RecommendationBoard
 from services.recommendations.models import RecSnapshot, RecState
@@ -268,6 +269,9 @@ async def _flush_decisions(world: World) -> None:
     """Forget cached authorization decisions (the click must ask Kubernetes again)."""
     runtime = world.bot.runtime
     assert runtime is not None
+    authorizer = runtime.deps.access._authz  # the in-process layer in front of Redis
+    assert isinstance(authorizer, SarAuthorizer)
+    authorizer.forget()
     async for key in runtime.redis.scan_iter(match=f"{runtime.settings.redis_prefix}authz:*"):
         await runtime.redis.delete(key)
 

@@ -24,9 +24,9 @@ __all__ = [
     "wait_until_async",
 ]
 
-# A fresh cached answer is `<prefix>cost:v1:<sha256>`; its stale copy, last-good pointer and
+# A fresh cached answer is `<prefix>cost:v1:{<sha256>}`; its stale copy, last-good pointer and
 # single-flight lock carry a suffix and outlive it.
-_FRESH = re.compile(rb"cost:v1:[0-9a-f]{64}$")
+_FRESH = re.compile(rb"cost:v1:\{[0-9a-f]{64}\}$")
 
 
 def wait_for(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
+import orjson
 import urllib3
 import yaml
 from kubernetes import client, config
@@ -31,6 +32,8 @@ T = TypeVar("T")
 # answer `kubectl auth can-i` would give that user.
 AUTHENTICATED = "system:authenticated"
 _HPA_PAGE = 500
+_SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
+_JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 class KubeApiUnavailable(DependencyError):
@@ -98,24 +101,42 @@ class KubeApi:
         """May `user` in `groups` do `check`? Groups travel in the SAR spec (a JSON list), never
         as impersonation headers, which the generated client cannot repeat. `uid` and `extra`
         (from a TokenReview) travel too, so authorizers that read them decide as they would
-        for the caller's own request."""
-        body = client.V1SubjectAccessReview(
-            api_version="authorization.k8s.io/v1",
-            kind="SubjectAccessReview",
-            spec=client.V1SubjectAccessReviewSpec(
-                user=user,
-                groups=sorted({*groups, AUTHENTICATED}),
-                uid=uid or None,
-                extra={key: list(values) for key, values in extra.items()} if extra else None,
-                resource_attributes=_attributes(check),
-            ),
-        )
-        api = client.AuthorizationV1Api(self._client)
+        for the caller's own request.
+
+        The review is posted as plain JSON through the client's `call_api` (its credentials,
+        TLS and timeouts) and read raw: the generated model layer cost ~1 ms of CPU per review,
+        which a scope over 2 000 namespaces multiplied into seconds."""
+        attributes = {"verb": check.verb, "group": check.group, "resource": check.resource}
+        if check.namespace:  # omitted = all namespaces
+            attributes["namespace"] = check.namespace
+        if check.name:
+            attributes["name"] = check.name
+        spec: dict[str, object] = {
+            "user": user,
+            "groups": sorted({*groups, AUTHENTICATED}),
+            "resourceAttributes": attributes,
+        }
+        if uid:
+            spec["uid"] = uid
+        if extra:
+            spec["extra"] = {key: list(values) for key, values in extra.items()}
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": spec,
+        }
         raw = await self._call(
             "create subjectaccessreviews",
             lambda: _read(
-                api.create_subject_access_review(
-                    body=body, _request_timeout=self._timeout, _preload_content=False
+                self._client.call_api(
+                    _SAR_PATH,
+                    "POST",
+                    header_params=_JSON_HEADERS,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                    _return_http_data_only=True,
+                    _preload_content=False,
+                    _request_timeout=self._timeout,
                 )
             ),
             AuthorizationUnavailable,
@@ -245,8 +266,8 @@ def _allowed(raw: bytes) -> bool:
     absent or `false`. Anything else (a string, a number, null, a missing or malformed status)
     is a deny; a body that is not JSON at all means the API could not be asked."""
     try:
-        review = json.loads(raw)
-    except ValueError as exc:
+        review = orjson.loads(raw)
+    except ValueError as exc:  # orjson.JSONDecodeError is one
         raise AuthorizationUnavailable("the Kubernetes API sent a review that is not JSON") from exc
     status = review.get("status") if isinstance(review, dict) else None
     if not isinstance(status, dict):

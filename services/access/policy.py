@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from services.access.models import NOTHING_VIEW, AccessCheck, Identity, Scope
-from services.ports import Authorizer
+from services.ports import Authorizer, BatchAuthorizer
 
 # A namespace name is a DNS-1123 label; anything else (OpenCost's `__idle__`, "") is not one
 # and is never asked about (an empty namespace would even mean "all namespaces").
@@ -205,6 +205,8 @@ class AccessPolicy:
     async def _each(self, identity: Identity, checks: list[AccessCheck]) -> list[bool]:
         """All checks, at most `concurrency` at a time; the first failure cancels the rest and
         propagates unchanged."""
+        if isinstance(self._authz, BatchAuthorizer):
+            return await self._authz.allowed_many(identity, checks, self._concurrency)
         limit = asyncio.Semaphore(self._concurrency)  # per call: never bound to an old loop
 
         async def bounded(check: AccessCheck) -> bool:

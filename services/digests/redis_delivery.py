@@ -39,6 +39,7 @@ from services.digests.delivery import (
 from services.digests.models import RunRecord
 from services.errors import ChatUnavailable, CostbotError
 from services.ports import ChatPoster, Clock
+from services.storage.durable import replicated
 from services.storage.guard import degrade, guarded, required
 
 _MINE = "if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -84,6 +85,8 @@ class RedisDeliveryGuard:
                 self._key(job, "claim"), token, nx=True, ex=self._claim_ttl
             ):
                 return Result(BUSY)
+            # The claim must survive a failover, or a second replica could claim and post.
+            await replicated(self._redis, self._key(job, "claim"), MARKERS)
             result, after = await self._holding(job, token, produce)
         await self._report(job, result)
         if after is not None and result.ts:
@@ -96,6 +99,7 @@ class RedisDeliveryGuard:
         keys = (self._key(job, "done"), self._key(job, "claim"))
         skipped = await required(self._redis.eval(_SKIP, 2, *keys, record, self._done_ttl), MARKERS)
         if skipped:
+            await replicated(self._redis, keys[0], MARKERS)
             await self._report(job, Result(SKIPPED, detail=detail))
         return bool(skipped)
 
@@ -143,6 +147,7 @@ class RedisDeliveryGuard:
 
     async def _post(self, job: Job, outgoing: Outgoing) -> Result:
         await self._redis.set(self._key(job, "attempt"), self._owner, ex=self._done_ttl)
+        await replicated(self._redis, self._key(job, "attempt"), MARKERS)
         try:
             ts = await self._chat.post(
                 job.channel, outgoing.text, outgoing.blocks, metadata=job.metadata()
@@ -157,6 +162,7 @@ class RedisDeliveryGuard:
         await self._redis.set(
             self._key(job, "done"), self._done_value(outcome, ts, detail), ex=self._done_ttl
         )
+        await replicated(self._redis, self._key(job, "done"), MARKERS)
         return Result(outcome, ts, detail)
 
     async def _heartbeat(self, job: Job, token: str) -> None:
@@ -211,7 +217,9 @@ class RedisDeliveryGuard:
 
     # --- keys -----------------------------------------------------------------------------------
     def _key(self, job: Job, part: str) -> str:
-        return f"{self._prefix}delivery:{job.kind}:{job.subject}:{job.period}:{part}"
+        """claim / attempt / done of one job share a hash tag (one Redis Cluster slot): the
+        skip script reads two of them at once."""
+        return f"{self._prefix}delivery:{{{job.kind}:{job.subject}:{job.period}}}:{part}"
 
     def _last_key(self, job: Job) -> str:
         return f"{self._prefix}delivery:last:{job.kind}:{job.subject}"

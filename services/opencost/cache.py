@@ -131,7 +131,9 @@ class CachedCostSource:
         return self._key(b"assets", msgspec.json.encode([_utc(start), _utc(end)]))
 
     def _key(self, kind: bytes, payload: bytes) -> str:
-        return f"{self._prefix}cost:v1:{hashlib.sha256(kind + b'|' + payload).hexdigest()}"
+        # The digest is the hash tag: the entry, its lock, error and stale copy share one
+        # Redis Cluster slot (they are read together with MGET).
+        return f"{self._prefix}cost:v1:{{{hashlib.sha256(kind + b'|' + payload).hexdigest()}}}"
 
     def last_key(self, start_key: str) -> str:
         """Where a running window's last good copy is found, whatever its end: "7d" ends at now

@@ -30,6 +30,7 @@ from services.recommendations.models import (
     RecSnapshot,
     RecState,
 )
+from services.storage.durable import replicated
 from services.storage.guard import guarded
 
 STORE = "recommendation store"  # how StoreUnavailable names it
@@ -49,7 +50,9 @@ class RecommendationStore:
     ) -> None:
         self._redis = redis
         self._clock = clock
-        self._prefix = prefix + "rec:"
+        # One hash tag for every recommendation key: a state change WATCHes the state and
+        # writes the acknowledged index in one transaction, and `states` MGETs many states.
+        self._prefix = prefix + "{recs}:"
         self._settings = settings
 
     # --- reading -------------------------------------------------------------------------------
@@ -197,10 +200,16 @@ class RecommendationStore:
                         pipe.set(key, msgspec.json.encode(new))
                         self._index(pipe, new)
                         await pipe.execute()
-                        return ActResult(changed, new)
+                        break
                     except WatchError:
                         continue  # someone else changed it first: read again, decide again
-        raise StoreUnavailable(f"recommendation {rec_id}: too much contention, try again")
+                else:
+                    raise StoreUnavailable(
+                        f"recommendation {rec_id}: too much contention, try again"
+                    )
+        # An acknowledgement must survive a failover: wait for a replica to have it.
+        await replicated(self._redis, key, STORE)
+        return ActResult(changed, new)
 
     def _index(self, pipe: aioredis.client.Pipeline, state: RecState) -> None:
         last = state.history[-1] if state.history else None

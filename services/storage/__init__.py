@@ -9,6 +9,7 @@ The rule, for every module that talks to Redis:
   "already measured this hour" marker) go through `guard.degrade`: a Redis failure is logged
   under the name given and the stated default is used, because a miss only costs time.
 
-No other module catches `redis` exceptions. `guard` is the only module here that imports redis;
+No other module catches `redis` exceptions. `guard`, `durable` (WAIT after the state writes that
+must survive a failover) and `keys` (renaming state keys from before the hash tags) import redis;
 `ttl` (the in-process cache) does not, so services that handlers import can use it.
 """
