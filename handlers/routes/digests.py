@@ -117,6 +117,11 @@ async def preview(cmd: grammar.DigestPreview, deps: Deps, asker: Asker) -> Reply
         return Reply(renderer.paused(sub).blocks).finished()
     summary, details = renderer.summary(data), renderer.details(data, None)
     note = context(":eyes: Preview, only visible to you: the digest as it would be sent now.")
+    if data.narrowed_for_viewer:
+        note = context(
+            ":eyes: Preview, only visible to you: the digest as it would be sent now, "
+            "cut to what you may see yourself."
+        )
     reply = Reply([note, *summary.blocks, divider(), *details.blocks], text=summary.text)
     chart = renderer.chart(data)
     if chart is not None:
