@@ -62,6 +62,7 @@ from services.recommendations.engine import OptimizationService
 from services.recommendations.models import HpaSource, HpaTarget, RecSettings, StaticHpaSource
 from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
+from services.storage.redis_pending import RedisPendingForms
 
 if TYPE_CHECKING:
     from services.access.kube import KubeApi
@@ -303,6 +304,7 @@ class Runtime:
             chart=lazy_chart,
             ready=readiness,
             rec_actions=RecommendationActions(recs, costs, access, audit, clock),
+            forms=RedisPendingForms(redis, prefix=settings.redis_prefix),
         )
         return cls(
             settings=settings,
