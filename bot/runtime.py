@@ -252,11 +252,13 @@ class Runtime:
         slack = slack_client(token, slack_api_url or settings.slack_api_url)
         chat = SlackChatPoster(slack)
         kube = _kube_api(settings)
+        lifetimes = settings.lifetimes()  # one owner for every access cache's lifetime
         resolver = IdentityResolver(
-            _identity_map(settings, demo),
-            SlackWebDirectory(slack),
+            _identity_map(settings, demo, lifetimes.identity_map_check),
+            SlackWebDirectory(slack, lifetimes.usergroups_list, clock=clock),
             redis,
             clock,
+            lifetimes=lifetimes,
             prefix=settings.redis_prefix,
         )
         audit = AuditLog(
@@ -393,7 +395,7 @@ def _authorizer(
         return SarAuthorizer(
             kube,
             redis,
-            settings.authz_cache_ttl,
+            settings.lifetimes().authz_decision,
             prefix=settings.redis_prefix,
             on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
         )
@@ -415,9 +417,9 @@ def _demo_admins(settings: Settings, demo: DemoParts | None) -> tuple[str, ...]:
     return ()
 
 
-def _identity_map(settings: Settings, demo: DemoParts | None) -> MapProvider:
+def _identity_map(settings: Settings, demo: DemoParts | None, check: float) -> MapProvider:
     if settings.identity_map_file is not None:
-        return IdentityMapFile(settings.identity_map_file)
+        return IdentityMapFile(settings.identity_map_file, check_interval=check)
     if demo is not None:
         return FixedMap(demo.identity_map)
     return FixedMap(IdentityMap.empty())

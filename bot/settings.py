@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.access.lifetimes import DEFAULT_BOUND, CacheLifetimes
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -35,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "redis_url": "redis://redis:6379/0",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
+    "revocation_bound": "300",
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
     "digest_grace": "6h",
@@ -82,6 +85,7 @@ class Settings(BaseSettings):
     authz_resource: str = "pods"
     authz_group: str = ""
     authz_cache_ttl: int = Field(default=60, ge=0, le=3600)
+    revocation_bound: int = Field(default=DEFAULT_BOUND, ge=60, le=86400)
     admin_groups: Annotated[tuple[str, ...], NoDecode] = ()
     recs_history_days: int = Field(default=14, ge=3, le=90)
     digest_grace: Annotated[int, NoDecode] = 6 * 3600
@@ -160,6 +164,7 @@ class Settings(BaseSettings):
     def _mode_requirements(self) -> Settings:
         if self.opencost_url and self.opencost_clusters:
             raise ValueError("set OPENCOST_URL or OPENCOST_CLUSTERS, not both")
+        self.lifetimes()  # AUTHZ_CACHE_TTL must leave room within REVOCATION_BOUND
         return self
 
     # --- derived --------------------------------------------------------------------------
@@ -170,6 +175,10 @@ class Settings(BaseSettings):
     @property
     def demo_data(self) -> bool:
         return self.opencost_url is None and not self.opencost_clusters
+
+    def lifetimes(self) -> CacheLifetimes:
+        """Every access-related cache lifetime, derived from the revocation bound."""
+        return CacheLifetimes.derive(self.revocation_bound, self.authz_cache_ttl)
 
     def clusters(self) -> dict[str, str]:
         """Configured OpenCost base URLs by cluster name (empty in demo mode)."""
