@@ -56,6 +56,7 @@ class Replica:
     def __init__(
         self,
         maps: MapProvider,
+        *,
         slack: SlackStandIn,
         redis: Redis,
         clock: FakeClock,
@@ -89,8 +90,12 @@ async def test_a_usergroup_removal_takes_effect_on_every_replica_within_the_boun
     slack_api.set_user("U0OTHER", email="other@example.com")
     slack_api.set_usergroup("S0SRE", [CAROL])
     maps, reviews = FixedMap(IdentityMap.from_yaml(MAP)), RbacReviews()
-    a = Replica(maps, slack_api, redis, clock, lifetimes, reviews)
-    b = Replica(maps, slack_api, redis, clock, lifetimes, reviews)
+    a = Replica(
+        maps, slack=slack_api, redis=redis, clock=clock, lifetimes=lifetimes, reviews=reviews
+    )
+    b = Replica(
+        maps, slack=slack_api, redis=redis, clock=clock, lifetimes=lifetimes, reviews=reviews
+    )
     await a.resolver.resolve("U0OTHER")  # A's usergroups.list snapshot, Carol still in S0SRE
     removed_at = clock.now()
     slack_api.set_usergroup("S0SRE", [])
@@ -108,7 +113,8 @@ async def test_a_usergroup_removal_takes_effect_on_every_replica_within_the_boun
                 latest[name] = clock.now()
     bound = timedelta(seconds=lifetimes.bound)
     assert all(when - removed_at <= bound for when in latest.values()), latest
-    assert not await a.sees_monitoring() and not await b.sees_monitoring()
+    assert not await a.sees_monitoring()
+    assert not await b.sees_monitoring()
 
 
 async def test_an_identity_map_change_is_not_answered_from_decisions_cached_for_the_old_one(
@@ -124,7 +130,9 @@ async def test_an_identity_map_change_is_not_answered_from_decisions_cached_for_
         path, check_interval=lifetimes.identity_map_check, monotonic=lambda: ticks[0]
     )
     reviews = RbacReviews()
-    replica = Replica(maps, slack_api, redis, clock, lifetimes, reviews)
+    replica = Replica(
+        maps, slack=slack_api, redis=redis, clock=clock, lifetimes=lifetimes, reviews=reviews
+    )
     assert await replica.sees_monitoring()
     asked = reviews.calls
     assert await replica.sees_monitoring()

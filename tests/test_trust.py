@@ -52,7 +52,8 @@ def _whole_cluster_digest(world: World) -> str:
 def test_the_admin_sees_the_whole_cluster_digest_in_the_preview(world: World) -> None:
     sub = _whole_cluster_digest(world)
     shown = world.ask(f"digest preview {sub}", ADMIN)
-    assert "search" in all_text(shown) and "payments" in all_text(shown)
+    assert "search" in all_text(shown)
+    assert "payments" in all_text(shown)
     assert "idle capacity" in all_text(shown)
     assert "cut to what you may see" not in all_text(shown)
 
@@ -121,7 +122,9 @@ def test_the_dismiss_modal_carries_no_response_url_and_no_recommendation(world: 
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
     view, url = _dismiss_modal(world, ALICE, value)
     meta = view["private_metadata"]
-    assert url not in meta and "response_url" not in meta and rec_id not in meta
+    assert url not in meta
+    assert "response_url" not in meta
+    assert rec_id not in meta
     assert _submit(world, ALICE, meta).status_code == 200
     answer = world.slack.wait_for_response(url, 1, 20)[-1]
     assert ":wastebasket: Dismissed by <@U0ALICE>" in all_text(answer)

@@ -133,7 +133,7 @@ class DigestRunner:
 
     async def preview_for(
         self, sub: Subscription, fire: datetime, viewer: Identity
-    ) -> DigestData | None | Literal["nothing"]:
+    ) -> DigestData | Literal["nothing"] | None:
         """The digest for one fire as `viewer` may see it: the subscriber's current scope cut
         to the viewer's. None: paused (the subscriber sees nothing); "nothing": the viewer
         may see nothing of it."""
