@@ -154,7 +154,8 @@ def running_stack() -> Iterator[Stack]:
         seed_slack_users(slack)
         settings = demo_world_env(slack, opencost, kube, redis.url, tmp)
         # Long TTLs: a run must stay warm for its whole length (the point is the warm path).
-        settings.update(cache_ttl=3600, authz_cache_ttl=3600, log_format="json", log_level="info")
+        settings.update(cache_ttl=3600, authz_cache_ttl=3600, revocation_bound=3700)
+        settings.update(log_format="json", log_level="info")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp)}
         env.update({key.upper(): str(value) for key, value in settings.items()})
         yield Stack(slack, opencost, kube, env, tmp)

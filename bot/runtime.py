@@ -66,6 +66,7 @@ from services.recommendations.models import HpaSource, HpaTarget, RecSettings, S
 from services.recommendations.realized import RealizedSavings
 from services.recommendations.store import RecommendationStore
 from services.storage.keys import rename_legacy_keys
+from services.storage.redis_pending import RedisPendingForms
 
 if TYPE_CHECKING:
     from services.access.kube import KubeApi
@@ -289,11 +290,13 @@ class Runtime:
                 clusters=shared,
                 detail="access decided by the home cluster for: " + ", ".join(shared),
             )
+        lifetimes = settings.lifetimes()  # one owner for every access cache's lifetime
         resolver = IdentityResolver(
-            _identity_map(settings, demo),
-            SlackWebDirectory(slack),
+            _identity_map(settings, demo, lifetimes.identity_map_check),
+            SlackWebDirectory(slack, lifetimes.usergroups_list, clock=clock),
             redis,
             clock,
+            lifetimes=lifetimes,
             prefix=settings.redis_prefix,
         )
         audit = AuditLog(
@@ -343,6 +346,7 @@ class Runtime:
             chart=lazy_chart,
             ready=readiness,
             rec_actions=RecommendationActions(recs, costs, access, audit, clock),
+            forms=RedisPendingForms(redis, prefix=settings.redis_prefix),
         )
         return cls(
             settings=settings,
@@ -478,7 +482,7 @@ def _authorizer(
         return SarAuthorizer(
             kube,
             redis,
-            settings.authz_cache_ttl,
+            settings.lifetimes().authz_decision,
             prefix=settings.redis_prefix,
             on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
         )
@@ -524,9 +528,9 @@ def _demo_admins(settings: Settings, demo: DemoParts | None) -> tuple[str, ...]:
     return ()
 
 
-def _identity_map(settings: Settings, demo: DemoParts | None) -> MapProvider:
+def _identity_map(settings: Settings, demo: DemoParts | None, check: float) -> MapProvider:
     if settings.identity_map_file is not None:
-        return IdentityMapFile(settings.identity_map_file)
+        return IdentityMapFile(settings.identity_map_file, check_interval=check)
     if demo is not None:
         return FixedMap(demo.identity_map)
     return FixedMap(IdentityMap.empty())

@@ -26,6 +26,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.access.lifetimes import DEFAULT_BOUND, CacheLifetimes
+
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -45,6 +47,7 @@ EXAMPLES: dict[str, str] = {
     "redis_wait_timeout_ms": "500",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
+    "revocation_bound": "300",
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
     "digest_grace": "6h",
@@ -159,6 +162,7 @@ class Settings(BaseSettings):
     authz_resource: str = "pods"
     authz_group: str = ""
     authz_cache_ttl: int = Field(default=60, ge=0, le=3600)
+    revocation_bound: int = Field(default=DEFAULT_BOUND, ge=60, le=86400)
     admin_groups: Annotated[tuple[str, ...], NoDecode] = ()
     recs_history_days: int = Field(default=14, ge=3, le=90)
     digest_grace: Annotated[int, NoDecode] = 6 * 3600
@@ -306,6 +310,7 @@ class Settings(BaseSettings):
                 "COSTBOT_DEMO: true while an OpenCost is configured; unset COSTBOT_DEMO to "
                 "serve your costs, or unset OPENCOST_URL/OPENCOST_CLUSTERS to serve demo data"
             )
+        self.lifetimes()  # AUTHZ_CACHE_TTL must leave room within REVOCATION_BOUND
         return self
 
     # --- derived --------------------------------------------------------------------------
@@ -326,6 +331,10 @@ class Settings(BaseSettings):
         if self.demo_data and not self.costbot_demo:
             return NO_SOURCE
         return None
+
+    def lifetimes(self) -> CacheLifetimes:
+        """Every access-related cache lifetime, derived from the revocation bound."""
+        return CacheLifetimes.derive(self.revocation_bound, self.authz_cache_ttl)
 
     def clusters(self) -> dict[str, str]:
         """Configured OpenCost base URLs by cluster name (empty in demo mode)."""

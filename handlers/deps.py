@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from services.digests import BudgetService, DigestService
     from services.recommendations.actions import RecommendationActions
     from services.recommendations.board import RecommendationBoard
+    from services.storage.pending import PendingForms
 
 DailySeries = Sequence[tuple[date, float]]
 # (this period's daily spend, the previous period's or None, title, currency) -> PNG bytes.
@@ -43,3 +44,4 @@ class Deps:
     chart: ChartRenderer | None = None
     ready: Readiness | None = None
     rec_actions: RecommendationActions | None = None  # every rule for recommendation buttons
+    forms: PendingForms | None = None  # what an open modal needs, kept server-side

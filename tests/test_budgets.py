@@ -282,6 +282,54 @@ async def test_acknowledge_replaces_the_button_with_who_acknowledged(
     assert ("alert_acknowledged", "U0CAROL", "b000001") in events
 
 
+async def test_acknowledge_re_renders_the_alert_and_never_copies_the_payloads_blocks(
+    redis: Redis, slack_api: SlackStandIn
+) -> None:
+    """A click payload whose message blocks say something else, and whose ts points at another
+    message: the alert is re-rendered from what was stored and updated where it was posted."""
+    env = payments_env(redis, chat=SlackChatPoster(slack_client("xoxb-test", slack_api.url)))
+    env.people.known["U0CAROL"] = CAROL_PAYMENTS
+    alert, value = await _posted_alert(env, slack_api)
+    other = await env.chat.post(CHANNEL, "someone else's message", [])
+    forged = {
+        "ts": other,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "FORGED <!channel>"}}],
+    }
+    app = _app(slack_api, env)
+    response = await app.async_dispatch(_click(forged, value, slack_api, "U0CAROL"))
+    assert response.status == 200
+    (call,) = await slack_api.wait_for_async("chat.update")
+    assert call.params["ts"] == alert["ts"]
+    updated = next(m for m in slack_api.messages(CHANNEL) if m["ts"] == alert["ts"])
+    assert "FORGED" not in texts(updated["blocks"])
+    assert "<!channel>" not in str(updated)
+    assert "✅ Acknowledged by <@U0CAROL>" in texts(updated["blocks"])
+    assert texts(updated["blocks"]).startswith(texts(alert["blocks"][:2]))
+    untouched = next(m for m in slack_api.messages(CHANNEL) if m["ts"] == other)
+    assert untouched["text"] == "someone else's message"
+
+
+async def test_a_refused_acknowledge_with_forged_blocks_changes_nothing(
+    redis: Redis, slack_api: SlackStandIn
+) -> None:
+    env = payments_env(redis, chat=SlackChatPoster(slack_client("xoxb-test", slack_api.url)))
+    alert, value = await _posted_alert(env, slack_api)
+    before = slack_api.messages(CHANNEL)
+    forged = {"ts": alert["ts"], "blocks": [{"type": "section", "text": {"type": "mrkdwn",
+              "text": "FORGED"}}]}  # fmt: skip
+    url = slack_api.new_response_url()
+    app = _app(slack_api, env)
+    response = await app.async_dispatch(_click(forged, value, slack_api, "U0BOB", url))
+    assert response.status == 200
+    (answer,) = await slack_api.wait_for_response_async(url, 1, 10)
+    assert answer["replace_original"] is False
+    assert "FORGED" not in str(answer)
+    assert slack_api.calls_to("chat.update") == []
+    assert slack_api.messages(CHANNEL) == before
+    events = [e.event for e in await env.audit.recent()]
+    assert "alert_acknowledged" not in events
+
+
 @pytest.mark.parametrize("user", ["U0MALLORY", "U0BOB"])  # unmapped; mapped, may not see payments
 async def test_acknowledge_by_someone_who_may_not_watch_the_budget_changes_nothing(
     redis: Redis, slack_api: SlackStandIn, user: str

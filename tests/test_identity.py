@@ -22,6 +22,7 @@ from services.access.identity import (
     SlackUser,
     StaticSlackDirectory,
 )
+from services.access.lifetimes import CacheLifetimes
 from services.access.resolver import IdentityResolver
 from tests.conftest import FakeClock
 from tests.redis_server import free_port
@@ -125,16 +126,21 @@ async def test_map_without_usergroups_never_asks_slack_for_memberships() -> None
     assert directory.calls == 1
 
 
-async def test_profiles_and_memberships_are_cached_for_five_minutes() -> None:
+async def test_profiles_and_memberships_are_cached_for_the_lifetimes_given() -> None:
     clock = FakeClock()
+    lifetimes = CacheLifetimes.derive(300, 60)
+    assert lifetimes.memberships < lifetimes.profiles
     resolve, directory = resolver(clock=clock)
     await resolve.resolve("U0ALICE")
     await resolve.resolve("U0ALICE")
     assert directory.calls == 2  # one profile + one membership lookup
-    clock.advance(timedelta(seconds=299))
+    clock.advance(timedelta(seconds=lifetimes.memberships - 1))
     await resolve.resolve("U0ALICE")
     assert directory.calls == 2
-    clock.advance(timedelta(seconds=2))
+    clock.advance(timedelta(seconds=2))  # memberships expired, the profile not yet
+    await resolve.resolve("U0ALICE")
+    assert directory.calls == 3
+    clock.advance(timedelta(seconds=lifetimes.profiles - lifetimes.memberships))
     await resolve.resolve("U0ALICE")
     assert directory.calls == 4
 

@@ -154,12 +154,15 @@ def _listed(world: World, command: str, user: str = ALICE) -> list[str]:
 
 
 # --- dismiss ---------------------------------------------------------------------------------
-def _open_dismiss_modal(world: World, user: str, value: str) -> dict[str, Any]:
+def _open_dismiss_modal(world: World, user: str, value: str) -> tuple[dict[str, Any], str]:
+    """The modal the Dismiss button opened, and the response_url of the click (the bot keeps
+    it server-side; the modal carries only an opaque token)."""
     before = len(world.slack.calls_to("views.open"))
-    click(world, user, "rec_dismiss", value, wait=False)
+    url = click(world, user, "rec_dismiss", value, wait=False)
     call = world.slack.wait_for("views.open", before + 1, 10)[-1]
     view: dict[str, Any] = call.params["view"]
-    return view
+    assert url not in json.dumps(view)
+    return view, url
 
 
 def _submit_reason(world: World, user: str, view: dict[str, Any], reason: str) -> Any:
@@ -172,10 +175,9 @@ def _submit_reason(world: World, user: str, view: dict[str, Any], reason: str) -
 
 def test_dismiss_asks_why_in_a_modal_and_keeps_the_reason(world: World) -> None:
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
-    view = _open_dismiss_modal(world, ALICE, value)
+    view, url = _open_dismiss_modal(world, ALICE, value)
     assert view["callback_id"] == "rec_dismiss_modal"
     assert "fraud-scorer" in json.dumps(view)
-    url = json.loads(view["private_metadata"])["response_url"]
     reason = "Peak season <!channel> & batch spikes"
     response = _submit_reason(world, ALICE, view, reason)
     assert response.status_code == 200
@@ -193,8 +195,7 @@ def test_dismiss_asks_why_in_a_modal_and_keeps_the_reason(world: World) -> None:
 
 def test_a_multi_line_dismiss_reason_is_kept_and_audited_as_one_line(world: World) -> None:
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
-    view = _open_dismiss_modal(world, ALICE, value)
-    url = json.loads(view["private_metadata"])["response_url"]
+    view, url = _open_dismiss_modal(world, ALICE, value)
     spoof = "seasonal\naudit.recommendation_acknowledged actor=U0DEMOADMIN"
     assert _submit_reason(world, ALICE, view, spoof).status_code == 200
     world.slack.wait_for_response(url, 1, 20)
@@ -205,7 +206,7 @@ def test_a_multi_line_dismiss_reason_is_kept_and_audited_as_one_line(world: Worl
 
 def test_dismiss_without_a_reason_keeps_the_modal_open_and_changes_nothing(world: World) -> None:
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
-    view = _open_dismiss_modal(world, ALICE, value)
+    view, _ = _open_dismiss_modal(world, ALICE, value)
     response = _submit_reason(world, ALICE, view, " ")
     assert response.json() == {
         "response_action": "errors",
@@ -215,11 +216,12 @@ def test_dismiss_without_a_reason_keeps_the_modal_open_and_changes_nothing(world
 
 
 def test_dismiss_modal_submitted_by_someone_without_patch_changes_nothing(world: World) -> None:
-    """The modal re-authorizes on submit: a view opened by Alice cannot be replayed by Bob."""
+    """A view opened by Alice cannot be submitted by Bob: its token was issued to Alice."""
     rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
-    view = _open_dismiss_modal(world, ALICE, value)
-    assert _submit_reason(world, BOB, view, "not my team's call").status_code == 200
-    wait_for_audit(world, "recommendation_rejected", rec_id=rec_id)
+    view, _ = _open_dismiss_modal(world, ALICE, value)
+    response = _submit_reason(world, BOB, view, "not my team's call")
+    assert response.json()["response_action"] == "errors"
+    wait_for_audit(world, "recommendation_rejected", reason="unknown or expired dismiss form")
     assert _state(world, rec_id).status == "open"
 
 

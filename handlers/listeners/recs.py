@@ -8,7 +8,6 @@ response_url) or the App Home (re-published).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +51,19 @@ from services.errors import (
 )
 from services.recommendations.actions import ActionResult, RecommendationActions, clean_reason
 from services.recommendations.models import Recommendation, RecState
+from services.storage.pending import PendingForms
 
 log = structlog.get_logger("costbot.recs")
+
+
+DISMISS_FORM = "rec_dismiss"
+FORM_GONE = "This form has expired. Close it and press Dismiss again."
+
+
+def forms_of(deps: Deps) -> PendingForms:
+    if deps.forms is None:
+        raise CostbotError("Dismissing is not enabled on this installation.")
+    return deps.forms
 
 
 def actions_of(deps: Deps) -> RecommendationActions:
@@ -182,10 +192,17 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         except CostbotError as error:
             await where.refuse(error)
             return
-        # private_metadata holds ≤ 3000 chars: the value and where to update, never the blocks.
-        meta = {"value": _value(body), "response_url": body.get("response_url", "")}
-        view = dismiss_view(rec, json.dumps(meta | {"home": where.home}))
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+        # Where to answer and what was clicked stay server-side; the view carries an opaque,
+        # single-use token bound to the clicker (private_metadata comes back from the client).
+        record = {"value": _value(body), "response_url": str(body.get("response_url") or "")}
+        try:
+            token = await forms_of(deps).put(
+                DISMISS_FORM, where.who.user_id, record | {"home": "1" if where.home else ""}
+            )
+        except CostbotError as error:
+            await where.refuse(error)
+            return
+        await client.views_open(trigger_id=body["trigger_id"], view=dismiss_view(rec, token))
 
     @app.view(DISMISS_MODAL)
     async def on_dismiss_submit(
@@ -201,32 +218,42 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         except UserInputError as error:  # the modal stays open with the service's words
             await ack(response_action="errors", errors={"reason": str(error)})
             return
+        who = Clicker.of(body, context)
+        token = str(view.get("private_metadata") or "")
+        try:
+            meta = await forms_of(deps).take(DISMISS_FORM, who.user_id, token)
+        except CostbotError as error:
+            await ack(response_action="errors", errors={"reason": words_for(error)})
+            return
+        if meta is None:  # expired, used, someone else's or made up: nothing is changed
+            await ack(response_action="errors", errors={"reason": FORM_GONE})
+            await deps.audit.record(
+                "recommendation_rejected", who.user_id, reason="unknown or expired dismiss form"
+            )
+            return
         await ack()
-        meta = _meta(view)
-        url = str(meta.get("response_url") or "")
+        url = meta.get("response_url", "")
         # The modal's request has no response_url of its own: answer through the message's,
-        # with the retrying respond bot/ provides (a 429 must not lose the update).
+        # as recorded when the button was pressed, with the retrying respond bot/ provides.
         make_respond = context.get("respond_to") or AsyncRespond
         respond = make_respond(response_url=url) if url else None
-        await _dismiss(
-            deps, Clicker.of(body, context), client, meta, reason=reason, respond=respond
-        )
+        await _dismiss(deps, who, client, meta, reason=reason, respond=respond)
 
 
 async def _dismiss(
     deps: Deps,
     who: Clicker,
     client: AsyncWebClient,
-    meta: dict[str, Any],
+    meta: dict[str, str],
     *,
     reason: str,
     respond: AsyncRespond | None,
 ) -> None:
     """Apply a submitted dismissal and answer where the button was: the message (through the
     response_url kept in the modal) or the App Home."""
-    url = str(meta.get("response_url") or "")
+    url = meta.get("response_url", "")
     where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
-    rec_id, version = parse_value(str(meta.get("value", "")))
+    rec_id, version = parse_value(meta.get("value", ""))
     try:
         done = await actions_of(deps).dismiss(who.identity, rec_id, version, reason)
     except CostbotError as error:
@@ -274,14 +301,6 @@ async def _show_change(
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
     text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     await where.respond(blocks=blocks, text=text, replace_original=True)
-
-
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        value = json.loads(view.get("private_metadata") or "")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 async def _show_current(where: Surface, value: str, error: StaleAction) -> None:

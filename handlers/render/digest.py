@@ -123,6 +123,11 @@ class DigestBlocks:
         ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
         return _rendered([section(text), context(note), ack])
 
+    def acknowledged(self, alert: BudgetAlert, by: str) -> Rendered:
+        """The alert as posted, re-rendered from stored state, its button replaced by who
+        acknowledged it."""
+        return _rendered(acknowledged(self.alert(alert).blocks, by))
+
     def _jump_text(self, alert: BudgetAlert) -> str:
         cur = self._currency
         ratio = alert.day_cost / alert.baseline if alert.baseline else 0.0

@@ -22,7 +22,6 @@ from handlers.render.blocks import Block, context, divider, section
 from handlers.render.digest import (
     ACK_ACTION,
     DigestBlocks,
-    acknowledged,
     budget_target,
     last_run_text,
     local_time,
@@ -117,6 +116,11 @@ async def preview(cmd: grammar.DigestPreview, deps: Deps, asker: Asker) -> Reply
         return Reply(renderer.paused(sub).blocks).finished()
     summary, details = renderer.summary(data), renderer.details(data, None)
     note = context(":eyes: Preview, only visible to you: the digest as it would be sent now.")
+    if data.narrowed_for_viewer:
+        note = context(
+            ":eyes: Preview, only visible to you: the digest as it would be sent now, "
+            "cut to what you may see yourself."
+        )
     reply = Reply([note, *summary.blocks, divider(), *details.blocks], text=summary.text)
     chart = renderer.chart(data)
     if chart is not None:
@@ -182,16 +186,20 @@ def register(app: AsyncApp, deps: Deps) -> None:
         identity = context.get("identity") or Identity(slack_user_id=user_id)
         channel = str((body.get("channel") or {}).get("id", ""))
         try:
-            await _budgets(deps).acknowledge(identity, channel, str(action.get("value", "")))
+            done = await _budgets(deps).acknowledge(identity, channel, str(action.get("value", "")))
         except CostbotError as error:  # the alert stays as it was; only the clicker is told
             await respond(text=words_for(error), response_type="ephemeral", replace_original=False)
             return
-        message = body.get("message") or {}
-        blocks = acknowledged(message.get("blocks") or [], user_id)
-        text = f"Acknowledged by <@{escape(user_id)}>"
-        if channel and message.get("ts"):
+        # The message is re-rendered from what the bot stored and updated where the bot posted
+        # it; the payload's blocks and ts are never copied.
+        if done.message is not None and done.ts:
+            text = f"Acknowledged by <@{escape(user_id)}>"
             await client.chat_update(
-                channel=channel, ts=str(message["ts"]), text=text, blocks=blocks
+                channel=done.channel, ts=done.ts, text=text, blocks=done.message.blocks
             )
-        else:
-            await respond(text=text, blocks=blocks, replace_original=True)
+            return
+        await respond(
+            text=":white_check_mark: Acknowledged. (That alert is too old to update.)",
+            response_type="ephemeral",
+            replace_original=False,
+        )

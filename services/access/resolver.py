@@ -2,10 +2,13 @@
 verified Slack user ID is trusted; profile emails only in listed domains.
 
 A Redis adapter (only `bot/` imports it): memberships are shared between replicas through Redis,
-a cache that degrades (`services.storage.guard.degrade`) to asking Slack again.
+a cache that degrades (`services.storage.guard.degrade`) to asking Slack again. How long
+anything is kept is `services.access.lifetimes.CacheLifetimes`'s decision, not this module's.
 """
 
 from __future__ import annotations
+
+import math
 
 import orjson
 import structlog
@@ -13,17 +16,22 @@ from redis.asyncio import Redis
 from structlog.typing import FilteringBoundLogger
 
 from services.access.identity import MapProvider, SlackDirectory, SlackUser
+from services.access.lifetimes import CacheLifetimes
 from services.access.models import Identity
 from services.ports import Clock
 from services.storage.guard import degrade
 from services.storage.ttl import TtlCache
 
+MAX_LOCAL = 10_000  # per-replica membership entries; the oldest goes first
+
 
 class IdentityResolver:
     """Slack user ID → Identity: explicit entry, else a trusted-domain email, else unmapped.
 
-    Slack profiles and user-group memberships are cached for `cache_ttl` seconds (in process,
-    and memberships also in Redis when given, so replicas share the expensive lookup)."""
+    Slack profiles are cached in process for `lifetimes.profiles` seconds. A user's Slack
+    user groups are cached for `lifetimes.memberships` seconds counted from when Slack was
+    asked, in Redis (replicas share the lookup) and in process: a copy never restarts the
+    clock, so the layers do not stack."""
 
     def __init__(
         self,
@@ -32,15 +40,16 @@ class IdentityResolver:
         redis: Redis | None,
         clock: Clock,
         *,
-        cache_ttl: float = 300.0,
+        lifetimes: CacheLifetimes | None = None,
         prefix: str = "costbot:",
         logger: FilteringBoundLogger | None = None,
     ) -> None:
         self._maps, self._directory, self._redis = maps, directory, redis
-        self._ttl, self._prefix = cache_ttl, prefix
+        self._lifetimes = lifetimes or CacheLifetimes.derive()
+        self._clock, self._prefix = clock, prefix
         self._log = logger or structlog.get_logger("costbot.identity")
-        self._profiles: TtlCache[str, SlackUser | None] = TtlCache(clock, cache_ttl)
-        self._memberships: TtlCache[str, list[str]] = TtlCache(clock, cache_ttl)
+        self._profiles: TtlCache[str, SlackUser | None] = TtlCache(clock, self._lifetimes.profiles)
+        self._memberships: dict[str, tuple[float, list[str]]] = {}  # user → (asked at, groups)
 
     async def resolve(self, slack_user_id: str) -> Identity:
         profile = await self._profile(slack_user_id)
@@ -75,18 +84,28 @@ class IdentityResolver:
         return profile
 
     async def _usergroups(self, user_id: str) -> list[str]:
-        hit, cached = self._memberships.get(user_id)
-        if hit and cached is not None:
-            return cached
+        now = self._now()
+        local = self._memberships.get(user_id)
+        if local is not None and self._fresh(local[0], now):
+            return local[1]
         key = f"{self._prefix}identity:usergroups:{user_id}"
-        shared = await self._redis_get(key)
+        shared = await self._redis_get(key, now)
         if shared is None:
-            shared = sorted(await self._directory.usergroups_of(user_id))
+            shared = (now, sorted(await self._directory.usergroups_of(user_id)))
             await self._redis_set(key, shared)
-        self._memberships.put(user_id, shared)
-        return shared
+        if len(self._memberships) >= MAX_LOCAL:
+            self._memberships.pop(next(iter(self._memberships)))
+        self._memberships[user_id] = shared
+        return shared[1]
 
-    async def _redis_get(self, key: str) -> list[str] | None:
+    def _fresh(self, asked_at: float, now: float) -> bool:
+        return asked_at <= now < asked_at + self._lifetimes.memberships
+
+    def _now(self) -> float:
+        return self._clock.now().timestamp()
+
+    async def _redis_get(self, key: str, now: float) -> tuple[float, list[str]] | None:
+        """A shared entry still fresh by when Slack was asked (older formats are misses)."""
         if self._redis is None:
             return None
         raw = await degrade(
@@ -98,12 +117,19 @@ class IdentityResolver:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-        return [str(item) for item in value] if isinstance(value, list) else None
+        if not isinstance(value, dict) or not isinstance(value.get("groups"), list):
+            return None
+        asked_at = value.get("at")
+        if not isinstance(asked_at, (int, float)) or not self._fresh(float(asked_at), now):
+            return None
+        return float(asked_at), [str(item) for item in value["groups"]]
 
-    async def _redis_set(self, key: str, value: list[str]) -> None:
-        if self._redis is None or self._ttl < 1:
+    async def _redis_set(self, key: str, entry: tuple[float, list[str]]) -> None:
+        expiry = math.ceil(self._lifetimes.memberships)  # garbage collection; freshness is "at"
+        if self._redis is None or expiry < 1:
             return
-        pending = self._redis.set(key, orjson.dumps(value), ex=int(self._ttl))
+        value = orjson.dumps({"at": entry[0], "groups": entry[1]})
+        pending = self._redis.set(key, value, ex=expiry)
         await degrade(pending, None, what="identity.usergroups_set", logger=self._log)
 
 

@@ -41,6 +41,10 @@ ALERT_KEY_MAX = 200  # "<budget id>:<period>"; anything longer is forged and cut
 class AlertRenderer(Protocol):
     def alert(self, alert: BudgetAlert) -> Rendered: ...
 
+    def acknowledged(self, alert: BudgetAlert, by: str) -> Rendered:
+        """The alert without its button, saying who acknowledged it."""
+        ...
+
 
 class BudgetStatus(msgspec.Struct, frozen=True):
     budget: Budget
@@ -49,11 +53,16 @@ class BudgetStatus(msgspec.Struct, frozen=True):
 
 
 class AlertAcknowledged(msgspec.Struct, frozen=True):
-    """An accepted click on an alert's Acknowledge button."""
+    """An accepted click on an alert's Acknowledge button, with what to show for it: the
+    alert as it was posted (from the store) and where it was posted (from the delivery record).
+    Nothing here comes from the click's payload but the alert key, which was checked."""
 
     budget: Budget
     alert_key: str
     by: str
+    channel: str = ""  # the budget's channel, where the alert was posted
+    ts: str = ""  # the posted alert's message; "" when no record is left
+    message: Rendered | None = None  # the alert re-rendered, acknowledged; None: unknown
 
 
 class BudgetService:
@@ -176,7 +185,23 @@ class BudgetService:
                 "Only someone who may see what this budget watches can acknowledge its alerts."
             )
         await self._audit.record("alert_acknowledged", user, alert=key, budget=budget.id)
-        return AlertAcknowledged(budget, key, user)
+        return await self._acknowledged(budget, key, user)
+
+    async def _acknowledged(self, budget: Budget, key: str, user: str) -> AlertAcknowledged:
+        """The accepted click, with the alert re-rendered from what was stored when it was
+        posted and the message it was posted as (both server state)."""
+        alert = await self._store.alert(key)
+        if alert is None or alert.budget.id != budget.id:
+            return AlertAcknowledged(budget, key, user, channel=budget.channel)
+        done = await self._guard.done(self._job(alert))
+        return AlertAcknowledged(
+            budget,
+            key,
+            user,
+            channel=budget.channel,
+            ts=done.ts if done is not None else "",
+            message=self._renderer.acknowledged(alert, user),
+        )
 
     # --- the daily check ------------------------------------------------------------------------
     async def check(self, now: datetime | None = None) -> list[Result]:
@@ -213,6 +238,7 @@ class BudgetService:
 
     async def _send(self, alert: BudgetAlert) -> Result:
         async def produce() -> Outgoing:
+            await self._store.save_alert(alert)  # what Acknowledge re-renders
             text, blocks = self._renderer.alert(alert)
             return Outgoing(text, blocks)
 

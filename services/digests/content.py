@@ -76,6 +76,8 @@ class DigestData(msgspec.Struct, frozen=True, kw_only=True):
     hidden_namespaces: int  # subscribed namespaces the subscriber may no longer see
     lost_cluster_wide: bool
     provenance: Provenance
+    # A preview cut to what the previewer may see (less than the subscriber's digest).
+    narrowed_for_viewer: bool = False
 
 
 class Rendered(NamedTuple):
@@ -99,10 +101,23 @@ class VisibleScope(NamedTuple):
     scope: Scope
     hidden: int  # subscribed namespaces, still present, that are no longer visible
     lost_cluster_wide: bool
+    narrowed: bool = False  # cut further to what a previewer may see
 
     @property
     def empty(self) -> bool:
         return self.scope.empty
+
+
+def intersect(first: Scope, second: Scope) -> Scope:
+    """What both scopes see: cluster-wide figures only if both are cluster-wide, and only the
+    namespaces both see (None, every namespace, is the neutral element)."""
+    if first.namespaces is None:
+        names = second.namespaces
+    elif second.namespaces is None:
+        names = first.namespaces
+    else:
+        names = first.namespaces & second.namespaces
+    return Scope(namespaces=names, cluster_wide=first.cluster_wide and second.cluster_wide)
 
 
 class DigestContent:
@@ -132,6 +147,19 @@ class DigestContent:
         before = names if sub.cluster_wide else names & set(sub.seen)
         hidden = sum(1 for cluster, ns in pairs if ns in before and not now.sees(ns, cluster))
         return VisibleScope(now, hidden, lost_cluster)
+
+    async def for_viewer(
+        self, visible: VisibleScope, viewer: Identity, period: TimeRange
+    ) -> VisibleScope:
+        """The digest's visible scope cut to what `viewer` may see (a preview): never more
+        than the subscriber's digest, never more than the viewer's own access."""
+        present = await self._costs.visible_namespaces(period, with_previous=True)
+        names = {ns for found in present.values() for ns in found if ns}
+        if visible.scope.namespaces is not None:
+            names = names | set(visible.scope.namespaces)
+        mine = await self._access.scope(viewer, names)
+        cut = intersect(visible.scope, mine)
+        return VisibleScope(cut, visible.hidden, visible.lost_cluster_wide, cut != visible.scope)
 
     async def build(
         self,
@@ -172,6 +200,7 @@ class DigestContent:
             hidden_namespaces=visible.hidden,
             lost_cluster_wide=visible.lost_cluster_wide,
             provenance=compared.provenance,
+            narrowed_for_viewer=visible.narrowed,
         )
 
     async def _totals(

@@ -13,11 +13,13 @@ from typing import Any, TypeVar
 import msgspec
 from redis.asyncio import Redis
 
+from services.digests.alerts import BudgetAlert
 from services.digests.models import Budget, RunRecord, Subscription
 from services.storage.guard import required
 
 T = TypeVar("T")
 PAUSED_TTL = 400 * 86400  # a pause outlives any schedule; cleared when access returns
+ALERT_TTL = 40 * 86400  # as long as the delivery markers: an alert is acknowledged within that
 
 
 class RedisDigestStore:
@@ -87,6 +89,17 @@ class RedisDigestStore:
     async def last_run(self, kind: str, subject: str) -> RunRecord | None:
         raw = await self._call(self._redis.get(self.last_run_key(kind, subject)))
         return None if raw is None else msgspec.json.decode(raw, type=RunRecord)
+
+    async def save_alert(self, alert: BudgetAlert) -> None:
+        encoded = msgspec.json.encode(alert)
+        await self._call(self._redis.set(self._alert_key(alert.key), encoded, ex=ALERT_TTL))
+
+    async def alert(self, key: str) -> BudgetAlert | None:
+        raw = await self._call(self._redis.get(self._alert_key(key)))
+        return None if raw is None else msgspec.json.decode(raw, type=BudgetAlert)
+
+    def _alert_key(self, key: str) -> str:
+        return f"{self._prefix}digest:alert:{key}"
 
     def last_run_key(self, kind: str, subject: str) -> str:
         return f"{self._prefix}delivery:last:{kind}:{subject}"

@@ -9,6 +9,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Literal
 
 import structlog
 from structlog.typing import FilteringBoundLogger
@@ -129,6 +130,22 @@ class DigestRunner:
         if visible.empty:
             return None
         return await self._content.build(sub, identity, fire, period, visible, late=late)
+
+    async def preview_for(
+        self, sub: Subscription, fire: datetime, viewer: Identity
+    ) -> DigestData | Literal["nothing"] | None:
+        """The digest for one fire as `viewer` may see it: the subscriber's current scope cut
+        to the viewer's. None: paused (the subscriber sees nothing); "nothing": the viewer
+        may see nothing of it."""
+        subscriber = await self._resolve(sub.subscriber)
+        period = covered_range(sub, trigger_for(sub), fire)
+        visible = await self._content.visible(sub, subscriber, period)
+        if visible.empty:
+            return None
+        seen = await self._content.for_viewer(visible, viewer, period)
+        if seen.empty:
+            return "nothing"
+        return await self._content.build(sub, subscriber, fire, period, seen)
 
     def job(self, sub: Subscription, fire: datetime, *, late: bool = False) -> Job:
         return Job(

@@ -119,10 +119,12 @@ class DigestService:
     async def preview(
         self, identity: Identity, channel: str, sub_id: str | None
     ) -> tuple[Subscription, DigestData | None]:
-        """The digest for the latest period, exactly as it would be sent (None: paused).
+        """The digest for the latest period as the *previewer* may see it (None: paused).
+
         Without an id: this channel's first digest, else a default weekly one for the asker.
-        It shows what the channel will be sent anyway, so being in the channel suffices; but
-        only a mapped identity asks (a digest names namespaces)."""
+        Only a mapped identity previews; a non-admin previews only digests of the channel the
+        command came from (one they are in); everyone, admins included, sees the subscriber's
+        digest cut to their own access, and is refused when they may see nothing of it."""
         if not identity.mapped:
             raise Unmapped(identity.slack_user_id)
         if sub_id is not None:
@@ -136,7 +138,17 @@ class DigestService:
                 sub = msgspec.structs.replace(fresh, id="preview")
         now = self._clock.now()
         fire = last_fire(trigger_for(sub), now) or now
-        return sub, await self._runner.content_for(sub, fire)
+        data = await self._runner.preview_for(sub, fire, identity)
+        if isinstance(data, str):  # "nothing"
+            await self._audit.record(
+                "access_denied",
+                identity.slack_user_id,
+                subscription=sub.id,
+                action="digest_preview",
+                reason="sees nothing of it",
+            )
+            raise NotAllowed("You may not see anything this digest covers, so there is no preview.")
+        return sub, data
 
     async def run_now(self, sub_id: str) -> str:
         return await self._runner.run_now(sub_id)

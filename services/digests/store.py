@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from services.digests.alerts import BudgetAlert
 from services.digests.models import Budget, RunRecord, Subscription
 
 
@@ -45,3 +46,10 @@ class DigestStore(Protocol):
         ...
 
     async def last_run(self, kind: str, subject: str) -> RunRecord | None: ...
+
+    async def save_alert(self, alert: BudgetAlert) -> None:
+        """Keep what an alert said, so acknowledging it re-renders it from here (never from
+        the blocks a click payload carries)."""
+        ...
+
+    async def alert(self, key: str) -> BudgetAlert | None: ...
