@@ -5,7 +5,7 @@ No logic beyond trivial properties; every figure is already summed from the visi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import msgspec
 
@@ -73,9 +73,33 @@ class Mover(_Struct, frozen=True):
 
 
 class DayCost(_Struct, frozen=True):
-    day: date
+    day: date  # a local day of the window's zone
     cost: float
     partial: bool  # the day is not wholly inside the elapsed window
+    hours: float = 24.0  # of the local day: 23 or 25 on a DST change
+
+
+class Coverage(_Struct, frozen=True):
+    """The stretch of the window the data actually covers (the earliest start and latest end
+    of any row OpenCost returned), so rates are per covered hour, not per window hour."""
+
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+    hours: float  # covered
+    window_hours: float  # of the window elapsed when asked
+
+    @property
+    def short(self) -> bool:
+        """Whether the data covers at least a day less than the window (worth saying)."""
+        return self.window_hours - self.hours >= 24.0
+
+    @property
+    def days(self) -> float:
+        return self.hours / 24.0
+
+    @property
+    def window_days(self) -> float:
+        return self.window_hours / 24.0
 
 
 class Summary(_Struct, frozen=True):
@@ -90,6 +114,7 @@ class Summary(_Struct, frozen=True):
     idle_share: float | None
     clusters: list[str]
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class NamespaceBreakdown(_Struct, frozen=True):
@@ -104,6 +129,7 @@ class NamespaceBreakdown(_Struct, frozen=True):
     pods: int
     clusters: list[str]
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class TopList(_Struct, frozen=True):
@@ -117,6 +143,7 @@ class TopList(_Struct, frozen=True):
     rest_cost: float
     provenance: Provenance
     clusters: list[str] = msgspec.field(default_factory=list)  # of every visible row
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class LabelBreakdown(_Struct, frozen=True):
@@ -131,6 +158,7 @@ class LabelBreakdown(_Struct, frozen=True):
     run_rate_monthly: float | None
     provenance: Provenance
     clusters: list[str] = msgspec.field(default_factory=list)
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class Comparison(_Struct, frozen=True):
@@ -160,3 +188,4 @@ class Trend(_Struct, frozen=True):
     min_day: DayCost | None  # over whole days when there are any
     max_day: DayCost | None
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
