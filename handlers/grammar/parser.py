@@ -18,9 +18,10 @@ from handlers.grammar.usage import ALIASES, unknown_command
 from services.costs.windows import looks_like_window
 
 
-def parse(text: str, now: datetime) -> Command:
-    """The command in `text` (what follows `/cost`), windows resolved against `now`."""
-    words = Words(tokens(text), now)
+def parse(text: str, now: datetime, tz: str = "UTC") -> Command:
+    """The command in `text` (what follows `/cost`), windows resolved against `now` in local
+    days of `tz` (the asker's zone; a `tz ZONE` option in the text wins)."""
+    words = Words(tokens(text), now, tz)
     if words.peek() == "/cost":  # pasted with the command itself
         words.take()
     first = words.peek()

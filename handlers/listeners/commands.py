@@ -37,7 +37,7 @@ __all__ = ["Asker", "attach_chart", "deliver", "error_reply", "register", "run_c
 async def run_command(deps: Deps, asker: Asker) -> Reply:
     """Text in, Reply out. Domain errors become friendly replies; nothing else escapes."""
     try:
-        command = grammar.parse(asker.text, deps.clock.now())
+        command = grammar.parse(asker.text, deps.clock.now(), asker.tz)
         entry = ROUTES.get(type(command))
         if not asker.identity.mapped and (entry is None or not entry.unmapped_ok):
             if asker.identity.source == "unavailable":

@@ -13,6 +13,7 @@ class Identity(msgspec.Struct, frozen=True):
     groups: tuple[str, ...] = ()
     source: str = "unmapped"  # explicit | email | demo | unmapped
     email: str | None = None
+    tz: str | None = None  # the Slack profile's IANA zone: personal answers' local days
 
     @property
     def mapped(self) -> bool:
