@@ -201,7 +201,7 @@ class CostService:
             dimension=dimension,
             window=window,
             hours=self._hours(window),
-            previous_window=TimeRange(previous.start, prev_end, previous.label),
+            previous_window=TimeRange(previous.start, prev_end, previous.label, previous.tz),
             total=current,
             previous_total=earlier,
             delta=current - earlier,
@@ -243,6 +243,7 @@ class CostService:
             max_day=max(whole, key=lambda p: (p.cost, p.day)) if whole else None,
             provenance=_provenance(scope, *everything),
             coverage=coverage,
+            clusters=_clusters(rows),
         )
 
     async def visible_namespaces(

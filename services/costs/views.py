@@ -104,7 +104,7 @@ class Coverage(_Struct, frozen=True):
 
 class Summary(_Struct, frozen=True):
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     top_namespaces: list[Share]
     namespace_count: int
@@ -120,7 +120,7 @@ class Summary(_Struct, frozen=True):
 class NamespaceBreakdown(_Struct, frozen=True):
     namespace: str
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     workloads: list[Workload]
     resources: dict[str, float]
@@ -135,7 +135,7 @@ class NamespaceBreakdown(_Struct, frozen=True):
 class TopList(_Struct, frozen=True):
     dimension: str  # namespace | controller | pod | cluster | node | label:KEY
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     items: list[TopItem]
     total: float  # of every visible row, shown or not
     shown_total: float
@@ -150,7 +150,7 @@ class LabelBreakdown(_Struct, frozen=True):
     key: str
     value: str
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     by_namespace: list[Share]
     by_controller: list[TopItem]
@@ -165,7 +165,7 @@ class Comparison(_Struct, frozen=True):
     focus: Focus
     dimension: str  # what movers are: namespace, or controller when focused on a namespace
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     previous_window: TimeRange  # trimmed to the same elapsed length when this one still runs
     total: float
     previous_total: float
@@ -181,7 +181,7 @@ class Comparison(_Struct, frozen=True):
 class Trend(_Struct, frozen=True):
     focus: Focus
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     points: list[DayCost]
     total: float
     average_per_day: float | None
@@ -189,3 +189,4 @@ class Trend(_Struct, frozen=True):
     max_day: DayCost | None
     provenance: Provenance
     coverage: Coverage | None = None  # None: no rows, nothing to cover
+    clusters: list[str] = msgspec.field(default_factory=list)  # of the focused rows

@@ -168,7 +168,7 @@ class TimeRange(msgspec.Struct, frozen=True):
         stop = self.end if until is None else max(self.start, min(self.end, until))
         zone = self.zone
         first = self.start.astimezone(zone).date()
-        last = (max(stop, self.start + timedelta(microseconds=1)) - timedelta(microseconds=1))
+        last = max(stop, self.start + timedelta(microseconds=1)) - timedelta(microseconds=1)
         days: list[LocalDay] = []
         day = first
         while day <= last.astimezone(zone).date():
@@ -226,9 +226,7 @@ def looks_like_window(token: str) -> bool:
     return match is not None and match.group(2) in _UNIT_WORDS
 
 
-def parse_window(
-    text: str, now: datetime, bucket_seconds: int = 300, tz: str = "UTC"
-) -> TimeRange:
+def parse_window(text: str, now: datetime, bucket_seconds: int = 300, tz: str = "UTC") -> TimeRange:
     """Resolve `text` against `now` into an explicit UTC range; raise BadWindow otherwise.
 
     Days are local days of `tz` (a `normalize_zone` name): "today" starts at local midnight,

@@ -76,6 +76,7 @@ class DigestData(msgspec.Struct, frozen=True, kw_only=True):
     hidden_namespaces: int  # subscribed namespaces the subscriber may no longer see
     lost_cluster_wide: bool
     provenance: Provenance
+    clusters: list[str] = msgspec.field(default_factory=list)  # in the summary's rows
 
 
 class Rendered(NamedTuple):
@@ -169,6 +170,7 @@ class DigestContent:
             hidden_namespaces=visible.hidden,
             lost_cluster_wide=visible.lost_cluster_wide,
             provenance=compared.provenance,
+            clusters=summary.clusters if summary else [],
         )
 
     async def _totals(
