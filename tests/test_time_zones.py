@@ -77,7 +77,9 @@ async def test_trend_buckets_local_days_and_sums_to_the_total_of_the_same_instan
     assert [p.hours for p in trend.points] == [24.0, 24.0, hours, 24.0, 24.0]
     assert not any(p.partial for p in trend.points)
     assert all(p.cost > 0 for p in trend.points)  # no day drops to $0 at either end
-    assert math.isclose(math.fsum(p.cost for p in trend.points), summary.total, rel_tol=1e-5)  # the wire rounds each row
+    assert math.isclose(
+        math.fsum(p.cost for p in trend.points), summary.total, rel_tol=1e-5
+    )  # the wire rounds each row
     assert math.isclose(trend.total, summary.total, rel_tol=1e-5)  # the wire rounds each row
 
 
@@ -87,10 +89,13 @@ async def test_a_berlin_week_has_seven_points_and_its_previous_week_too() -> Non
     now = datetime(2026, 10, 26, 7, 0, tzinfo=UTC)  # Monday 08:00 in Berlin, after the change
     async for costs in _service(now):
         week = parse_window("lastweek", now, tz="Europe/Berlin")
-        this, before = await costs.trend(week, EVERYTHING), await costs.trend(
-            week.previous(), EVERYTHING
+        this, before = (
+            await costs.trend(week, EVERYTHING),
+            await costs.trend(week.previous(), EVERYTHING),
         )
-    assert [p.day for p in this.points] == [date(2026, 10, 19) + timedelta(days=i) for i in range(7)]
+    assert [p.day for p in this.points] == [
+        date(2026, 10, 19) + timedelta(days=i) for i in range(7)
+    ]
     assert [p.day for p in before.points][0] == date(2026, 10, 12)
     assert len(before.points) == 7
     assert min(p.cost for p in before.points) > 0.5 * max(p.cost for p in before.points)
