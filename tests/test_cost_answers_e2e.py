@@ -187,7 +187,8 @@ def _button(reply: dict[str, Any], action_id: str) -> dict[str, Any]:
         if element.get("action_id") == action_id
     ]
     assert len(found) == 1, f"one {action_id} button expected"
-    return found[0]
+    button: dict[str, Any] = found[0]
+    return button
 
 
 def test_trend_shows_a_text_chart_privately_and_uploads_nothing(world: World) -> None:
@@ -213,10 +214,13 @@ def test_send_me_the_chart_posts_the_png_to_the_clickers_dm_once_processed(world
     (post,) = world.slack.wait_for("chat.postMessage", timeout=20)
     (opened,) = world.slack.calls_to("conversations.open")
     dm = post.params["channel"]
-    assert opened.params["users"] == ADMIN and dm.startswith("D")
+    assert opened.params["users"] == ADMIN
+    assert dm.startswith("D")
     (upload,) = world.slack.uploads
-    assert upload.channel_id == dm and upload.processed
-    assert upload.content is not None and upload.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert upload.channel_id == dm
+    assert upload.processed
+    assert upload.content is not None
+    assert upload.content.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(world.slack.calls_to("files.info")) == 3
     assert _image_ids(post.params["blocks"]) == [upload.file_id]
     (said,) = world.slack.wait_for_response(url, 1, timeout=10)
@@ -229,7 +233,8 @@ def test_sharing_a_trend_uploads_its_chart_to_that_channel_before_showing_it(wor
     (post,) = world.slack.wait_for("chat.postMessage", timeout=20)
     assert post.params["channel"] == "C0COST"
     (upload,) = world.slack.uploads
-    assert upload.channel_id == "C0COST" and upload.processed
+    assert upload.channel_id == "C0COST"
+    assert upload.processed
     assert _image_ids(post.params["blocks"]) == [upload.file_id]
     assert "chart_to_dm" not in json.dumps(post.params["blocks"])
 

@@ -446,9 +446,11 @@ async def test_a_file_is_shown_only_in_its_channel_and_once_processed(
     assert early["error"] == "invalid_blocks"
     assert "still being processed" in early["errors"][0]
     first = (await client.files_info(file=file_id))["file"]
-    assert "mimetype" not in first and not any(k.startswith("thumb_") for k in first)
+    assert "mimetype" not in first
+    assert not any(k.startswith("thumb_") for k in first)
     second = (await client.files_info(file=file_id))["file"]
-    assert second["mimetype"] == "image/png" and "thumb_360" in second
+    assert second["mimetype"] == "image/png"
+    assert "thumb_360" in second
     posted = await client.chat_postMessage(channel="C1", text="chart", blocks=_picture(file_id))
     assert posted["ok"]
     elsewhere = await slack_error(

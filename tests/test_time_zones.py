@@ -96,7 +96,7 @@ async def test_a_berlin_week_has_seven_points_and_its_previous_week_too() -> Non
     assert [p.day for p in this.points] == [
         date(2026, 10, 19) + timedelta(days=i) for i in range(7)
     ]
-    assert [p.day for p in before.points][0] == date(2026, 10, 12)
+    assert next(p.day for p in before.points) == date(2026, 10, 12)
     assert len(before.points) == 7
     assert min(p.cost for p in before.points) > 0.5 * max(p.cost for p in before.points)
     assert this.points[-1].hours == 25.0
@@ -110,7 +110,8 @@ async def test_kolkata_today_starts_at_local_midnight_and_is_one_partial_day() -
         trend = await costs.trend(parse_window("7d", now, tz="Asia/Kolkata"), EVERYTHING)
     assert len(trend.points) == 7
     assert trend.points[-1].day == date(2026, 10, 27)
-    assert trend.points[-1].partial and not any(p.partial for p in trend.points[:-1])
+    assert trend.points[-1].partial
+    assert not any(p.partial for p in trend.points[:-1])
 
 
 async def test_rates_use_the_days_the_data_covers_and_say_how_many() -> None:
@@ -119,25 +120,33 @@ async def test_rates_use_the_days_the_data_covers_and_say_how_many() -> None:
     async for costs in _service(now):
         long = await costs.summary(parse_window("400d", now), EVERYTHING)
         short = await costs.summary(parse_window("30d", now), EVERYTHING)
-    assert long.coverage is not None and long.coverage.short
-    assert 89 <= long.coverage.days <= 92 and math.ceil(long.coverage.window_days) == 400
-    assert long.run_rate_monthly is not None and short.run_rate_monthly is not None
+    assert long.coverage is not None
+    assert long.coverage.short
+    assert 89 <= long.coverage.days <= 92
+    assert math.ceil(long.coverage.window_days) == 400
+    assert long.run_rate_monthly is not None
+    assert short.run_rate_monthly is not None
     # Same pace: within 15 % of the 30-day rate, not a quarter of it.
     assert long.run_rate_monthly == pytest.approx(short.run_rate_monthly, rel=0.15)
-    assert short.coverage is not None and not short.coverage.short
+    assert short.coverage is not None
+    assert not short.coverage.short
 
 
 def test_tz_option_parses_zones_and_offsets_and_refuses_others_in_one_line() -> None:
     now = datetime(2026, 10, 27, 10, 0, tzinfo=UTC)
     trend = grammar.parse("trend ns payments 7d tz Europe/Berlin", now)
-    assert isinstance(trend, grammar.Trend) and trend.window.tz == "Europe/Berlin"
+    assert isinstance(trend, grammar.Trend)
+    assert trend.window.tz == "Europe/Berlin"
     top = grammar.parse("top 5 tz=+05:30 by namespace", now, "America/New_York")
-    assert isinstance(top, grammar.Top) and top.window.tz == "UTC+05:30"
+    assert isinstance(top, grammar.Top)
+    assert top.window.tz == "UTC+05:30"
     mine = grammar.parse("summary today", now, "America/New_York")
     assert isinstance(mine, grammar.Summary)
     assert mine.window.start == datetime(2026, 10, 27, 4, 0, tzinfo=UTC)
     with pytest.raises(UserInputError) as caught:
         grammar.parse("summary tz Mars/Olympus", now)
-    assert "not a time zone" in str(caught.value) and caught.value.hint == ""
+    assert "not a time zone" in str(caught.value)
+    assert caught.value.hint == ""
     assert "\n" not in str(caught.value)
-    assert normalize_zone("-4") == "UTC-04:00" and normalize_zone("gmt") == "UTC"
+    assert normalize_zone("-4") == "UTC-04:00"
+    assert normalize_zone("gmt") == "UTC"
