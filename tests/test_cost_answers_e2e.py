@@ -199,7 +199,7 @@ def test_trend_shows_a_text_chart_privately_and_uploads_nothing(world: World) ->
     assert _image_ids(reply["blocks"]) == []
     chart = next(b for b in reply["blocks"] if "█" in b.get("text", {}).get("text", ""))
     lines = chart["text"]["text"].split("```")[1].strip().splitlines()
-    assert len(lines) == 7  # one row per day of the 7-day window
+    assert len(lines) == 8  # a header, then one row per day of the 7-day window
     assert _button(reply, "chart_to_dm")["value"] == "trend 7d"
     assert reply["blocks"][-1]["block_id"] == "share"  # the buttons stay last
 

@@ -312,7 +312,7 @@ def text_chart(points: Sequence[DayCost], currency: str) -> str:
         notes.append("_* partial day_")
     if any(p.hours != 24.0 for p in shown):
         notes.append("_† clock change: a 23- or 25-hour day_")
-    return table(rows, "llr") + "".join(f"\n{note}" for note in notes)
+    return table([["day", "", "cost"], *rows], "llr") + "".join(f"\n{note}" for note in notes)
 
 
 def chart_subtitle(t: Trend, now: datetime, currency: str) -> str:
@@ -333,7 +333,7 @@ def chart_subtitle(t: Trend, now: datetime, currency: str) -> str:
 
 def _day_label(point: DayCost) -> str:
     mark = ("*" if point.partial else "") + ("†" if point.hours != 24.0 else "")
-    return f"{point.day:%a %b} {point.day.day:>2}{mark}"
+    return f"{point.day:%a %b %d}{mark}"
 
 
 def _bar(value: float, top: float) -> str:
