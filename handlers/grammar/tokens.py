@@ -171,7 +171,8 @@ class Words:
         if found is None:
             raise UserInputError(
                 f"“{shorten(text)}” is not a time zone I know; use a name like Europe/Berlin "
-                "or an offset like +05:30."
+                "or an offset like +05:30.",
+                "e.g. /cost trend 7d tz America/New_York",  # one line, not the whole usage
             )
         if self.tz_given:
             raise fail(topic, "One time zone at a time, please.")
