@@ -584,8 +584,8 @@ def check_trend(reply: dict[str, Any], rows: list[Row]) -> None:
         daily[row.day] += row.cost
     shown, _ = table_after(reply, "")
     assert len(shown) == len(CURRENT_DAYS)
-    for row, day in zip(shown, CURRENT_DAYS, strict=True):  # day, bar (none at 0), cost
-        label, figure = row[0], row[-1]
+    for cells, day in zip(shown, CURRENT_DAYS, strict=True):  # day, bar (none at 0), cost
+        label, figure = cells[0], cells[-1]
         assert label.rstrip("*") == day.strftime("%a %b %d")
         assert_money(figure, daily.get(day.date(), Decimal(0)), f"trend {day:%b %d}")
 
