@@ -48,6 +48,8 @@ BOT_SCOPES = (
     "users:read.email",
     "usergroups:read",
     "files:write",
+    "files:read",
+    "im:write",
     "channels:history",
     "groups:history",
 )

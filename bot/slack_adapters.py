@@ -28,6 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from slack_sdk.webhook.webhook_response import WebhookResponse
 
+from handlers.slack_files import FileNotReady, upload_ready
 from services.access.identity import SlackUser
 from services.errors import ChatUnavailable
 from services.ports import Clock
@@ -220,17 +221,26 @@ class SlackChatPoster:
         return None
 
     async def upload_png(
-        self, channel: str | None, filename: str, content: bytes, title: str
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
     ) -> str:
-        kwargs: dict[str, Any] = {"channel": channel} if channel else {}
         try:
-            response = await self._client.files_upload_v2(
-                content=content, filename=filename, title=title, **kwargs
+            return await upload_ready(
+                self._client,
+                content=content,
+                filename=filename,
+                title=title,
+                channel=channel,
+                thread_ts=thread_ts,
             )
+        except FileNotReady as error:
+            raise ChatUnavailable("the uploaded file was not processed in time") from error
         except UNREACHABLE as error:
             raise ChatUnavailable("file upload failed") from error
-        files = response.get("files") or [response.get("file") or {}]
-        return str(files[0].get("id", ""))
 
 
 def chat_error(error: SlackApiError, what: str) -> ChatUnavailable:

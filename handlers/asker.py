@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.access.models import Identity
+from services.costs.windows import normalize_zone
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class Asker:
     user_id: str
     channel_id: str
     text: str
+
+    @property
+    def tz(self) -> str:
+        """The asker's Slack time zone (UTC when Slack has none or this host lacks it)."""
+        return normalize_zone(self.identity.tz or "") or "UTC"
 
     @classmethod
     def of(cls, context: dict[str, Any], user_id: str, channel_id: str, text: str) -> Asker:

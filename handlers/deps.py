@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from services.costs.service import CostService
 from services.ports import Clock
@@ -24,8 +24,25 @@ if TYPE_CHECKING:
     from services.storage.pending import PendingForms
 
 DailySeries = Sequence[tuple[date, float]]
-# (this period's daily spend, the previous period's or None, title, currency) -> PNG bytes.
-ChartRenderer = Callable[[DailySeries, DailySeries | None, str, str], bytes]
+
+
+class ChartRenderer(Protocol):
+    """(this period's daily spend, the previous period's or None, title, currency; what the
+    image says under its title, the partial days to mark) -> PNG bytes."""
+
+    def __call__(
+        self,
+        points: DailySeries,
+        previous: DailySeries | None,
+        title: str,
+        currency: str,
+        /,
+        *,
+        subtitle: str = ...,
+        partial_days: Sequence[date] = ...,
+    ) -> bytes: ...
+
+
 Readiness = Callable[[], Awaitable[dict[str, str]]]
 
 

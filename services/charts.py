@@ -1,5 +1,10 @@
 """Daily spend charts as PNG bytes, sized to stay readable in a Slack thumbnail.
 
+A chart travels alone (forwarded, saved, shown in a DM), so it says what it is: the title, and
+under it the scope, cluster, window with its time zone, currency and "demo data" (the caller's
+`subtitle`); partial days (the day still running, a window starting mid-day) are hatched and
+named in the legend.
+
 Pure rendering with matplotlib's Agg canvas: no pyplot state, no GUI, no Slack, no files.
 """
 
@@ -8,7 +13,7 @@ from __future__ import annotations
 import io
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,9 +26,11 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 # pyplot is never imported here; this only keeps anything else in the process headless.
 matplotlib.use("Agg")
 
-WIDTH_PX, HEIGHT_PX, DPI = 800, 400, 100
+WIDTH_PX, HEIGHT_PX, DPI = 800, 440, 100
 MAX_DATE_LABELS = 7
 CURRENT_COLOR = "#2563eb"
+PARTIAL_COLOR = "#93c5fd"
+SUBTLE_COLOR = "#475569"
 PREVIOUS_COLOR = "#94a3b8"
 GRID_COLOR = "#e2e8f0"
 TEXT_COLOR = "#1e293b"
@@ -41,21 +48,32 @@ def daily_spend_chart(
     previous: Series | None,
     title: str,
     currency: str = "USD",
+    *,
+    subtitle: str = "",
+    partial_days: Collection[date] = (),
 ) -> bytes:
-    """An 800×400 PNG: this period's daily spend as bars, the previous one as a lighter line.
+    """An 800×440 PNG: this period's daily spend as bars, the previous one as a lighter line.
 
     The previous period is aligned by day index (its first day under this period's first day).
-    Same input, same bytes.
+    Bars of `partial_days` are hatched. Same input, same bytes.
     """
     with _RENDER_LOCK:
         figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         axes = figure.add_subplot()
+        figure.suptitle(
+            _clip(title, 70),
+            fontsize=18,
+            color=TEXT_COLOR,
+            x=0.01,
+            ha="left",
+            parse_math=False,
+        )
         axes.set_title(
-            _clip(title, 70), fontsize=18, color=TEXT_COLOR, loc="left", parse_math=False
+            _clip(subtitle, 110), fontsize=11, color=SUBTLE_COLOR, loc="left", parse_math=False
         )
         if points:
-            _plot(axes, points, previous or [], currency.upper())
+            _plot(axes, points, previous or [], currency.upper(), frozenset(partial_days))
         else:
             _no_data(axes)
         buffer = io.BytesIO()
@@ -64,13 +82,28 @@ def daily_spend_chart(
     return buffer.getvalue()
 
 
-def _plot(axes: Axes, points: Series, previous: Series, currency: str) -> None:
+def _plot(
+    axes: Axes, points: Series, previous: Series, currency: str, partial: frozenset[date]
+) -> None:
     current = [value for _, value in points]
     earlier = [value for _, value in previous]
-    handles: list[Any] = [
-        axes.bar(range(len(current)), current, width=0.75, color=CURRENT_COLOR, zorder=2)
-    ]
+    cut = [day in partial for day, _ in points]
+    bars = axes.bar(range(len(current)), current, width=0.75, color=CURRENT_COLOR, zorder=2)
+    for bar, is_partial in zip(bars, cut, strict=True):
+        if is_partial:
+            bar.set_facecolor(PARTIAL_COLOR)
+            bar.set_hatch("//")
+            bar.set_edgecolor(CURRENT_COLOR)
+    handles: list[Any] = []
+    labels: list[str] = []
+    if not all(cut):
+        handles.append(bars[cut.index(False)])
+        labels.append("This period")
+    if any(cut):
+        handles.append(bars[cut.index(True)])
+        labels.append("Partial day")
     if earlier:
+        labels.append("Previous period")
         handles += axes.plot(
             range(len(earlier)),
             earlier,
@@ -83,8 +116,7 @@ def _plot(axes: Axes, points: Series, previous: Series, currency: str) -> None:
     slots = max(len(current), len(earlier))
     _date_axis(axes, points[0][0], [day for day, _ in points], slots)
     _money_axis(axes, current + earlier, currency)
-    labels = ["This period", "Previous period"][: len(handles)]
-    axes.legend(handles, labels, loc="upper left", ncols=2, fontsize=12, frameon=False)
+    axes.legend(handles, labels, loc="upper left", ncols=3, fontsize=12, frameon=False)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
 

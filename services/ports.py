@@ -71,7 +71,13 @@ class ChatPoster(Protocol):
         ...
 
     async def upload_png(
-        self, channel: str | None, filename: str, content: bytes, title: str
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
     ) -> str:
-        """Upload an image; returns its Slack file id."""
+        """Upload an image shared to `channel` (in `thread_ts`), return its Slack file id once
+        Slack has processed it, so a message may reference it."""
         ...

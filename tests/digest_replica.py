@@ -47,9 +47,14 @@ class DyingChat:
         return await self._inner.find_by_metadata(channel, event_type, key, value)
 
     async def upload_png(
-        self, channel: str | None, filename: str, content: bytes, title: str
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
     ) -> str:
-        return await self._inner.upload_png(channel, filename, content, title)
+        return await self._inner.upload_png(channel, filename, content, title, thread_ts)
 
 
 async def main(config: dict[str, Any]) -> dict[str, str]:

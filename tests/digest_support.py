@@ -174,7 +174,12 @@ class FakeChat:
         return None
 
     async def upload_png(
-        self, channel: str | None, filename: str, content: bytes, title: str
+        self,
+        channel: str,
+        filename: str,
+        content: bytes,
+        title: str,
+        thread_ts: str | None = None,
     ) -> str:
         self.uploads.append((title, content))
         return f"F{len(self.uploads):04d}"

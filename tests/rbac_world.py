@@ -121,9 +121,10 @@ class Ledger:
 
     @property
     def window(self) -> str:
-        """The window as a user types it: whole days, both ends inclusive."""
+        """The window as a user types it: whole days, both ends inclusive, and UTC days like
+        the ledger's (users' own zones would count other days)."""
         last = self.end - timedelta(days=1)
-        return f"{self.start:%Y-%m-%d}..{last:%Y-%m-%d}"
+        return f"{self.start:%Y-%m-%d}..{last:%Y-%m-%d} tz UTC"
 
     @staticmethod
     def visible(costs: Mapping[str, Decimal], user: str) -> Decimal:

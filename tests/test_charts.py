@@ -24,20 +24,20 @@ def _size(png: bytes) -> tuple[int, int]:
         return picture.size
 
 
-def test_chart_is_png_of_800_by_400(tmp_path: Path) -> None:
+def test_chart_is_png_of_800_by_440(tmp_path: Path) -> None:
     png = daily_spend_chart(_series(14), _series(14, START - timedelta(days=14)), "Daily spend")
     assert png.startswith(PNG_MAGIC)
     path = tmp_path / "chart.png"
     path.write_bytes(png)
     with Image.open(path) as picture:
-        assert picture.size == (WIDTH_PX, HEIGHT_PX) == (800, 400)
+        assert picture.size == (WIDTH_PX, HEIGHT_PX) == (800, 440)
         assert picture.format == "PNG"
 
 
 def test_empty_series_renders_a_no_data_chart() -> None:
     png = daily_spend_chart([], None, "Nothing here")
     assert png.startswith(PNG_MAGIC)
-    assert _size(png) == (800, 400)
+    assert _size(png) == (800, 440)
     with Image.open(io.BytesIO(png)) as picture:
         colors = picture.convert("RGB").getcolors(maxcolors=100_000) or []
     assert len(colors) > 2  # the title and the "no data" text were drawn
@@ -67,7 +67,7 @@ def test_awkward_inputs_still_render() -> None:
         ([(START, 0.0)], [], "zero spend $ with $dollar$ signs " + "x" * 200),
     ]
     for points, previous, title in cases:
-        assert _size(daily_spend_chart(points, previous, title, "JPY")) == (800, 400), title
+        assert _size(daily_spend_chart(points, previous, title, "JPY")) == (800, 440), title
 
 
 def test_concurrent_renders_match_a_sequential_one() -> None:

@@ -178,16 +178,71 @@ def _image_ids(blocks: list[dict[str, Any]]) -> list[str]:
     return [b["slack_file"]["id"] for b in blocks if b.get("type") == "image" and "slack_file" in b]
 
 
-def test_trend_uploads_a_png_and_shows_it_in_an_image_block(world: World) -> None:
+def _button(reply: dict[str, Any], action_id: str) -> dict[str, Any]:
+    found = [
+        element
+        for block in reply["blocks"]
+        if block.get("type") == "actions"
+        for element in block["elements"]
+        if element.get("action_id") == action_id
+    ]
+    assert len(found) == 1, f"one {action_id} button expected"
+    button: dict[str, Any] = found[0]
+    return button
+
+
+def test_trend_shows_a_text_chart_privately_and_uploads_nothing(world: World) -> None:
+    """Slack cannot show a file in an ephemeral reply: the answer draws its chart in text and
+    offers the picture by DM instead (the stricter Slack fake would refuse a slack_file)."""
     reply = world.ask("trend 7d", ADMIN)
-    uploads = world.slack.uploads
-    assert len(uploads) == 1
-    upload = uploads[0]
-    assert upload.completed
+    assert world.slack.uploads == []
+    assert _image_ids(reply["blocks"]) == []
+    chart = next(b for b in reply["blocks"] if "█" in b.get("text", {}).get("text", ""))
+    lines = chart["text"]["text"].split("```")[1].strip().splitlines()
+    assert len(lines) == 8  # a header, then one row per day of the 7-day window
+    assert _button(reply, "chart_to_dm")["value"] == "trend 7d"
+    assert reply["blocks"][-1]["block_id"] == "share"  # the buttons stay last
+
+
+def test_send_me_the_chart_posts_the_png_to_the_clickers_dm_once_processed(world: World) -> None:
+    world.slack.workspace.processing_polls = 3  # Slack takes a while: the bot must poll
+    reply = world.ask("trend 7d", ADMIN)
+    url = world.slack.new_response_url()
+    value = _button(reply, "chart_to_dm")["value"]
+    payload = block_actions_payload(ADMIN, "chart_to_dm", value, response_url=url, block_id="share")
+    assert world.client.action(payload).status_code == 200
+    (post,) = world.slack.wait_for("chat.postMessage", timeout=20)
+    (opened,) = world.slack.calls_to("conversations.open")
+    dm = post.params["channel"]
+    assert opened.params["users"] == ADMIN
+    assert dm.startswith("D")
+    (upload,) = world.slack.uploads
+    assert upload.channel_id == dm
+    assert upload.processed
     assert upload.content is not None
     assert upload.content.startswith(b"\x89PNG\r\n\x1a\n")
-    assert _image_ids(reply["blocks"]) == [upload.file_id]
-    assert reply["blocks"][-1]["block_id"] == "share"  # the picture sits above the buttons
+    assert len(world.slack.calls_to("files.info")) == 3
+    assert _image_ids(post.params["blocks"]) == [upload.file_id]
+    (said,) = world.slack.wait_for_response(url, 1, timeout=10)
+    assert "Sent the chart to your DMs" in said["text"]
+
+
+def test_sharing_a_trend_uploads_its_chart_to_that_channel_before_showing_it(world: World) -> None:
+    reply = world.ask("trend 7d", ADMIN)
+    _share(world, ADMIN, _share_value(reply))
+    (post,) = world.slack.wait_for("chat.postMessage", timeout=20)
+    assert post.params["channel"] == "C0COST"
+    (upload,) = world.slack.uploads
+    assert upload.channel_id == "C0COST"
+    assert upload.processed
+    assert _image_ids(post.params["blocks"]) == [upload.file_id]
+    assert "chart_to_dm" not in json.dumps(post.params["blocks"])
+
+
+def test_a_400_day_window_says_what_the_data_covers(world: World) -> None:
+    reply = world.ask("summary 400d", ADMIN)
+    text = all_text(reply)
+    assert re.search(r"data covers \w+ \d+(, \d{4})? – \w+ \d+ \(9[01] of 400 days\)", text), text
 
 
 # --- Share in channel ----------------------------------------------------------------------------
@@ -374,7 +429,7 @@ def test_a_namespace_that_only_existed_before_shows_as_gone_for_a_scoped_user(
         return 200, "application/json", json.dumps(body).encode()
 
     standin.responder = respond
-    reply = world.ask("compare 7d", "U0ALICE")
+    reply = world.ask("compare 7d tz UTC", "U0ALICE")  # the responder knows UTC days
     line = headline(reply)
     assert "*$11.00* vs $15.00" in line
     assert "*Gone:* checkout" in all_text(reply)

@@ -222,7 +222,8 @@ def _assert_trend(reply: dict[str, Any], user: str, ledger: Ledger) -> None:
     table = next((t for t in texts(reply) if "```" in t), "")
     rows = table_rows(table)
     assert len(rows) == len(ledger.days), (user, table)
-    for (day, cost), expected in zip(rows, ledger.days, strict=True):
+    for row, expected in zip(rows, ledger.days, strict=True):  # day, bar (none at 0), cost
+        day, cost = row[0], row[-1]
         assert near(first_amount(cost), Ledger.visible(expected, user)), (user, day, cost)
 
 

@@ -584,7 +584,8 @@ def check_trend(reply: dict[str, Any], rows: list[Row]) -> None:
         daily[row.day] += row.cost
     shown, _ = table_after(reply, "")
     assert len(shown) == len(CURRENT_DAYS)
-    for (label, figure), day in zip(shown, CURRENT_DAYS, strict=True):
+    for cells, day in zip(shown, CURRENT_DAYS, strict=True):  # day, bar (none at 0), cost
+        label, figure = cells[0], cells[-1]
         assert label.rstrip("*") == day.strftime("%a %b %d")
         assert_money(figure, daily.get(day.date(), Decimal(0)), f"trend {day:%b %d}")
 
@@ -678,7 +679,7 @@ def test_hand_checked_label_trend_and_compare(recon: Recon) -> None:
     assert headline(recon.ask("label team=red 7d")).startswith("*$12.50*")
     assert headline(recon.ask("top by label:team 7d")).startswith("*$20.86*")
     trend = recon.ask("trend 7d")
-    days = {label.rstrip("*"): cost for label, cost in table_after(trend, "")[0]}
+    days = {row[0].rstrip("*"): row[-1] for row in table_after(trend, "")[0]}  # day, bar, cost
     assert days["Sun Mar 03"] == "$20.86"
     assert days["Sat Mar 02"] == days["Fri Mar 08"] == "$0.00"
     compare = recon.ask("compare 7d")

@@ -38,6 +38,8 @@ EXPECTED_SCOPES = [
     "users:read.email",
     "usergroups:read",
     "files:write",
+    "files:read",
+    "im:write",
     "channels:history",
     "groups:history",
 ]

@@ -426,3 +426,59 @@ def test_the_stand_in_is_the_shared_fake_and_as_strict() -> None:
         slack_api.stub("chat.getPermalink", {"ok": True, "permalink": "https://x/p"})
         assert http.post(slack_api.url + "chat.getPermalink").json()["permalink"] == "https://x/p"
         http.close()
+
+
+# --- which messages may show a file -----------------------------------------------------------
+def _picture(file_id: str) -> list[dict[str, Any]]:
+    return [{"type": "image", "slack_file": {"id": file_id}, "alt_text": "chart"}]
+
+
+async def test_a_file_is_shown_only_in_its_channel_and_once_processed(
+    slack: LocalSlack, client: AsyncWebClient
+) -> None:
+    slack.workspace.processing_polls = 2
+    file_id = (await client.files_upload_v2(channel="C1", content=b"\x89PNG", filename="c.png"))[
+        "file"
+    ]["id"]
+    early = await slack_error(
+        client.chat_postMessage(channel="C1", text="c", blocks=_picture(file_id))
+    )
+    assert early["error"] == "invalid_blocks"
+    assert "still being processed" in early["errors"][0]
+    first = (await client.files_info(file=file_id))["file"]
+    assert "mimetype" not in first
+    assert not any(k.startswith("thumb_") for k in first)
+    second = (await client.files_info(file=file_id))["file"]
+    assert second["mimetype"] == "image/png"
+    assert "thumb_360" in second
+    posted = await client.chat_postMessage(channel="C1", text="chart", blocks=_picture(file_id))
+    assert posted["ok"]
+    elsewhere = await slack_error(
+        client.chat_postMessage(channel="C2", text="c", blocks=_picture(file_id))
+    )
+    assert "not shared in C2" in elsewhere["errors"][0]
+    private = await slack_error(
+        client.chat_postEphemeral(channel="C1", user="U1", text="c", blocks=_picture(file_id))
+    )
+    assert "ephemeral" in private["errors"][0]
+
+
+async def test_a_response_url_reply_may_never_show_a_file(
+    slack: LocalSlack, client: AsyncWebClient
+) -> None:
+    file_id = (await client.files_upload_v2(channel="C1", content=b"\x89PNG", filename="c.png"))[
+        "file"
+    ]["id"]
+    await client.files_info(file=file_id)
+    url = slack.response_url()
+    answer = await AsyncWebhookClient(url).send(text="chart", blocks=_picture(file_id))
+    assert (answer.status_code, answer.body) == (400, "invalid_blocks")
+
+
+async def test_conversations_open_gives_a_stable_dm_the_bot_may_post_in(
+    client: AsyncWebClient,
+) -> None:
+    first = (await client.conversations_open(users="U1"))["channel"]["id"]
+    assert first == (await client.conversations_open(users="U1"))["channel"]["id"]
+    assert first.startswith("D")
+    assert (await client.chat_postMessage(channel=first, text="hello"))["ok"]

@@ -72,6 +72,14 @@ class Upload:
     channel_id: str | None = None
     thread_ts: str | None = None
     initial_comment: str | None = None
+    # Slack processes a file (thumbnails) after completeUploadExternal; here it is processed
+    # once files.info has been asked about it `pending_polls` times, so a bot that references
+    # a file before checking it is ready is refused, deterministically.
+    pending_polls: int = 1
+
+    @property
+    def processed(self) -> bool:
+        return self.completed and self.pending_polls <= 0
 
 
 @dataclass
@@ -93,6 +101,7 @@ class Workspace:
     # Channels the bot is not a member of, and archived ones; every other id is a joined channel.
     left: set[str] = field(default_factory=set)
     archived: set[str] = field(default_factory=set)
+    processing_polls: int = 1  # files.info calls before an upload counts as processed
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def methods(self) -> dict[str, Callable[[Params], Reply]]:
@@ -112,6 +121,8 @@ class Workspace:
             "usergroups.users.list": self.usergroups_users_list,
             "files.getUploadURLExternal": self.files_get_upload_url,
             "files.completeUploadExternal": self.files_complete_upload,
+            "files.info": self.files_info,
+            "conversations.open": self.conversations_open,
             "apps.connections.open": self.apps_connections_open,
         }
 
@@ -145,6 +156,7 @@ class Workspace:
     def chat_post_message(self, params: Params) -> Reply:
         channel = self._channel(params)
         _check_content(params)
+        self._check_files(params, channel)
         message = self._message(params, self.next_ts())
         self.channels.setdefault(channel, []).append(message)
         return {"ok": True, "channel": channel, "ts": message["ts"], "message": dict(message)}
@@ -153,6 +165,7 @@ class Workspace:
         channel = self._channel(params)
         user = _required(params, "user", "user_not_in_channel")
         _check_content(params)
+        self._check_files(params, None)
         message = {**self._message(params, self.next_ts()), "channel": channel, "to_user": user}
         self.ephemerals.append(message)
         return {"ok": True, "message_ts": message["ts"]}
@@ -161,6 +174,7 @@ class Workspace:
         channel = self._channel(params)
         message = self._find(channel, _required(params, "ts", "message_not_found"))
         _check_content(params, required=False)
+        self._check_files(params, channel)
         for key in ("text", "blocks", "attachments", "metadata"):
             if params.get(key) is not None:
                 message[key] = params[key]
@@ -191,6 +205,38 @@ class Workspace:
             "pin_count": 0,
             "response_metadata": {"next_cursor": cursor},
         }
+
+    def conversations_open(self, params: Params) -> Reply:
+        """A DM with one user (`users=U…`): its id is stable per user, the bot is a member."""
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackMethodError("users_list_not_supplied" if not users else "not_supported")
+        if users[0] not in self.users and not CHANNEL_ID.fullmatch(users[0]):
+            raise SlackMethodError("user_not_found")
+        channel = "D" + users[0].removeprefix("U")
+        self.channels.setdefault(channel, [])
+        return {"ok": True, "channel": {"id": channel, "is_im": True, "user": users[0]}}
+
+    def _check_files(self, params: Params, channel: str | None) -> None:
+        """Image blocks may show a Slack file only where every viewer may open it: a file
+        shared to this very channel and already processed; never in an ephemeral message or
+        a response_url reply (Slack answers those with invalid_blocks)."""
+        problems = []
+        for ref in _file_refs(params.get("blocks")):
+            upload = self.uploads.get(ref) or self._by_url(ref)
+            if channel is None:
+                problems.append(f"slack_file {ref}: files cannot be shown in ephemeral messages")
+            elif upload is None or not upload.completed:
+                problems.append(f"slack_file {ref}: no such file")
+            elif upload.channel_id != channel:
+                problems.append(f"slack_file {ref}: the file is not shared in {channel}")
+            elif not upload.processed:
+                problems.append(f"slack_file {ref}: the file is still being processed")
+        if problems:
+            raise SlackMethodError("invalid_blocks", problems)
+
+    def _by_url(self, url: str) -> Upload | None:
+        return next((u for u in self.uploads.values() if _file_url(u) == url), None)
 
     def _channel(self, params: Params) -> str:
         """The `channel` param as Slack checks it: an id, joined by the bot, not archived."""
@@ -294,6 +340,7 @@ class Workspace:
         if not body.get("delete_original"):
             try:
                 _check_content(body)
+                self._check_files(body, None)  # a response_url message is never a file's home
             except SlackMethodError as error:
                 return 400, error.code
         self.responses[response_id].append(body)
@@ -354,11 +401,20 @@ class Workspace:
         done = [self._complete(entry, params) for entry in files]
         return {"ok": True, "files": [_file_object(upload) for upload in done]}
 
+    def files_info(self, params: Params) -> Reply:
+        """The file object; `mimetype` and thumbnails appear once it is processed."""
+        upload = self.uploads.get(str(params.get("file") or ""))
+        if upload is None or not upload.completed:
+            raise SlackMethodError("file_not_found")
+        upload.pending_polls -= 1
+        return {"ok": True, "file": _file_object(upload)}
+
     def _complete(self, entry: Mapping[str, Any], params: Params) -> Upload:
         upload = self.uploads.get(str(entry.get("id")))
         if upload is None or upload.content is None:
             raise SlackMethodError("file_not_found")
         upload.title = entry.get("title") or upload.filename
+        upload.pending_polls = self.processing_polls
         upload.completed = True
         upload.channel_id = params.get("channel_id")
         upload.thread_ts = params.get("thread_ts")
@@ -401,7 +457,7 @@ def decode_params(params: Mapping[str, Any]) -> Params:
 
 
 def _file_object(upload: Upload) -> dict[str, Any]:
-    return {
+    found: dict[str, Any] = {
         "id": upload.file_id,
         "name": upload.filename,
         "title": upload.title,
@@ -409,7 +465,34 @@ def _file_object(upload: Upload) -> dict[str, Any]:
         "created": int(time.time()),
         "user": BOT_USER_ID,
         "channels": [upload.channel_id] if upload.channel_id else [],
+        "url_private": _file_url(upload),
     }
+    if upload.processed:  # as in Slack, these appear only when processing is done
+        found |= {
+            "mimetype": "image/png" if upload.filename.endswith(".png") else "text/plain",
+            "filetype": upload.filename.rpartition(".")[2] or "text",
+            "thumb_360": _file_url(upload) + "/thumb_360",
+        }
+    return found
+
+
+def _file_url(upload: Upload) -> str:
+    return f"https://files.slack.test/files-pri/{TEAM_ID}-{upload.file_id}/{upload.filename}"
+
+
+def _file_refs(blocks: Any) -> list[str]:
+    """The id (or url) of every `slack_file` anywhere in `blocks`."""
+    found: list[str] = []
+    if isinstance(blocks, Mapping):
+        ref = blocks.get("slack_file")
+        if isinstance(ref, Mapping):
+            found.append(str(ref.get("id") or ref.get("url") or ""))
+        for value in blocks.values():
+            found += _file_refs(value)
+    elif isinstance(blocks, list):
+        for item in blocks:
+            found += _file_refs(item)
+    return found
 
 
 def _required(params: Params, key: str, error: str) -> str:

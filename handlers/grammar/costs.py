@@ -63,6 +63,8 @@ def _scan(topic: str, words: Words) -> _Parts:
         elif word == "cluster":
             name = cluster(topic, words.value(topic, "cluster"))
             parts.cluster = once(topic, parts.cluster, name, "clusters")
+        elif word in ("tz", "timezone"):
+            words.zone(topic)
         elif word in ("all", "everything"):
             parts.everything = True
         else:
@@ -74,7 +76,7 @@ def parse_focused(topic: str, words: Words) -> Command:
     """summary / namespace / label / compare / trend: they differ only in what they require."""
     parts = _scan(topic, words)
     if topic == "label" and parts.label is None and parts.bare:  # "label team payments"
-        rest = Words(parts.bare[1:], words.now)
+        rest = Words(parts.bare[1:], words.now, words.tz)
         parts.label = pair_from(topic, parts.bare[0], rest)
         parts.bare = rest.tokens[rest.pos :]
     for word in parts.bare:
@@ -143,6 +145,8 @@ def parse_top(words: Words) -> Command:
             k = number("top", word, k, 50)
         elif looks_like_window(word):
             window = once("top", window, raw, "time windows")
+        elif word in ("tz", "timezone"):
+            words.zone("top")
         elif word in _DIMENSIONS or word.startswith(("label:", "labels:")):
             dimension = once("top", dimension, _DIMENSIONS.get(word, "label"), "dimensions")
             if dimension == "label":
@@ -178,7 +182,7 @@ def _key_after(words: Words) -> str:
 
 def parse_recommendations(words: Words) -> Command:
     parts = _scan("recommendations", words)
-    if parts.window is not None:
+    if parts.window is not None or words.tz_given:
         raise fail(
             "recommendations",
             "Recommendations always use the configured history; leave out the time window.",

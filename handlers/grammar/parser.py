@@ -23,9 +23,10 @@ from handlers.grammar.usage import ALIASES, unknown_command
 from services.costs.windows import looks_like_window
 
 
-def parse(text: str, now: datetime) -> Command:
-    """The command in `text` (what follows `/cost`), windows resolved against `now`."""
-    words = Words(tokens(text), now)
+def parse(text: str, now: datetime, tz: str = "UTC") -> Command:
+    """The command in `text` (what follows `/cost`), windows resolved against `now` in local
+    days of `tz` (the asker's zone; a `tz ZONE` option in the text wins)."""
+    words = Words(tokens(text), now, tz)
     while words.peek() in ("/cost", "cost"):  # pasted with the command, or typed out of habit
         words.take()
     first = words.peek()

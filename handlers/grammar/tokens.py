@@ -9,7 +9,14 @@ import re
 from datetime import datetime
 
 from handlers.grammar.usage import fail, shorten
-from services.costs.windows import DEFAULT_WINDOW, TimeRange, looks_like_window, parse_window
+from services.costs.windows import (
+    DEFAULT_WINDOW,
+    TimeRange,
+    looks_like_window,
+    normalize_zone,
+    parse_window,
+)
+from services.errors import UserInputError
 
 _SMART = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "\u00a0": " "})
 _TOKEN = re.compile(r"""(?:[^\s"'=]+=)?(?:"[^"]*"|'[^']*')|\S+""")
@@ -134,8 +141,10 @@ def is_pair(word: str) -> bool:
 class Words:
     """A cursor over the tokens; `peek` is lower-case, `take` keeps the user's spelling."""
 
-    def __init__(self, tokens: list[str], now: datetime) -> None:
+    def __init__(self, tokens: list[str], now: datetime, tz: str = "UTC") -> None:
         self.tokens, self.pos, self.now = tokens, 0, now
+        self.tz = tz  # whose local days windows are: the asker's, until `tz ZONE` says
+        self.tz_given = False
 
     def peek(self) -> str | None:
         return self.tokens[self.pos].lower() if self.pos < len(self.tokens) else None
@@ -155,5 +164,19 @@ class Words:
         if self.peek() is not None:
             raise fail(topic, f"I didn't expect “{shorten(self.take())}” there.")
 
+    def zone(self, topic: str) -> None:
+        """`tz ZONE` (an IANA zone or an offset like +05:30): the window's days are its days."""
+        text = self.value(topic, "time zone, e.g. tz Europe/Berlin")
+        found = normalize_zone(text)
+        if found is None:
+            raise UserInputError(
+                f"“{shorten(text)}” is not a time zone I know; use a name like Europe/Berlin "
+                "or an offset like +05:30.",
+                "e.g. /cost trend 7d tz America/New_York",  # one line, not the whole usage
+            )
+        if self.tz_given:
+            raise fail(topic, "One time zone at a time, please.")
+        self.tz, self.tz_given = found, True
+
     def window(self, text: str | None) -> TimeRange:
-        return parse_window(text or DEFAULT_WINDOW, self.now)
+        return parse_window(text or DEFAULT_WINDOW, self.now, tz=self.tz)

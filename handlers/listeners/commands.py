@@ -22,22 +22,34 @@ from handlers import grammar
 from handlers.asker import Asker
 from handlers.deps import Deps
 from handlers.errors import NOT_A_MEMBER, words_for
+from handlers.render.blocks import actions, button, image, section
 from handlers.render.blocks import context as context_block
-from handlers.render.blocks import image, section
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import SHARE_ACTION, Reply
 from handlers.routes.table import ROUTES
+from handlers.slack_files import FileNotReady, upload_ready
 from services.errors import ChatUnavailable, CostbotError, Unmapped, UserInputError
 
 WORKING_AFTER_SECONDS = 2.0
 log = structlog.get_logger("costbot.commands")
-__all__ = ["Asker", "attach_chart", "deliver", "error_reply", "register", "run_command"]
+CHART_DM_ACTION = "chart_to_dm"
+CHART_FILENAME = "costbot-chart.png"
+__all__ = [
+    "CHART_DM_ACTION",
+    "Asker",
+    "attach_chart",
+    "deliver",
+    "error_reply",
+    "register",
+    "run_command",
+    "with_chart_button",
+]
 
 
 async def run_command(deps: Deps, asker: Asker) -> Reply:
     """Text in, Reply out. Domain errors become friendly replies; nothing else escapes."""
     try:
-        command = grammar.parse(asker.text, deps.clock.now())
+        command = grammar.parse(asker.text, deps.clock.now(), asker.tz)
         entry = ROUTES.get(type(command))
         if not asker.identity.mapped and (entry is None or not entry.unmapped_ok):
             if asker.identity.source == "unavailable":
@@ -84,35 +96,77 @@ async def deliver(
         ref = uuid.uuid4().hex[:8]
         log.exception("command.failed", ref=ref)
         reply = error_reply(Exception(), ref)
-    blocks = await attach_chart(reply, client, channel=None)
+    # A response_url message can never show a file (Slack refuses it): the answer carries its
+    # text chart, and the picture goes to the asker's DM on request.
     await respond(
         text=reply.text,
-        blocks=blocks,
+        blocks=with_chart_button(reply, asker.text),
         response_type="in_channel" if reply.in_channel else "ephemeral",
         replace_original=replace,
     )
 
 
-async def attach_chart(reply: Reply, client: AsyncWebClient, channel: str | None) -> list[Any]:
-    """Upload the reply's chart (if any) and show it in an image block."""
+def with_chart_button(reply: Reply, command_text: str) -> list[Any]:
+    """The reply's blocks, plus a "Send me the chart" button when it has a chart."""
+    if reply.chart is None:
+        return reply.blocks
+    send = button("Send me the chart", CHART_DM_ACTION, command_text[:1900] or "trend")
+    blocks = list(reply.blocks)
+    for index, block in enumerate(blocks):
+        if block.get("block_id") == "share" and len(block.get("elements", [])) < 25:
+            blocks[index] = {**block, "elements": [*block["elements"], send]}
+            return blocks
+    return [*blocks, actions(send, block_id="chart")]
+
+
+async def attach_chart(reply: Reply, client: AsyncWebClient, channel: str) -> list[Any]:
+    """Upload the reply's chart (if any) to `channel`, wait until Slack has processed it, and
+    show it in an image block; a chart that cannot be shown becomes a one-line note."""
     if reply.chart is None:
         return reply.blocks
     try:
-        kwargs: dict[str, Any] = {"channel": channel} if channel else {}
-        uploaded = await client.files_upload_v2(
+        file_id = await upload_ready(
+            client,
             content=reply.chart,
-            filename="costbot-chart.png",
+            filename=CHART_FILENAME,
             title=reply.chart_title or "chart",
-            **kwargs,
+            channel=channel,
         )
-        data: dict[str, Any] = uploaded.data if isinstance(uploaded.data, dict) else {}
-        files = data.get("files") or [data.get("file") or {}]
-        file_id = str(files[0].get("id", ""))
-    except Exception:
+    except (SlackApiError, FileNotReady, OSError):
         log.warning("chart.upload_failed", exc_info=True)
         return [*reply.blocks, context_block("_(the chart could not be uploaded)_")]
     picture = image(slack_file_id=file_id, alt_text=reply.chart_title or "chart")
     return [*reply.blocks[:-1], picture, reply.blocks[-1]] if reply.blocks else [picture]
+
+
+async def send_chart_to_dm(deps: Deps, asker: Asker, client: AsyncWebClient) -> str:
+    """Re-run the question as the clicker and post its chart in their DM with the bot; the
+    one line to answer the click with."""
+    if not shareable(asker.text, deps):
+        return NOT_SHAREABLE
+    reply = await run_command(deps, asker)
+    if reply.chart is None:
+        return "There is no chart for that answer (no daily data you can see)."
+    try:
+        opened = await client.conversations_open(users=asker.user_id)
+        dm = str((opened.get("channel") or {}).get("id", ""))
+        file_id = await upload_ready(
+            client,
+            content=reply.chart,
+            filename=CHART_FILENAME,
+            title=reply.chart_title or "chart",
+            channel=dm,
+        )
+        title = escape(reply.chart_title or "Chart")
+        blocks = [
+            image(slack_file_id=file_id, alt_text=reply.chart_title or "chart"),
+            context_block(f"`/cost {escape(asker.text)}`"),
+        ]
+        await client.chat_postMessage(channel=dm, text=title, blocks=blocks)
+    except (SlackApiError, FileNotReady, OSError):
+        log.warning("chart.dm_failed", exc_info=True)
+        return ":warning: I couldn't send the chart to your DMs just now; try again in a minute."
+    return ":envelope_with_arrow: Sent the chart to your DMs with me."
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -158,6 +212,23 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         await share_in_channel(deps, asker, reply, respond, client)
 
+    @app.action(CHART_DM_ACTION)
+    async def chart_to_dm(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        user_id = str((body.get("user") or {}).get("id", ""))
+        channel_id = str((body.get("channel") or {}).get("id", ""))
+        # Re-run as the clicker: the chart never shows more than the clicker may see now.
+        asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
+        line = await send_chart_to_dm(deps, asker, client)
+        await respond(text=line, response_type="ephemeral", replace_original=False)
+
 
 # The cost questions whose answers carry a Share button: all read-only.
 SHAREABLE = (
@@ -188,7 +259,7 @@ async def share_in_channel(
     by = f"Shared by <@{escape(asker.user_id)}> · `/cost {escape(asker.text)}`"
     kept = [b for b in reply.blocks if b.get("block_id") != "share"]
     shared = Reply([*kept, context_block(by)], chart=reply.chart, chart_title=reply.chart_title)
-    blocks = await attach_chart(shared, client, channel=None)
+    blocks = await attach_chart(shared, client, channel=asker.channel_id)
     try:
         await client.chat_postMessage(channel=asker.channel_id, text=reply.text, blocks=blocks)
     except SlackApiError as error:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers.render.blocks import Block, divider, header, section
 from handlers.render.format import (
@@ -33,6 +33,8 @@ from handlers.render.tables import (
 )
 from services.costs.views import (
     Comparison,
+    Coverage,
+    DayCost,
     LabelBreakdown,
     Mover,
     NamespaceBreakdown,
@@ -44,14 +46,42 @@ from services.costs.views import (
 from services.costs.windows import TimeRange
 
 TREND_ROWS = 31
+BAR_WIDTH = 10  # characters of the longest bar: day, bar and cost fit a phone's code block
+SPARK_WIDTH = 31
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+_SPARKS = "▁▂▃▄▅▆▇█"
 
 
 def _period(period: TimeRange, now: datetime) -> str:
-    return period_text(period.start, period.end, now)
+    return period_text(period.start, period.end, now, period.tz)
 
 
-def _headline(total: float, period: TimeRange, now: datetime, currency: str) -> str:
-    return f"*{money(total, currency)}* · {_period(period, now)}"
+def _headline(
+    total: float,
+    period: TimeRange,
+    now: datetime,
+    currency: str,
+    coverage: Coverage | None = None,
+) -> str:
+    note = coverage_note(coverage, period)
+    return f"*{money(total, currency)}* · {_period(period, now)}" + (f"\n{note}" if note else "")
+
+
+def coverage_note(coverage: Coverage | None, period: TimeRange) -> str:
+    """'data covers Sep 1 – Dec 1 (91 of 400 days)' when the data covers a day or more less
+    than the window; rates are computed over those days (empty when it covers it all)."""
+    if coverage is None or not coverage.short:
+        return ""
+    zone = period.zone
+    first = coverage.start.astimezone(zone)
+    last = (coverage.end - timedelta(microseconds=1)).astimezone(zone)
+    year = "" if first.year == last.year else f", {first.year}"
+    # Days begun: a 400d window ending today is 400 days, 90 days and an hour of data is 91.
+    covered, asked = math.ceil(coverage.days - 0.01), math.ceil(coverage.window_days - 0.01)
+    return (
+        f":information_source: data covers {first:%b} {first.day}{year} – {last:%b} {last.day}"
+        f" ({max(1, covered)} of {asked} days); rates are over those days"
+    )
 
 
 def _run_rate(value: float | None, currency: str) -> str:
@@ -75,7 +105,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     facts = _joined(_run_rate(s.run_rate_monthly, currency), efficiency(s.efficiency), idle)
     blocks: list[Block] = [
         header(f"Cost summary · {s.window.label}"),
-        section(_headline(s.total, s.window, now, currency)),
+        section(_headline(s.total, s.window, now, currency, s.coverage)),
         *([section(facts)] if facts else []),  # nothing elapsed yet, nothing visible: no facts
     ]
     if rows:
@@ -97,7 +127,7 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     workloads: list[Ranked] = [(_workload_cells(w, several, currency), w.cost) for w in b.workloads]
     blocks: list[Block] = [
         header(f"Namespace {b.namespace} · {b.window.label}"),
-        section(_headline(b.total, b.window, now, currency)),
+        section(_headline(b.total, b.window, now, currency, b.coverage)),
         section(
             _joined(
                 _run_rate(b.run_rate_monthly, currency), efficiency(b.efficiency), f"{b.pods} pods"
@@ -138,7 +168,7 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     title = f"Top {len(t.items)} by {t.dimension} · {t.window.label}"
     blocks: list[Block] = [
         header(title),
-        section(_headline(t.total, t.window, now, currency) + " in total"),
+        section(_headline(t.total, t.window, now, currency, t.coverage) + " in total"),
     ]
     if rows:
         head = [t.dimension, "cost", "share"]
@@ -165,7 +195,7 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
     ]
     blocks: list[Block] = [
         header(f"Label {b.key}={b.value} · {b.window.label}"),
-        section(_headline(b.total, b.window, now, currency)),
+        section(_headline(b.total, b.window, now, currency, b.coverage)),
     ]
     if b.run_rate_monthly is not None:
         blocks.append(section(_run_rate(b.run_rate_monthly, currency)))
@@ -243,10 +273,6 @@ def _focus_text(focus: object) -> str:
 
 
 def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
-    rows = [
-        [p.day.strftime("%a %b %d") + ("*" if p.partial else ""), money(p.cost, currency)]
-        for p in t.points[-TREND_ROWS:]
-    ]
     facts = []
     if t.average_per_day is not None:
         facts.append(f"average {money(t.average_per_day, currency)}/day")
@@ -256,16 +282,78 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
         facts.append(f"low {money(t.min_day.cost, currency)} on {t.min_day.day:%b %d}")
     blocks: list[Block] = [
         header(f"Trend{_focus_text(t.focus)} · {t.window.label}"),
-        section(_headline(t.total, t.window, now, currency)),
+        section(_headline(t.total, t.window, now, currency, t.coverage)),
         section(_joined(*facts) or "No cost recorded in this period."),
     ]
-    if rows:
-        note = "\n_* partial day_" if any(p.partial for p in t.points) else ""
-        if len(t.points) > TREND_ROWS:
-            note += f"\n_the last {TREND_ROWS} of {len(t.points)} days; the chart shows them all_"
-        blocks.append(section(table([["day", "cost"], *rows], "lr") + note))
-    blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
+    if t.points:
+        blocks.append(section(text_chart(t.points, currency)))
+    blocks += [divider(), provenance_block(t.provenance, t.clusters), share_actions(command)]
     demo = " · demo data" if t.provenance.demo else ""  # a chart can travel without its message
-    return Reply(
-        blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label}){demo}"
-    ).finished()
+    title = f"Daily spend{_focus_text(t.focus)} ({t.window.label}){demo}"
+    reply = Reply(blocks, chart_title=title)
+    reply.extra["chart"] = {
+        "subtitle": chart_subtitle(t, now, currency),
+        "partial_days": [p.day for p in t.points if p.partial],
+    }
+    return reply.finished()
+
+
+def text_chart(points: Sequence[DayCost], currency: str) -> str:
+    """The daily series as a bar chart in a code block, readable on a phone (Slack cannot show
+    a picture in a private reply): one row per day, the last TREND_ROWS days, a sparkline of
+    them all when there are more. `*` marks a partial day, `†` a 23- or 25-hour day."""
+    shown = points[-TREND_ROWS:]
+    top = max((p.cost for p in points), default=0.0)
+    rows = [[_day_label(p), _bar(p.cost, top), money(p.cost, currency)] for p in shown]
+    notes = []
+    if len(points) > TREND_ROWS:
+        notes.append(
+            f"_the last {TREND_ROWS} of {len(points)} days; all of them:_ `{_spark(points)}`"
+        )
+    if any(p.partial for p in shown):
+        notes.append("_* partial day_")
+    if any(p.hours != 24.0 for p in shown):
+        notes.append("_† clock change: a 23- or 25-hour day_")
+    return table([["day", "", "cost"], *rows], "llr") + "".join(f"\n{note}" for note in notes)
+
+
+def chart_subtitle(t: Trend, now: datetime, currency: str) -> str:
+    """What the chart image says under its title: scope, cluster, window and zone, currency."""
+    scope = _focus_text(t.focus).strip() or "everything you can see"
+    if t.provenance.partial_scope and t.focus.namespace is None:
+        scope += " (namespaces you can see)"
+    parts = [scope]
+    clusters = [c for c in t.clusters if c]
+    if clusters and t.focus.cluster is None:
+        shown = ", ".join(clusters[:3]) + (f" +{len(clusters) - 3}" if len(clusters) > 3 else "")
+        parts.append(f"cluster {shown}")
+    parts += [_period(t.window, now), currency.upper()]
+    if t.provenance.demo:
+        parts.append("demo data")
+    return " · ".join(parts)
+
+
+def _day_label(point: DayCost) -> str:
+    mark = ("*" if point.partial else "") + ("†" if point.hours != 24.0 else "")
+    return f"{point.day:%a %b %d}{mark}"
+
+
+def _bar(value: float, top: float) -> str:
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = max(1, round(value / top * BAR_WIDTH * 8))
+    return "█" * (eighths // 8) + _EIGHTHS[eighths % 8].strip()
+
+
+def _spark(points: Sequence[DayCost]) -> str:
+    """At most SPARK_WIDTH characters: each the mean of an equal run of days."""
+    values = [p.cost for p in points]
+    size = math.ceil(len(values) / SPARK_WIDTH)
+    means = [
+        math.fsum(values[i : i + size]) / len(values[i : i + size])
+        for i in range(0, len(values), size)
+    ]
+    top = max(means, default=0.0)
+    if top <= 0:
+        return _SPARKS[0] * len(means)
+    return "".join(_SPARKS[min(7, int(m / top * 7.999))] if m > 0 else " " for m in means)

@@ -85,7 +85,15 @@ class DigestBlocks:
         )
         points = [(p.day, p.cost) for p in d.daily]
         before = [(p.day, p.cost) for p in d.previous_daily]
-        return self._chart(points, before, title, self._currency), title
+        png = self._chart(
+            points,
+            before,
+            title,
+            self._currency,
+            subtitle=_chart_subtitle(d, self._currency),
+            partial_days=[p.day for p in d.daily if p.partial],
+        )
+        return png, title
 
     def paused(self, sub: Subscription) -> Rendered:
         who = f"<@{escape(sub.subscriber)}>"
@@ -205,6 +213,21 @@ def _alert_title(alert: BudgetAlert, what: str) -> str:
     if alert.threshold >= 100:
         return f":rotating_light: Budget exceeded: {what}"
     return f":warning: {alert.threshold}% of the budget used: {what}"
+
+
+def _chart_subtitle(d: DigestData, currency: str) -> str:
+    """Scope, clusters, the period in the subscription's zone, currency, demo data: what the
+    chart image says under its title (plain text: an image shows no mrkdwn)."""
+    sub = d.subscription
+    if sub.scope_kind == "namespaces":
+        scope = "namespaces " + ", ".join(sub.namespaces)
+    elif sub.label is not None:
+        scope = f"label {sub.label[0]}={sub.label[1]}"
+    else:
+        scope = "whole cluster" if sub.cluster_wide else "everything the subscriber may see"
+    parts = [scope, *(["cluster " + ", ".join(d.clusters[:3])] if d.clusters else [])]
+    parts += [_span(d), currency.upper()]
+    return " · ".join([*parts, *(["demo data"] if d.provenance.demo else [])])
 
 
 def _span(d: DigestData) -> str:

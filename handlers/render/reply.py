@@ -9,6 +9,7 @@ from typing import Any
 from handlers.render.blocks import Block, actions, button, context
 from handlers.render.fit import fit, message_text_fallback
 from handlers.render.mrkdwn import escape
+from services.costs.windows import zone_of
 
 SHARE_ACTION = "share_in_channel"
 
@@ -31,17 +32,21 @@ class Reply:
         return self
 
 
-def period_text(start: datetime, end: datetime, now: datetime | None = None) -> str:
-    """'Nov 20 00:00 – Nov 26 09:35 UTC' (years shown when not the current one)."""
+def period_text(
+    start: datetime, end: datetime, now: datetime | None = None, tz: str = "UTC"
+) -> str:
+    """'Nov 20 00:00 – Nov 26 09:35 UTC' in the zone `tz` (years shown when not the current
+    one)."""
     end_shown = min(end, now) if now is not None else end
-    current = (now or end).year
+    zone = zone_of(tz)
+    current = (now or end).astimezone(zone).year
 
     def fmt(moment: datetime) -> str:
-        moment = moment.astimezone(UTC)
+        moment = moment.astimezone(zone)
         year = "" if moment.year == current else f" {moment.year}"
         return f"{moment:%b} {moment.day}{year} {moment:%H:%M}"
 
-    return f"{fmt(start)} – {fmt(end_shown)} UTC"
+    return f"{fmt(start)} – {fmt(end_shown)} {tz}"
 
 
 def provenance_line(

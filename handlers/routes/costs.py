@@ -8,6 +8,7 @@ visible rows only.
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from handlers import grammar
 from handlers.asker import Asker
@@ -90,9 +91,18 @@ async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
     reply = render_trend(result, deps.clock.now(), deps.currency, asker.text)
     if deps.chart is not None and result.points:
         points = [(p.day, p.cost) for p in result.points]
+        marks = reply.extra.get("chart") or {}
         # matplotlib is CPU-bound: render off the event loop so acks keep flowing.
         reply.chart = await asyncio.to_thread(
-            deps.chart, points, None, reply.chart_title, deps.currency
+            functools.partial(
+                deps.chart,
+                points,
+                None,
+                reply.chart_title,
+                deps.currency,
+                subtitle=str(marks.get("subtitle", "")),
+                partial_days=list(marks.get("partial_days", [])),
+            )
         )
     return reply
 

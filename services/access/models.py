@@ -21,6 +21,7 @@ class Identity(msgspec.Struct, frozen=True):
     email: str | None = None
     uid: str = ""
     extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # sorted (key, values) pairs
+    tz: str | None = None  # the Slack profile's IANA zone: personal answers' local days
 
     @property
     def mapped(self) -> bool:

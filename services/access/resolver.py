@@ -54,8 +54,9 @@ class IdentityResolver:
     async def resolve(self, slack_user_id: str) -> Identity:
         profile = await self._profile(slack_user_id)
         email = _normal_email(profile.email if profile else None)
+        tz = profile.tz or None if profile is not None else None
         if profile is None or profile.deleted or profile.is_bot:
-            return Identity(slack_user_id=slack_user_id, email=email)
+            return Identity(slack_user_id=slack_user_id, email=email, tz=tz)
         idmap = self._maps.current()
         entry = idmap.users.get(slack_user_id)
         if entry is not None:
@@ -63,7 +64,7 @@ class IdentityResolver:
         elif email and idmap.email.enabled and email.rpartition("@")[2] in idmap.email.domains:
             user, groups, source = idmap.email.username_prefix + email, set(), "email"
         else:
-            return Identity(slack_user_id=slack_user_id, email=email)
+            return Identity(slack_user_id=slack_user_id, email=email, tz=tz)
         if idmap.usergroups:
             groups |= idmap.groups_of_usergroups(await self._usergroups(slack_user_id))
         groups |= set(idmap.default_groups)
@@ -73,6 +74,7 @@ class IdentityResolver:
             groups=tuple(sorted(groups)),
             source=source,
             email=email,
+            tz=tz,
         )
 
     async def _profile(self, user_id: str) -> SlackUser | None:

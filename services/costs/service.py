@@ -10,13 +10,14 @@ import asyncio
 import difflib
 import math
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from services.access.models import AccessCheck, Identity, Scope
 from services.costs import maths as cm
 from services.costs.views import (
     EVERYWHERE,
     Comparison,
+    Coverage,
     DayCost,
     Focus,
     LabelBreakdown,
@@ -32,14 +33,20 @@ from services.costs.views import (
     WorkloadBreakdown,
     WorkloadContainer,
 )
-from services.costs.windows import TimeRange
+from services.costs.windows import LocalDay, TimeRange
 from services.errors import NoAccess, NotAllowed, NotFound, UserInputError
-from services.opencost.models import UNALLOCATED, Allocation, AllocationData, AllocationQuery
+from services.opencost.models import (
+    UNALLOCATED,
+    Allocation,
+    AllocationData,
+    AllocationQuery,
+    parse_time,
+)
 from services.ports import Clock, CostSource
 
 # The answer structs live in services/costs/views.py; re-exported so `services.costs.service` stays
 # one import for callers of the service.
-TREND_STEP = "1d"  # trends are daily series
+TREND_STEP = "1d"  # trends are daily series (of local days: see `_daily_fetch`)
 # Dimensions whose names and figures are about the cluster itself, not about namespaces.
 CLUSTER_WIDE_DIMENSIONS = frozenset({"node"})
 # The coarsest OpenCost aggregation that answers each question. RBAC is per namespace, so every
@@ -60,6 +67,7 @@ __all__ = [
     "Aligner",
     "Comparison",
     "CostService",
+    "Coverage",
     "DayCost",
     "Focus",
     "LabelBreakdown",
@@ -91,6 +99,7 @@ class CostService:
         data = await self._fetch(window.start, window.end, level=NAMESPACE_LEVEL, scope=scope)
         rows = cm.visible(data.rows(), scope)
         hours = self._hours(window)
+        coverage = self._coverage(window, data)
         grand = cm.total(rows)
         namespaces = cm.costs_by([r for r in rows if not r.is_idle], "namespace")
         # Idle rows are only among the visible ones for clusters seen whole.
@@ -102,12 +111,13 @@ class CostService:
             total=grand,
             top_namespaces=[_share(item, grand) for item in cm.ranked(namespaces)[: max(0, top)]],
             namespace_count=sum(1 for key in namespaces if key.name not in pseudo),
-            run_rate_monthly=cm.run_rate(grand, hours),
+            run_rate_monthly=cm.run_rate(grand, _rate_hours(hours, coverage)),
             efficiency=cm.efficiency(rows),
             idle_cost=idle,
             idle_share=None if idle is None else cm.share(idle, grand),
             clusters=_clusters(rows),
             provenance=_provenance(scope, data),
+            coverage=coverage,
         )
 
     async def namespace(self, name: str, window: TimeRange, scope: Scope) -> NamespaceBreakdown:
@@ -123,6 +133,7 @@ class CostService:
                 _suggest(name, _namespaces(seen) | set(scope.visible_names() or ())),
             )
         hours = self._hours(window)
+        coverage = self._coverage(window, data)
         grand = cm.total(rows)
         return NamespaceBreakdown(
             namespace=name,
@@ -132,10 +143,11 @@ class CostService:
             workloads=_workloads(rows, grand),
             resources=cm.resource_totals(rows),
             efficiency=cm.efficiency(rows),
-            run_rate_monthly=cm.run_rate(grand, hours),
+            run_rate_monthly=cm.run_rate(grand, _rate_hours(hours, coverage)),
             pods=cm.pod_count(rows),
             clusters=_clusters(rows),
             provenance=_provenance(scope, data),
+            coverage=coverage,
         )
 
     async def top(
@@ -182,6 +194,7 @@ class CostService:
             rest_cost=math.fsum(item.cost for item in rest),
             provenance=_provenance(scope, data),
             clusters=_clusters(rows),
+            coverage=self._coverage(window, data),
         )
 
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
@@ -195,6 +208,7 @@ class CostService:
                 _suggest(f"{key}={value}", _label_pairs(seen)),
             )
         hours = self._hours(window)
+        coverage = self._coverage(window, data)
         grand = cm.total(rows)
         return LabelBreakdown(
             key=key,
@@ -205,9 +219,10 @@ class CostService:
             by_namespace=[_share(i, grand) for i in cm.ranked(cm.costs_by(rows, "namespace"))],
             by_controller=[_top_item(i, grand) for i in cm.ranked(cm.costs_by(rows, "controller"))],
             resources=cm.resource_totals(rows),
-            run_rate_monthly=cm.run_rate(grand, hours),
+            run_rate_monthly=cm.run_rate(grand, _rate_hours(hours, coverage)),
             provenance=_provenance(scope, data),
             clusters=_clusters(rows),
+            coverage=coverage,
         )
 
     async def compare(
@@ -238,7 +253,7 @@ class CostService:
             dimension=dimension,
             window=window,
             hours=self._hours(window),
-            previous_window=TimeRange(previous.start, prev_end, previous.label),
+            previous_window=TimeRange(previous.start, prev_end, previous.label, previous.tz),
             total=current,
             previous_total=earlier,
             delta=current - earlier,
@@ -251,30 +266,41 @@ class CostService:
         )
 
     async def trend(self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE) -> Trend:
+        """Spend per local day of the window's zone (23 or 25 hours on a DST change)."""
         window = self.aligned(window)
         level = _focus_level(focus, NAMESPACE_LEVEL)
-        data = await self._fetch(window.start, window.end, TREND_STEP, level=level, scope=scope)
-        steps = [_focused(step, scope, focus) for step in data.steps]
-        rows = [row for step in steps for row in step]
+        parts = await self._daily_fetch(window, level=level, scope=scope)
+        daily: dict[date, float] = {}
+        rows: list[Allocation] = []
+        for days, data in parts:
+            for day, step in _steps_by_day(days, data, window):
+                kept = _focused(step, scope, focus)
+                rows += kept
+                daily[day] = daily.get(day, 0.0) + cm.total(kept)
         if not rows and not focus.empty:
             seen = cm.visible([row for step in data.steps for row in step], scope)
             raise NotFound(
                 f"No cost data for {_describe(focus)} in {window.label}", _focus_guess(focus, seen)
             )
         hours = self._hours(window)
-        points = self._days(cm.daily_costs(steps, window.start), window.start, window.end)
+        points = self._days(daily, window)
         whole = [p for p in points if not p.partial] or points
         grand = cm.total(rows)
+        everything = [data for _, data in parts]
+        coverage = self._coverage(window, *everything)
+        rate_hours = _rate_hours(hours, coverage)
         return Trend(
             focus=focus,
             window=window,
             hours=hours,
             points=points,
             total=grand,
-            average_per_day=grand / hours * 24.0 if hours > 0 else None,
+            average_per_day=grand / rate_hours * 24.0 if rate_hours > 0 else None,
             min_day=min(whole, key=lambda p: (p.cost, p.day)) if whole else None,
             max_day=max(whole, key=lambda p: (p.cost, p.day)) if whole else None,
-            provenance=_provenance(scope, data),
+            provenance=_provenance(scope, *everything),
+            coverage=coverage,
+            clusters=_clusters(rows),
         )
 
     async def workload(
@@ -282,9 +308,13 @@ class CostService:
     ) -> WorkloadBreakdown:
         """One workload (a controller; `name` with or without its `kind:`): its containers, its
         daily spend and the figures of `namespace`, from one daily-step fetch."""
-        data = await self._fetch(window.start, window.end, step=TREND_STEP)
-        steps = [cm.narrowed(cm.visible(step, scope), namespace=namespace) for step in data.steps]
-        seen = [row for step in steps for row in step]
+        parts = await self._daily_fetch(window, scope=scope)  # local days of the window's zone
+        days_steps = [
+            (day, cm.narrowed(cm.visible(step, scope), namespace=namespace))
+            for days, data in parts
+            for day, step in _steps_by_day(days, data, window)
+        ]
+        seen = [row for _, step in days_steps for row in step]
         wanted = name.lower()
         matches = {
             cm.controller_name(row)
@@ -298,8 +328,12 @@ class CostService:
                 _suggest(f"{namespace}/{name}", known - {f"{namespace}/"}),
             )
         controller = min(matches)  # a kind-less name may fit two kinds: the first, stably
-        mine = [[r for r in step if cm.controller_name(r) == controller] for step in steps]
-        rows = [row for step in mine for row in step]
+        daily: dict[date, float] = {}
+        rows: list[Allocation] = []
+        for day, step in days_steps:
+            kept = [r for r in step if cm.controller_name(r) == controller]
+            rows += kept
+            daily[day] = daily.get(day, 0.0) + cm.total(kept)
         hours = self._hours(window)
         grand = cm.total(rows)
         return WorkloadBreakdown(
@@ -310,13 +344,13 @@ class CostService:
             hours=hours,
             total=grand,
             containers=_containers(rows, grand),
-            points=self._days(cm.daily_costs(mine, window.start), window.start, window.end),
+            points=self._days(daily, window),
             resources=cm.resource_totals(rows),
             efficiency=cm.efficiency(rows),
             run_rate_monthly=cm.run_rate(grand, hours),
             pods=cm.pod_count(rows),
             clusters=_clusters(rows),
-            provenance=_provenance(scope, data),
+            provenance=_provenance(scope, *(data for _, data in parts)),
         )
 
     async def visible_namespaces(
@@ -331,13 +365,16 @@ class CostService:
         """
         window = self.aligned(window)
         level = NAMESPACE_LEVEL
-        fetches = [self._fetch(window.start, window.end, step, level=level)]
+        if step == TREND_STEP:  # the very queries `trend` makes
+            answers = [data for _, data in await self._daily_fetch(window, level=level)]
+        else:
+            answers = [await self._fetch(window.start, window.end, step=step, level=level)]
         if with_previous:
             previous = window.previous()
             prev_end = self._previous_end(window, previous)
-            fetches.append(self._fetch(previous.start, prev_end, level=level))
+            answers.append(await self._fetch(previous.start, prev_end, level=level))
         found: dict[str, set[str]] = {}
-        for data in await asyncio.gather(*fetches):
+        for data in answers:
             for row in data.rows():
                 if not row.is_idle and row.namespace not in cm.CLUSTER_PSEUDO_NAMESPACES:
                     found.setdefault(row.cluster, set()).add(row.namespace)
@@ -382,10 +419,67 @@ class CostService:
     def _hours(self, window: TimeRange) -> float:
         return cm.elapsed_hours(window.start, window.end, self._clock.now())
 
-    def _days(self, daily: dict[date, float], start: datetime, end: datetime) -> list[DayCost]:
-        bound = min(end, self._clock.now())
-        days = sorted(set(cm.days_between(start, bound)) | set(daily))
-        return [DayCost(day, daily.get(day, 0.0), _partial(day, start, bound)) for day in days]
+    async def _daily_fetch(
+        self, window: TimeRange, *, level: str = CONTAINER_LEVEL, scope: Scope | None = None
+    ) -> list[tuple[list[LocalDay], AllocationData]]:
+        """The window's data in one step set per local day of its zone.
+
+        OpenCost steps run from the window's start, so a query starting at a local midnight
+        with `step=1d` answers local days, until a DST change makes a day 23 or 25 hours
+        long. So the window is cut into runs of days of equal length (a partial first day
+        alone), each one query with that step: one query in UTC or without a DST change,
+        three across one. Steps past the window's end are cut at it, as OpenCost does.
+        """
+        days = window.local_days()
+        runs: list[list[LocalDay]] = []
+        for day in days:
+            aligned = day.start >= window.start
+            last = runs[-1] if runs else None
+            if last and aligned and last[0].start >= window.start and last[0].hours == day.hours:
+                last.append(day)
+            else:
+                runs.append([day])
+        fetches = [
+            self._fetch(
+                max(run[0].start, window.start),
+                min(run[-1].end, window.end),
+                step=_step(run[0].hours) if run[0].start >= window.start else "",
+                level=level,
+                scope=scope,
+            )
+            for run in runs
+        ]
+        # gather, not a TaskGroup: a failing source must surface as its own domain error.
+        return list(zip(runs, await asyncio.gather(*fetches), strict=True))
+
+    def _coverage(self, window: TimeRange, *answers: AllocationData) -> Coverage | None:
+        """What the rows of `answers` cover of the window's elapsed part (None: no rows)."""
+        bound = min(window.end, self._clock.now())
+        starts, ends = [], []
+        for data in answers:
+            for row in data.rows():
+                began, ended = parse_time(row.start), parse_time(row.end)
+                if began is not None and ended is not None and ended > began:
+                    starts.append(began)
+                    ends.append(ended)
+        if not starts:
+            return None
+        first, last = max(window.start, min(starts)), min(bound, max(ends))
+        covered = max(0.0, (last - first).total_seconds() / 3600.0)
+        elapsed = cm.elapsed_hours(window.start, window.end, self._clock.now())
+        return Coverage(start=first, end=max(first, last), hours=covered, window_hours=elapsed)
+
+    def _days(self, daily: dict[date, float], window: TimeRange) -> list[DayCost]:
+        bound = min(window.end, self._clock.now())
+        days = window.local_days(until=bound)
+        known = {day.day for day in days}
+        points = [
+            DayCost(d.day, daily.get(d.day, 0.0), d.start < window.start or d.end > bound, d.hours)
+            for d in days
+        ]
+        # Costs on days after `bound` (a source ahead of our clock) are still shown, not lost.
+        points += [DayCost(day, cost, True) for day, cost in daily.items() if day not in known]
+        return sorted(points, key=lambda p: p.day)
 
 
 def _sees_nothing(scope: Scope) -> bool:
@@ -480,9 +574,35 @@ def _focused(rows: list[Allocation], scope: Scope, focus: Focus) -> list[Allocat
     return cm.narrowed(cm.visible(rows, scope), focus.namespace, focus.label, focus.cluster)
 
 
-def _partial(day: date, start: datetime, bound: datetime) -> bool:
-    begins = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return begins < start or begins + timedelta(days=1) > bound
+def _step(hours: float) -> str:
+    """An OpenCost step for a day of `hours` ("1d", "23h", "25h", "23h30m")."""
+    if hours == 24.0:
+        return TREND_STEP
+    minutes = round(hours * 60)
+    return f"{minutes // 60}h{minutes % 60}m" if minutes % 60 else f"{minutes // 60}h"
+
+
+def _steps_by_day(
+    days: list[LocalDay], data: AllocationData, window: TimeRange
+) -> list[tuple[date, list[Allocation]]]:
+    """Each step set with the local day it belongs to: from its rows' window start when they
+    carry one, else by its position (OpenCost prints an empty set as `{}`)."""
+    zone = window.zone
+    out: list[tuple[date, list[Allocation]]] = []
+    for index, step in enumerate(data.steps):
+        fallback = days[min(index, len(days) - 1)].day
+        for row in step:
+            began = parse_time(row.window.start)
+            day = began.astimezone(zone).date() if began is not None else fallback
+            out.append((day, [row]))
+        if not step:
+            out.append((fallback, []))
+    return out
+
+
+def _rate_hours(elapsed: float, coverage: Coverage | None) -> float:
+    """Rates are per hour the data covers; the elapsed window only when there is no data."""
+    return coverage.hours if coverage is not None and coverage.hours > 0 else elapsed
 
 
 def _describe(focus: Focus) -> str:

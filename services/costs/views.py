@@ -5,7 +5,7 @@ No logic beyond trivial properties; every figure is already summed from the visi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import msgspec
 
@@ -76,14 +76,38 @@ class Mover(_Struct, frozen=True):
 
 
 class DayCost(_Struct, frozen=True):
-    day: date
+    day: date  # a local day of the window's zone
     cost: float
     partial: bool  # the day is not wholly inside the elapsed window
+    hours: float = 24.0  # of the local day: 23 or 25 on a DST change
+
+
+class Coverage(_Struct, frozen=True):
+    """The stretch of the window the data actually covers (the earliest start and latest end
+    of any row OpenCost returned), so rates are per covered hour, not per window hour."""
+
+    start: datetime  # UTC
+    end: datetime  # UTC, exclusive
+    hours: float  # covered
+    window_hours: float  # of the window elapsed when asked
+
+    @property
+    def short(self) -> bool:
+        """Whether the data covers at least a day less than the window (worth saying)."""
+        return self.window_hours - self.hours >= 24.0
+
+    @property
+    def days(self) -> float:
+        return self.hours / 24.0
+
+    @property
+    def window_days(self) -> float:
+        return self.window_hours / 24.0
 
 
 class Summary(_Struct, frozen=True):
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     top_namespaces: list[Share]
     namespace_count: int
@@ -93,12 +117,13 @@ class Summary(_Struct, frozen=True):
     idle_share: float | None
     clusters: list[str]
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class NamespaceBreakdown(_Struct, frozen=True):
     namespace: str
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     workloads: list[Workload]
     resources: dict[str, float]
@@ -107,12 +132,13 @@ class NamespaceBreakdown(_Struct, frozen=True):
     pods: int
     clusters: list[str]
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class TopList(_Struct, frozen=True):
     dimension: str  # namespace | controller | pod | cluster | node | label:KEY
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     items: list[TopItem]
     total: float  # of every visible row, shown or not
     shown_total: float
@@ -120,13 +146,14 @@ class TopList(_Struct, frozen=True):
     rest_cost: float
     provenance: Provenance
     clusters: list[str] = msgspec.field(default_factory=list)  # of every visible row
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class LabelBreakdown(_Struct, frozen=True):
     key: str
     value: str
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     total: float
     by_namespace: list[Share]
     by_controller: list[TopItem]
@@ -134,13 +161,14 @@ class LabelBreakdown(_Struct, frozen=True):
     run_rate_monthly: float | None
     provenance: Provenance
     clusters: list[str] = msgspec.field(default_factory=list)
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
 class Comparison(_Struct, frozen=True):
     focus: Focus
     dimension: str  # what movers are: namespace, or controller when focused on a namespace
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     previous_window: TimeRange  # trimmed to the same elapsed length when this one still runs
     total: float
     previous_total: float
@@ -156,13 +184,15 @@ class Comparison(_Struct, frozen=True):
 class Trend(_Struct, frozen=True):
     focus: Focus
     window: TimeRange
-    hours: float  # of the window elapsed when asked (run-rates divide by this)
+    hours: float  # of the window elapsed when asked (rates use `coverage` when there is data)
     points: list[DayCost]
     total: float
     average_per_day: float | None
     min_day: DayCost | None  # over whole days when there are any
     max_day: DayCost | None
     provenance: Provenance
+    coverage: Coverage | None = None  # None: no rows, nothing to cover
+    clusters: list[str] = msgspec.field(default_factory=list)  # of the focused rows
 
 
 class WorkloadContainer(_Struct, frozen=True):

@@ -78,6 +78,7 @@ class DigestData(msgspec.Struct, frozen=True, kw_only=True):
     provenance: Provenance
     # A preview cut to what the previewer may see (less than the subscriber's digest).
     narrowed_for_viewer: bool = False
+    clusters: list[str] = msgspec.field(default_factory=list)  # in the summary's rows
 
 
 class Rendered(NamedTuple):
@@ -201,6 +202,7 @@ class DigestContent:
             lost_cluster_wide=visible.lost_cluster_wide,
             provenance=compared.provenance,
             narrowed_for_viewer=visible.narrowed,
+            clusters=summary.clusters if summary else [],
         )
 
     async def _totals(

@@ -179,7 +179,11 @@ class DigestRunner:
         if chart is not None:
             png, title = chart
             try:
-                file_id = await self._chat.upload_png(None, "costbot-digest.png", png, title)
+                # Shared in the digest's own thread: the details may only show a file that
+                # the channel can open, and only once Slack has processed it.
+                file_id = await self._chat.upload_png(
+                    data.subscription.channel, "costbot-digest.png", png, title, thread_ts=ts
+                )
             except ChatUnavailable as exc:
                 self._log.warning(
                     "digest.chart_failed",

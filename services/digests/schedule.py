@@ -170,10 +170,13 @@ def covered_range(sub: Subscription, trigger: Trigger, fire: datetime) -> TimeRa
     days = (today - previous.astimezone(tz).date()).days
     if fire - previous >= timedelta(days=1) and days >= 1:
         return _local_days(today, days, tz, "since the last digest")
-    return TimeRange(previous.astimezone(UTC), fire.astimezone(UTC), "since the last digest")
+    return TimeRange(
+        previous.astimezone(UTC), fire.astimezone(UTC), "since the last digest", tz=sub.tz
+    )
 
 
 def _local_days(end: date, days: int, tz: ZoneInfo, label: str) -> TimeRange:
+    """Whole local days, carrying the zone so daily series are bucketed in it too."""
     start = datetime.combine(end - timedelta(days=days), time(0), tz)
     stop = datetime.combine(end, time(0), tz)
-    return TimeRange(start.astimezone(UTC), stop.astimezone(UTC), label)
+    return TimeRange(start.astimezone(UTC), stop.astimezone(UTC), label, tz=tz.key)
