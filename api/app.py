@@ -24,7 +24,7 @@ from api.problems import ApiProblem, install, unauthorized
 from services.access.models import Identity, Scope
 from services.access.policy import AccessPolicy
 from services.costs.service import TREND_STEP, CostService
-from services.costs.windows import DEFAULT_WINDOW, TimeRange, parse_window
+from services.costs.windows import DEFAULT_WINDOW, TimeRange, normalize_zone, parse_window
 from services.digests import BudgetService, DigestService
 from services.errors import CostbotError, UserInputError
 from services.ports import Clock
@@ -123,10 +123,25 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
         return identity
 
     Caller = Annotated[Identity, Depends(caller)]
-    WindowQ = Annotated[str, Query(max_length=64, description="any window /cost accepts")]
+    WindowQ = Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="any window /cost accepts, optionally with a zone: `7d tz Europe/Berlin`"
+            " (days are local days of it; UTC otherwise)",
+        ),
+    ]
 
     def window_of(text: str) -> TimeRange:
-        return parse_window(text, s.clock.now())
+        """The window as `/cost` reads it, a trailing `tz ZONE` included."""
+        words = text.split()
+        zone = "UTC"
+        if len(words) >= 2 and words[-2].lower() == "tz":
+            named = normalize_zone(words[-1])
+            if named is None:
+                raise UserInputError(f"I don't know the time zone “{words[-1]}”.")
+            zone, words = named, words[:-2]
+        return parse_window(" ".join(words), s.clock.now(), tz=zone)
 
     async def scoped(identity: Identity, window: TimeRange, **how: object) -> Scope:
         present = await access.present(s.costs, window, **how)

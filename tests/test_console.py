@@ -17,6 +17,8 @@ from bot.settings import Settings
 from demo.session import LocalSession, StartOfToday
 from demo.terminal import inputs_of
 from demo.tour import console
+from handlers.listeners.commands import CHART_DM_ACTION
+from tests.standins.server import wait_until_async
 
 
 @pytest.fixture
@@ -88,10 +90,22 @@ async def test_app_home_and_chart_titles_say_demo_data(settings: Settings, tmp_p
     async with LocalSession(settings, files_dir=tmp_path / "files") as session:
         home = [s for s in await session.open_home("U0ALICE") if s.kind == "home"]
         said = await session.ask("trend 14d", "U0ALICE")
+        # A private reply carries no picture; "Send me the chart" DMs the PNG.
+        value = next(
+            element["value"]
+            for s in said
+            for block in s.payload.get("blocks", [])
+            for element in block.get("elements", [])
+            if element.get("action_id") == CHART_DM_ACTION
+        )
+        await session.click(action_id=CHART_DM_ACTION, value=value, user="U0ALICE")
+        uploads = await wait_until_async(
+            lambda: [s for s in session.slack.said if s.kind == "file"] or None,
+            timeout=30,
+            failure=lambda: f"no chart was sent: {[s.kind for s in session.slack.said]}",
+        )
     assert home, "the App Home was not published"
     assert "demo data" in str(home[-1].payload["view"])
-    uploads = [s for s in said if s.kind == "file"]
-    assert uploads, [s.kind for s in said]
     assert "demo data" in str(uploads[-1].payload)
 
 
