@@ -334,7 +334,9 @@ class Runtime:
 def _recommendations(
     settings: Settings, clock: Clock, redis: aioredis.Redis, source: CostSource, hpas: HpaSource
 ) -> RecommendationBoard:
-    rec_settings = RecSettings(history_days=settings.recs_history_days)
+    rec_settings = RecSettings(
+        history_days=settings.recs_history_days, profile=settings.recs_profile
+    )
     store = RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings)
     return RecommendationBoard(
         OptimizationService(source, hpas, clock, rec_settings),

@@ -37,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "authz_cache_ttl": "60",
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
+    "recs_profile": "production",
     "digest_grace": "6h",
     "currency": "USD",
     "port": "3000",
@@ -84,6 +85,7 @@ class Settings(BaseSettings):
     authz_cache_ttl: int = Field(default=60, ge=0, le=3600)
     admin_groups: Annotated[tuple[str, ...], NoDecode] = ()
     recs_history_days: int = Field(default=14, ge=3, le=90)
+    recs_profile: Literal["development", "production", "high-availability"] | None = None
     digest_grace: Annotated[int, NoDecode] = 6 * 3600
     currency: str = "USD"
     port: int = Field(default=3000, ge=1, le=65535)

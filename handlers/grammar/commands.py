@@ -62,6 +62,7 @@ class Trend(_Command, frozen=True, kw_only=True):
 class Recommendations(_Command, frozen=True, kw_only=True):
     namespace: str | None = None
     include_all: bool = False  # also acknowledged, snoozed and dismissed ones
+    profile: str | None = None  # a sizing profile (services.recommendations.models.PROFILES)
 
 
 class Whoami(_Command, frozen=True, kw_only=True):

@@ -23,6 +23,7 @@ from handlers.grammar.usage import fail, stray
 from handlers.grammar.values import cluster, label_key, namespace, number, once, pair_from
 from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 from services.costs.windows import TimeRange, looks_like_window
+from services.recommendations.models import PROFILES
 
 
 @dataclass
@@ -162,8 +163,25 @@ def parse_recommendations(words: Words) -> Command:
         )
     if parts.label is not None or parts.cluster is not None or parts.vs_previous:
         raise fail("recommendations", "Recommendations can be narrowed to a namespace only.")
-    for word in parts.bare:
+    bare, profile = _profile(parts.bare)
+    for word in bare:
         if parts.namespace is not None:
-            raise stray("recommendations", word, ("namespace", "all"))
+            raise stray("recommendations", word, ("namespace", "all", "profile"))
         _set_namespace("recommendations", parts, word)
-    return Recommendations(namespace=parts.namespace, include_all=parts.everything)
+    return Recommendations(
+        namespace=parts.namespace, include_all=parts.everything, profile=profile
+    )
+
+
+def _profile(bare: list[str]) -> tuple[list[str], str | None]:
+    """`profile NAME` among the bare words: a Kubecost-compatible sizing profile."""
+    if "profile" not in (word.lower() for word in bare):
+        return bare, None
+    at = [word.lower() for word in bare].index("profile")
+    choices = ", ".join(PROFILES)
+    if at + 1 >= len(bare):
+        raise fail("recommendations", f"Which profile? One of {choices}.")
+    name = bare[at + 1].lower()
+    if name not in PROFILES:
+        raise fail("recommendations", f"Unknown profile; choose one of {choices}.")
+    return bare[:at] + bare[at + 2 :], name

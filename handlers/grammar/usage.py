@@ -22,7 +22,7 @@ _USAGE: dict[str, tuple[str, ...]] = {
     "compare": ("/cost compare [SCOPE] [WINDOW]  vs the period before: /cost compare ns payments",),
     "trend": ("/cost trend [SCOPE] [WINDOW]  daily spend with a chart: /cost trend 30d",),
     "recommendations": (
-        "/cost recommendations [namespace NAME] [all]  savings to act on (recs, savings)",
+        "/cost recommendations [namespace NAME] [all] [profile P]  savings to act on (recs)",
     ),
     "digest": (
         '/cost digest subscribe [daily | weekly DAY] [at HH:MM] [tz ZONE] [cron "..."]',

@@ -31,11 +31,14 @@ from handlers.render.recs import (
     DETAILS,
     DISMISS,
     DISMISS_MODAL,
+    NO_CONTEXT,
     SNOOZE_7,
     SNOOZE_30,
+    ListContext,
     details_view,
     dismiss_view,
     item_blocks,
+    parse_context,
     parse_value,
     render_board,
     replace_item,
@@ -61,7 +64,9 @@ def actions_of(deps: Deps) -> RecommendationActions:
 
 
 async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker) -> Reply:
-    board = await actions_of(deps).board(asker.identity, cmd.namespace, cmd.include_all)
+    board = await actions_of(deps).board(
+        asker.identity, cmd.namespace, cmd.include_all, profile=cmd.profile
+    )
     return render_board(board, deps.currency, cmd.namespace)
 
 
@@ -84,10 +89,12 @@ SNOOZE_BUTTONS = {SNOOZE_7: 7, SNOOZE_30: 30}
 async def act(deps: Deps, who: Clicker, value: str, action_id: str) -> ActionResult:
     """The service call a state button stands for (every rule is the service's)."""
     rec_id, version = parse_value(value)
+    profile = parse_context(value).profile
     service = actions_of(deps)
     if action_id in SNOOZE_BUTTONS:
-        return await service.snooze(who.identity, rec_id, version, SNOOZE_BUTTONS[action_id])
-    return await service.acknowledge(who.identity, rec_id, version)
+        days = SNOOZE_BUTTONS[action_id]
+        return await service.snooze(who.identity, rec_id, version, days, profile=profile)
+    return await service.acknowledge(who.identity, rec_id, version, profile=profile)
 
 
 # --- listeners ---------------------------------------------------------------------------------
@@ -154,7 +161,7 @@ def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:
             await where.refuse(error)
             return
         original = list((body.get("message") or {}).get("blocks") or [])
-        await _show_change(where, original, done.rec, done.state)
+        await _show_change(where, original, done.rec, done.state, parse_context(_value(body)))
 
     for action_id in (ACK, SNOOZE_7, SNOOZE_30):
         app.action(action_id)(on_button)
@@ -172,7 +179,11 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = Surface.of(deps, body, context, client, respond)
         try:
-            rec = await actions_of(deps).authorize(where.who.identity, parse_value(_value(body))[0])
+            rec = await actions_of(deps).authorize(
+                where.who.identity,
+                parse_value(_value(body))[0],
+                profile=parse_context(_value(body)).profile,
+            )
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -220,14 +231,18 @@ async def _dismiss(
     response_url kept in the modal) or the App Home."""
     url = str(meta.get("response_url") or "")
     where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
-    rec_id, version = parse_value(str(meta.get("value", "")))
+    value = str(meta.get("value", ""))
+    rec_id, version = parse_value(value)
+    listed = parse_context(value)
     try:
-        done = await actions_of(deps).dismiss(who.identity, rec_id, version, reason)
+        done = await actions_of(deps).dismiss(
+            who.identity, rec_id, version, reason, profile=listed.profile
+        )
     except CostbotError as error:
         log.info("recommendation.dismiss_refused", error=type(error).__name__)
         await where.refuse(error)
         return
-    await _show_change(where, [], done.rec, done.state)
+    await _show_change(where, [], done.rec, done.state, listed)
 
 
 def _register_details(app: AsyncApp, deps: Deps) -> None:
@@ -242,8 +257,9 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = Surface.of(deps, body, context, client, respond)
         rec_id, _ = parse_value(_value(body))
+        profile = parse_context(_value(body)).profile
         try:
-            rec = await actions_of(deps).find(where.who.identity, rec_id)
+            rec = await actions_of(deps).find(where.who.identity, rec_id, profile=profile)
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -252,21 +268,31 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
 
 
 async def _show_change(
-    where: Surface, original: list[Block], rec: Recommendation, state: RecState
+    where: Surface,
+    original: list[Block],
+    rec: Recommendation,
+    state: RecState,
+    listed: ListContext = NO_CONTEXT,
 ) -> None:
     """The clicked message with this item in its new state; ephemeral messages carry no
-    blocks, so those are re-rendered for the clicker with the change on top."""
+    blocks, so those are re-rendered for the clicker with the change on top, with the list's
+    own filter and profile (from the button), within the clicker's scope."""
     deps, who = where.deps, where.who
     if where.home or where.respond is None:
         await where.republish(item_blocks(rec, state, deps.currency)[0]["text"]["text"])
         return
+    change = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     if original:
-        blocks = replace_item(original, rec, state, deps.currency)
+        blocks = replace_item(original, rec, state, deps.currency, listed)
+        text = change
     else:
-        reply = render_board(await actions_of(deps).board(who.identity), deps.currency)
-        changed = item_blocks(rec, state, deps.currency)[0]
+        board = await actions_of(deps).board(
+            who.identity, listed.namespace, profile=listed.profile
+        )
+        reply = render_board(board, deps.currency, listed.namespace, listed)
+        changed = item_blocks(rec, state, deps.currency, listed)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
-    text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
+        text = f"{change}. {reply.text}"
     await where.respond(blocks=blocks, text=text, replace_original=True)
 
 
@@ -285,9 +311,13 @@ async def _show_current(where: Surface, value: str, error: StaleAction) -> None:
         return
     blocks: list[Block] = [section(words_for(error))]
     try:
-        rec, state = await actions_of(deps).current(who.identity, parse_value(value)[0])
+        listed = parse_context(value)
+        rec, state = await actions_of(deps).current(
+            who.identity, parse_value(value)[0], profile=listed.profile
+        )
     except NotAllowed:  # gone (or hidden) since: the notice alone
-        pass
+        text = words_for(error)
     else:
-        blocks += item_blocks(rec, state, deps.currency)
-    await where.respond(blocks=blocks, text="This recommendation changed", replace_original=False)
+        blocks += item_blocks(rec, state, deps.currency, listed)
+        text = f"{words_for(error)} {escape(rec.title)}"
+    await where.respond(blocks=blocks, text=text, replace_original=False)
