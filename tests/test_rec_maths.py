@@ -20,6 +20,8 @@ from services.recommendations.maths import (
     DEFAULTS,
     ceil_mebibytes,
     ceil_millicores,
+    confidence_factor,
+    confidence_label,
     material_change,
     percentile,
     realized_monthly,
@@ -450,3 +452,89 @@ def test_genuine_opencost_assets_yield_no_false_unclaimed_volumes() -> None:
     assert unclaimed_volumes(assets) == []
     unclaimed = [msgspec.structs.replace(asset, claim_name="") for asset in assets]
     assert len(unclaimed_volumes(unclaimed)) == 6
+
+
+# --- what a right-sizing means: savings, risk, minimum; noise; profiles; confidence ------------
+def test_a_raise_that_only_the_floor_causes_is_below_the_minimum_not_an_oom_risk() -> None:
+    """node-exporter: peaks at 32Mi against a 64Mi request; the 100Mi floor is what raises it."""
+    rec = recommend(
+        cpu_peaks=(0.05,) * 8, current_cpu=0.05, memory_peak=32 * MIB, current_memory=64 * MIB
+    )
+    assert rec.category == "minimum"
+    assert not rec.risk
+    assert rec.risk_note == ""
+    assert "OOM" not in rec.minimum_note
+    assert "below the minimum we recommend (100Mi)" in rec.minimum_note
+    assert "peaks at 32Mi" in rec.minimum_note
+    assert rec.recommended_memory == 100 * MIB
+    assert rec.monthly_savings == 0.0
+    assert rec.title.startswith("Raise to the minimum")
+
+
+def test_a_raise_driven_by_usage_is_still_a_risk() -> None:
+    rec = recommend(current_memory=256 * MIB, memory_peak=500 * MIB)
+    assert rec.category == "risk"
+    assert "avoid OOM kills" in rec.risk_note
+    assert rec.minimum_note == ""
+
+
+def test_a_six_percent_cpu_raise_is_noise_not_starvation() -> None:
+    """p95 265m against a 250m request (+6 %) keeps the request: no risk, nothing claimed."""
+    rec = recommend(current_cpu=0.25, current_memory=460 * MIB)
+    assert rec.recommended_cpu == 0.25
+    assert rec.recommended_memory == 460 * MIB
+    assert not rec.risk
+    assert rec.category == "savings"
+    assert rec.monthly_savings == 0.0
+
+
+def test_the_noise_band_also_keeps_small_cuts_and_is_a_setting() -> None:
+    near = recommend(current_cpu=0.28)  # 265m is 5 % below 280m: kept
+    assert near.recommended_cpu == 0.28
+    strict = rightsize(samples(current_cpu=0.28), RecSettings(history_days=4, noise_band=0.0))
+    assert isinstance(strict, Recommendation)
+    assert strict.recommended_cpu == 0.265
+
+
+@pytest.mark.parametrize(
+    ("profile", "target"),
+    [("development", 0.80), ("production", 0.65), ("high-availability", 0.50)],
+)
+def test_profiles_size_to_the_kubecost_target_utilization(profile: str, target: float) -> None:
+    settings = RecSettings(history_days=4, profile=profile)  # type: ignore[arg-type]
+    rec = rightsize(samples(), settings)
+    assert isinstance(rec, Recommendation)
+    assert rec.recommended_cpu == ceil_millicores(0.265 / target)
+    assert rec.recommended_memory == ceil_mebibytes(400 * MIB / target)
+    assert (rec.evidence.profile, rec.evidence.target_utilization) == (profile, target)
+    assert rec.evidence.buffer is None  # the profile's target replaces the 15 % buffer
+
+
+def test_the_default_rule_names_no_profile_and_an_unknown_profile_is_refused() -> None:
+    assert recommend().evidence.profile == ""
+    with pytest.raises(ValueError, match="profile"):
+        RecSettings(profile="yolo")  # type: ignore[arg-type]
+
+
+def test_confidence_widens_short_histories_by_the_documented_formula() -> None:
+    """((1 + 1/4) / (1 + 1/14)) ** 1 = 1.1667: 265m → 310m, 460Mi → 537Mi; low confidence."""
+    settings = RecSettings()  # 14-day window, 4 days of data
+    factor = (1 + 1 / 4) / (1 + 1 / 14)
+    rec = rightsize(samples(), settings)
+    assert isinstance(rec, Recommendation)
+    assert rec.evidence.confidence_factor == pytest.approx(factor)
+    assert rec.evidence.confidence == "low"
+    assert rec.recommended_cpu == ceil_millicores(0.265 * factor)
+    assert rec.recommended_memory == ceil_mebibytes(460 * MIB * factor)
+    assert confidence_factor(14, settings) == 1.0
+    assert confidence_label(7, settings) == "medium"
+    assert confidence_factor(4, RecSettings(confidence_exponent=0.0)) == 1.0
+
+
+def test_the_confidence_margin_never_asks_for_a_raise_on_its_own() -> None:
+    """270m covers the 265m need; widened it would be 310m, yet no risk is raised for it."""
+    rec = rightsize(samples(current_cpu=0.27, current_memory=470 * MIB), RecSettings())
+    assert isinstance(rec, Recommendation)
+    assert rec.recommended_cpu == 0.27
+    assert rec.recommended_memory == 470 * MIB
+    assert not rec.risk

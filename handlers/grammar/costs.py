@@ -168,9 +168,7 @@ def parse_recommendations(words: Words) -> Command:
         if parts.namespace is not None:
             raise stray("recommendations", word, ("namespace", "all", "profile"))
         _set_namespace("recommendations", parts, word)
-    return Recommendations(
-        namespace=parts.namespace, include_all=parts.everything, profile=profile
-    )
+    return Recommendations(namespace=parts.namespace, include_all=parts.everything, profile=profile)
 
 
 def _profile(bare: list[str]) -> tuple[list[str], str | None]:

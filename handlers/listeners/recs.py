@@ -286,9 +286,7 @@ async def _show_change(
         blocks = replace_item(original, rec, state, deps.currency, listed)
         text = change
     else:
-        board = await actions_of(deps).board(
-            who.identity, listed.namespace, profile=listed.profile
-        )
+        board = await actions_of(deps).board(who.identity, listed.namespace, profile=listed.profile)
         reply = render_board(board, deps.currency, listed.namespace, listed)
         changed = item_blocks(rec, state, deps.currency, listed)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])

@@ -59,9 +59,7 @@ class RecommendationBoard:
         *,
         profile: str | None = None,
     ) -> Board:
-        found, _ = await asyncio.gather(
-            self.optimizer.generate(scope, profile), self._measure()
-        )
+        found, _ = await asyncio.gather(self.optimizer.generate(scope, profile), self._measure())
         recs = [r for r in found.recommendations if namespace is None or r.namespace == namespace]
         for rec in recs:
             await self.store.visible_status(rec)  # settles snooze expiry and re-opening
@@ -69,7 +67,8 @@ class RecommendationBoard:
         items = [BoardItem(rec, states[rec.id]) for rec in recs]
         shown = [i for i in items if include_all or i.state.status == "open"]
         savings = sorted(
-            (i for i in shown if i.rec.category == "savings"), key=lambda i: (-i.rec.monthly_savings, i.rec.id)
+            (i for i in shown if i.rec.category == "savings"),
+            key=lambda i: (-i.rec.monthly_savings, i.rec.id),
         )
         return Board(
             items=savings,

@@ -167,9 +167,7 @@ class _Sizing(NamedTuple):
     memory: float
 
 
-def _size(
-    samples: ContainerSamples, settings: RecSettings, hpa: HpaTarget | None
-) -> _Sizing:
+def _size(samples: ContainerSamples, settings: RecSettings, hpa: HpaTarget | None) -> _Sizing:
     widen = confidence_factor(samples.days, settings)
     target = PROFILES[settings.profile] if settings.profile else None
     cpu_raw = percentile(samples.cpu_peaks, settings.cpu_percentile)
@@ -177,8 +175,10 @@ def _size(
         cpu_base = cpu_raw / (hpa.target_cpu_utilization / 100.0)
     else:
         cpu_base = cpu_raw / target if target else cpu_raw
-    memory_base = samples.memory_peak / target if target else (
-        samples.memory_peak * (1.0 + settings.memory_buffer)
+    memory_base = (
+        samples.memory_peak / target
+        if target
+        else (samples.memory_peak * (1.0 + settings.memory_buffer))
     )
     cpu = _widened(samples.current_cpu, cpu_base, widen, settings.cpu_floor_cores)
     memory = _widened(samples.current_memory, memory_base, widen, settings.memory_floor_bytes)
@@ -298,8 +298,7 @@ def _risk_note(samples: ContainerSamples, sized: _Sizing) -> str:
                 f" raise it to {cpu_quantity(sized.cpu)} to avoid starvation on busy nodes"
             )
     if _raised(samples.current_memory, sized.memory, _MEMORY_EPSILON) and (
-        samples.current_memory <= 0
-        or sized.memory_base > samples.current_memory + _MEMORY_EPSILON
+        samples.current_memory <= 0 or sized.memory_base > samples.current_memory + _MEMORY_EPSILON
     ):
         if samples.current_memory <= 0:
             notes.append("no memory request set: first to be evicted under memory pressure")
