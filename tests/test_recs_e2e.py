@@ -295,7 +295,7 @@ def _namespaces_listed(reply: dict[str, Any]) -> set[str]:
 def test_a_click_on_a_filtered_ephemeral_list_keeps_its_namespace_filter(world: World) -> None:
     listing = world.ask("recs ns payments", ADMIN)
     assert _namespaces_listed(listing) == {"payments"}
-    rec_id, value, _ = find_rec(listing, FRAUD)
+    _, value, _ = find_rec(listing, FRAUD)
     answer = _answer(world, click(world, ADMIN, "rec_ack", value))  # ephemeral: re-rendered
     assert answer["blocks"][0]["text"]["text"] == "Savings you can act on · payments"
     assert _namespaces_listed(answer) == {"payments"}
@@ -320,7 +320,8 @@ def test_recs_with_a_profile_sizes_with_it_and_its_buttons_act_on_that_sizing(
     default = find_rec(world.ask("recs ns payments", ALICE), FRAUD)
     listing = world.ask("recs ns payments profile high-availability", ALICE)
     rec_id, value, text = find_rec(listing, FRAUD)
-    assert rec_id == default[0] and text != default[2]  # same recommendation, other sizing
+    assert rec_id == default[0]  # the same recommendation…
+    assert text != default[2]  # …sized otherwise
     assert "sizing profile: high-availability, target utilization 50%" in all_text(listing)
     before = len(world.slack.calls_to("views.open"))
     click(world, ALICE, "rec_details", value, wait=False)

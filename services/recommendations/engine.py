@@ -23,9 +23,9 @@ from services.recommendations.models import (
     PROFILES,
     HpaSource,
     HpaTarget,
+    Profile,
     Recommendation,
     RecommendationSet,
-    Profile,
     RecSettings,
     Skipped,
 )
