@@ -31,6 +31,7 @@ from handlers.render.recs import (
     DETAILS,
     DISMISS,
     DISMISS_MODAL,
+    LIST_SAVINGS,
     NO_CONTEXT,
     SNOOZE_7,
     SNOOZE_30,
@@ -136,9 +137,35 @@ def _value(body: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
+    _register_list_button(app, deps)
     _register_state_buttons(app, deps)
     _register_dismiss(app, deps)
     _register_details(app, deps)
+
+
+def _register_list_button(app: AsyncApp, deps: Deps) -> None:
+    @app.action(LIST_SAVINGS)
+    async def on_list(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+    ) -> None:
+        """ "List them" under a cost answer: the `recs` list for the clicker, in their scope."""
+        await ack()
+        who = Clicker.of(body, context)
+        asker = Asker(who.identity, who.user_id, "", _value(body)[:200])
+        try:
+            cmd = grammar.parse(asker.text, deps.clock.now())
+            if not isinstance(cmd, grammar.Recommendations):  # the value is the clicker's to edit
+                raise UserInputError("That button only lists recommendations.")
+            reply = await recommendations(cmd, deps, asker)
+        except CostbotError as error:
+            await respond(text=words_for(error), response_type="ephemeral", replace_original=False)
+            return
+        await respond(
+            text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False
+        )
 
 
 def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:

@@ -9,8 +9,10 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers.render.blocks import Block, divider, header, section
+from handlers.render.blocks import Block, context, divider, header, section
 from handlers.render.format import (
+    EFFICIENCY_NOTE,
+    IDLE_NOTE,
     NAME_WIDTH,
     PATH_WIDTH,
     change_arrow,
@@ -20,6 +22,7 @@ from handlers.render.format import (
     fit_name,
     fit_path,
     money,
+    moved,
     pct,
 )
 from handlers.render.mrkdwn import escape
@@ -77,6 +80,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         header(f"Cost summary · {s.window.label}"),
         section(_headline(s.total, s.window, now, currency)),
         *([section(facts)] if facts else []),  # nothing elapsed yet, nothing visible: no facts
+        *_explained(s.efficiency is not None, bool(idle)),
     ]
     if rows:
         title = f"*Top namespaces* (of {s.namespace_count})"
@@ -103,6 +107,7 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
                 _run_rate(b.run_rate_monthly, currency), efficiency(b.efficiency), f"{b.pods} pods"
             )
         ),
+        *_explained(b.efficiency is not None or bool(b.workloads), False),
     ]
     if workloads:
         blocks.append(
@@ -112,6 +117,13 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
         blocks.append(section("*By resource*\n" + table([["resource", "cost"], *resources], "lr")))
     blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
     return Reply(blocks).finished()
+
+
+def _explained(efficiency_shown: bool, idle_shown: bool) -> list[Block]:
+    """One line that says what efficiency and idle mean, where they appear."""
+    notes = [EFFICIENCY_NOTE if efficiency_shown else "", IDLE_NOTE if idle_shown else ""]
+    shown = [n for n in notes if n]
+    return [context(" · ".join(shown))] if shown else []
 
 
 def _workload_cells(w: Workload, several: bool, currency: str) -> list[str]:
@@ -139,6 +151,7 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     blocks: list[Block] = [
         header(title),
         section(_headline(t.total, t.window, now, currency) + " in total"),
+        *_explained(False, any(item.name == "__idle__" for item in t.items)),
     ]
     if rows:
         head = [t.dimension, "cost", "share"]
@@ -210,10 +223,11 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         ),
     ]
     head = [c.dimension, "now", "Δ", "Δ%"]
-    if c.up:
-        blocks.append(_movers("*Up*", head, c.up, currency))
-    if c.down:
-        blocks.append(_movers("*Down*", head, c.down, currency))
+    up, down = [m for m in c.up if moved(m.delta)], [m for m in c.down if moved(m.delta)]
+    if up:
+        blocks.append(_movers("*Up*", head, up, currency))
+    if down:
+        blocks.append(_movers("*Down*", head, down, currency))
     if c.new:
         names = ", ".join(escape(m.name) for m in c.new[:10])
         blocks.append(section(f"*New:* {names}" + _extra(len(c.new) - 10)))

@@ -10,6 +10,7 @@ from handlers.render.blocks import Block, actions, button, context, divider, hea
 from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply, provenance_line
+from services.recommendations.actions import OpenSavings
 from services.recommendations.board import Board
 from services.recommendations.models import MIB, PROFILES, Recommendation, RecState
 
@@ -22,6 +23,7 @@ ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
 )
 REC_ACTIONS = (ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS)
 DISMISS_MODAL = "rec_dismiss_modal"
+LIST_SAVINGS = "rec_list"  # "List them" under a cost answer; its value is the `recs` command
 SHOWN = 15  # savings items in one list; more are summarized
 RISKS_SHOWN = 5
 STATUS_ICON = {"acknowledged": "✅", "snoozed": ":zzz:", "dismissed": ":wastebasket:", "open": ""}
@@ -264,6 +266,38 @@ def dismiss_view(rec: Recommendation, private_metadata: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+# --- the open savings under a cost answer -----------------------------------------------------
+def with_savings(
+    reply: Reply, savings: OpenSavings | None, currency: str, namespace: str | None = None
+) -> Reply:
+    """The cost answer ending with its open savings ("3 open recommendations · $412.00/month")
+    and a button that lists them; placed before the provenance line and the Share button."""
+    if savings is None:
+        return reply
+    where = f" in `{escape(namespace)}`" if namespace else ""
+    if savings.count:
+        noun = "recommendation" if savings.count == 1 else "recommendations"
+        line = (
+            f":bulb: *{savings.count} open {noun}*{where} · "
+            f"*{money(savings.monthly, currency)}/month* to save"
+        )
+    else:
+        line = f":sparkles: No open recommendations{where}."
+    command = f"recs ns {namespace}" if namespace else "recs"
+    listing = button("List them", LIST_SAVINGS, command)
+    blocks = list(reply.blocks)
+    last = blocks[-1] if blocks else {}
+    if len(blocks) >= 2 and last.get("type") == "actions" and last.get("block_id") == "share":
+        # Next to Share, in the same block: a shared copy drops both (the buttons are personal).
+        buttons = [*(last.get("elements") or []), listing] if savings.count else last["elements"]
+        reply.blocks = [*blocks[:-2], section(line), blocks[-2], {**last, "elements": buttons}]
+    else:
+        extra = [actions(listing, block_id="savings")] if savings.count else []
+        reply.blocks = [*blocks, section(line), *extra]
+    reply.text = ""
+    return reply.finished()
 
 
 # --- the list ----------------------------------------------------------------------------------

@@ -19,10 +19,13 @@ from handlers.render.costs import (
     render_top,
     render_trend,
 )
+from handlers.render.recs import with_savings
 from handlers.render.reply import Reply
 from services.access.models import Scope
 from services.costs.service import TREND_STEP
 from services.costs.windows import TimeRange
+from services.errors import CostbotError
+from services.recommendations.actions import OpenSavings
 
 
 async def visible_scope(
@@ -36,15 +39,37 @@ async def visible_scope(
 
 
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
-    result = await deps.costs.summary(cmd.window, scope)
-    return render_summary(result, deps.clock.now(), deps.currency, asker.text)
+    savings = asyncio.ensure_future(_open_savings(deps, asker, None))
+    try:
+        scope = await visible_scope(deps, asker, cmd.window)
+        result = await deps.costs.summary(cmd.window, scope)
+    except BaseException:
+        savings.cancel()
+        raise
+    reply = render_summary(result, deps.clock.now(), deps.currency, asker.text)
+    return with_savings(reply, await savings, deps.currency)
 
 
 async def namespace(cmd: grammar.NamespaceQuery, deps: Deps, asker: Asker) -> Reply:
-    scope = await visible_scope(deps, asker, cmd.window)
-    result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
-    return render_namespace(result, deps.clock.now(), deps.currency, asker.text)
+    savings = asyncio.ensure_future(_open_savings(deps, asker, cmd.namespace))
+    try:
+        scope = await visible_scope(deps, asker, cmd.window)
+        result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
+    except BaseException:
+        savings.cancel()
+        raise
+    reply = render_namespace(result, deps.clock.now(), deps.currency, asker.text)
+    return with_savings(reply, await savings, deps.currency, cmd.namespace)
+
+
+async def _open_savings(deps: Deps, asker: Asker, namespace: str | None) -> OpenSavings | None:
+    """The open recommendations in the answer's scope; a cost answer never fails for them."""
+    if deps.rec_actions is None:
+        return None
+    try:
+        return await deps.rec_actions.open_savings(asker.identity, namespace)
+    except CostbotError:
+        return None
 
 
 async def top(cmd: grammar.Top, deps: Deps, asker: Asker) -> Reply:

@@ -23,12 +23,14 @@ from handlers.render.digest import (
     ACK_ACTION,
     DigestBlocks,
     acknowledged,
+    budget_spend_line,
     budget_target,
     last_run_text,
     local_time,
     schedule_text,
     scope_text,
 )
+from handlers.render.fit import message_text_fallback
 from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
@@ -150,10 +152,11 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
         where = "" if b.channel == asker.channel_id else f" · in <#{escape(b.channel)}>"
         last = last_run_text(status.last, "UTC")
         target = budget_target(b) if status.target_visible else "a namespace you can't see"
+        spend = budget_spend_line(status, deps.currency)
         blocks.append(
             section(
                 f"*`{escape(b.id)}`* {target} · {money(b.amount, deps.currency)}/month"
-                f"{where}\nlast alert {last} · by <@{escape(b.creator)}>"
+                f"{where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
             )
         )
     return Reply(blocks).finished()
@@ -188,7 +191,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         message = body.get("message") or {}
         blocks = acknowledged(message.get("blocks") or [], user_id)
-        text = f"Acknowledged by <@{escape(user_id)}>"
+        text = message_text_fallback(blocks)  # the alert itself, then who acknowledged it
         if channel and message.get("ts"):
             await client.chat_update(
                 channel=channel, ts=str(message["ts"]), text=text, blocks=blocks

@@ -49,6 +49,14 @@ STALE = (
 )
 
 
+class OpenSavings(msgspec.Struct, frozen=True):
+    """What is open to act on in a scope: the count of open recommendations (savings, risks and
+    minimums) and the monthly savings the open savings items add up to."""
+
+    count: int
+    monthly: float
+
+
 class ActionResult(msgspec.Struct, frozen=True):
     """A recommendation after an accepted action; `changed` is False for a repeated click."""
 
@@ -103,6 +111,13 @@ class RecommendationActions:
         """What the identity sees, in `namespace` when given (filtered within its own scope)."""
         scope = await self.scope(identity)
         return await self._board.board(scope, namespace, include_all, profile=profile)
+
+    async def open_savings(self, identity: Identity, namespace: str | None = None) -> OpenSavings:
+        """The open recommendations the identity may see (in `namespace`), for a cost answer's
+        closing line."""
+        board = await self.board(identity, namespace)
+        count = len(board.items) + len(board.risks) + len(board.minimums)
+        return OpenSavings(count, board.total_savings)
 
     async def find(
         self, identity: Identity, rec_id: str, *, profile: str | None = None
