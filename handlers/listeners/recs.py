@@ -24,7 +24,7 @@ from handlers.deps import Deps
 from handlers.errors import words_for
 from handlers.listeners.home import publish_home
 from handlers.render.blocks import Block, section
-from handlers.render.fit import fit
+from handlers.render.fit import fit, message_text_fallback
 from handlers.render.mrkdwn import escape
 from handlers.render.recs import (
     ACK,
@@ -311,7 +311,8 @@ async def _show_change(
     change = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     if original:
         blocks = replace_item(original, rec, state, deps.currency, listed)
-        text = change
+        # What changed, then what the message is (its header and headline).
+        text = f"{change}. " + message_text_fallback(blocks[:2]).replace("\n", " ")
     else:
         board = await actions_of(deps).board(who.identity, listed.namespace, profile=listed.profile)
         reply = render_board(board, deps.currency, listed.namespace, listed)
@@ -344,5 +345,5 @@ async def _show_current(where: Surface, value: str, error: StaleAction) -> None:
         text = words_for(error)
     else:
         blocks += item_blocks(rec, state, deps.currency, listed)
-        text = f"{words_for(error)} {escape(rec.title)}"
+        text = message_text_fallback(blocks)
     await where.respond(blocks=blocks, text=text, replace_original=False)
