@@ -24,7 +24,7 @@ from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
 from bot.scheduler import DigestControl
 from bot.settings import Settings
-from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
+from bot.slack_adapters import SlackChatPoster, SlackDirectFiles, SlackWebDirectory, slack_client
 from handlers.deps import Deps
 from handlers.render.digest import DigestBlocks
 from handlers.render.recs_digest import BoardDigestSource
@@ -303,6 +303,7 @@ class Runtime:
             chart=lazy_chart,
             ready=readiness,
             rec_actions=RecommendationActions(recs, costs, access, audit, clock),
+            dm_file=SlackDirectFiles(slack).send,
         )
         return cls(
             settings=settings,

@@ -26,6 +26,8 @@ DailySeries = Sequence[tuple[date, float]]
 # (this period's daily spend, the previous period's or None, title, currency) -> PNG bytes.
 ChartRenderer = Callable[[DailySeries, DailySeries | None, str, str], bytes]
 Readiness = Callable[[], Awaitable[dict[str, str]]]
+# (Slack user id, filename, content, comment) -> the file shared in that user's DM.
+DmFileSender = Callable[[str, str, bytes, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -43,3 +45,4 @@ class Deps:
     chart: ChartRenderer | None = None
     ready: Readiness | None = None
     rec_actions: RecommendationActions | None = None  # every rule for recommendation buttons
+    dm_file: DmFileSender | None = None  # CSV exports go to the asker's DM

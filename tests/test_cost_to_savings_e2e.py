@@ -5,6 +5,8 @@ explanations of efficiency and idle, wide names, and the accessible text of ever
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from handlers.render.costs import render_compare
+from handlers.routes.costs import csv_bytes
 from handlers.render.format import EFFICIENCY_NOTE, IDLE_NOTE
 from services.costs.views import Comparison, Focus, Mover, Provenance
 from services.costs.windows import TimeRange
@@ -216,3 +219,47 @@ def test_every_reply_kind_has_a_text_that_names_its_header_and_its_key_figure(
         if (found := _summary_problems(payload))
     }
     assert problems == {}
+
+
+# --- CSV export --------------------------------------------------------------------------------
+def _csv_sent_to(world: World, user: str, before: int) -> list[list[str]]:
+    """The rows of the CSV file the bot shared in `user`'s DM after `before` uploads."""
+    uploads = [u for u in world.slack.uploads if u.completed][before:]
+    (upload,) = uploads
+    assert upload.channel_id == "D" + user[1:]
+    assert upload.filename.endswith(".csv")
+    assert upload.content is not None
+    return list(csv.reader(io.StringIO(upload.content.decode())))
+
+
+def test_a_table_answer_with_csv_goes_to_the_askers_dm_with_whole_names(demo: World) -> None:
+    before = len([u for u in demo.slack.uploads if u.completed])
+    reply = demo.ask("top 50 by controller 7d csv", ADMIN)
+    assert "to your DMs" in reply["text"]
+    rows = _csv_sent_to(demo, ADMIN, before)
+    assert rows[0] == ["cluster", "namespace", "controller", "cost", "share"]
+    assert ["ml-training", "deployment:model-trainer"] in [row[1:3] for row in rows]
+    opened = demo.slack.calls_to("conversations.open")[-1]
+    assert opened.params["users"] == ADMIN
+    listed = demo.ask("top 50 by controller 7d", ADMIN)
+    assert f"{len(rows) - 1} rows" in reply["text"]
+    assert first_amount(texts(listed)[1]) > 0
+
+
+def test_a_csv_holds_only_what_the_asker_may_see(demo: World) -> None:
+    before = len([u for u in demo.slack.uploads if u.completed])
+    demo.ask("top 50 by controller 7d csv", ALICE)
+    rows = _csv_sent_to(demo, ALICE, before)
+    assert {row[1] for row in rows[1:]} <= {"payments", "checkout"}
+    assert len(rows) > 1
+
+
+def test_csv_after_something_that_is_not_a_table_gets_one_line(demo: World) -> None:
+    reply = demo.ask("recs csv", ALICE)
+    assert "Only cost tables export as CSV" in reply["text"]
+
+
+def test_a_csv_cell_a_spreadsheet_would_run_is_made_inert_and_figures_stay_numbers() -> None:
+    rows = [["name", "cost"], ['=HYPERLINK("http://x")', "-5.00"], ["@sum", "12.50"]]
+    text = csv_bytes(rows).decode()
+    assert text.splitlines() == ["name,cost", '"\'=HYPERLINK(""http://x"")",-5.00', "'@sum,12.50"]

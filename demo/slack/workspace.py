@@ -103,6 +103,7 @@ class Workspace:
             "chat.update": self.chat_update,
             "chat.delete": self.chat_delete,
             "conversations.history": self.conversations_history,
+            "conversations.open": self.conversations_open,
             "views.open": self.views_open,
             "views.push": self.views_open,
             "views.update": self.views_update,
@@ -225,6 +226,13 @@ class Workspace:
         raise SlackMethodError("message_not_found")
 
     # --- views --------------------------------------------------------------------------------
+    def conversations_open(self, params: Params) -> Reply:
+        """A DM with one user: its channel id is `D` + the user id's tail (stable per user)."""
+        users = str(params.get("users") or "")
+        if not users or "," in users or not users.startswith(("U", "W")):
+            raise SlackMethodError("user_not_found" if not users else "not_implemented")
+        return {"ok": True, "channel": {"id": "D" + users[1:]}}
+
     def views_open(self, params: Params) -> Reply:
         _required(params, "trigger_id", "invalid_trigger_id")
         return {"ok": True, "view": self._store_view(self.next_id("V"), params)}

@@ -113,8 +113,18 @@ class BudgetRemove(_Command, frozen=True, kw_only=True):
     budget_id: str
 
 
+# The cost questions whose answers are tables, and so can be exported (`… csv`).
+TableQuestion: TypeAlias = Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend
+
+
+class CsvExport(_Command, frozen=True, kw_only=True):
+    """A cost question with `csv` at the end: its table goes to the asker's DM as a file."""
+
+    question: TableQuestion
+
+
 Command: TypeAlias = (
     Help | Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend | Recommendations
     | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe | DigestPreview
-    | BudgetSet | BudgetList | BudgetRemove
+    | BudgetSet | BudgetList | BudgetRemove | CsvExport
 )  # fmt: skip

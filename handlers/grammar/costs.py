@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from handlers.grammar.commands import (
     Command,
     Compare,
+    CsvExport,
     Dimension,
     LabelQuery,
     NamespaceQuery,
@@ -169,6 +170,13 @@ def parse_recommendations(words: Words) -> Command:
             raise stray("recommendations", word, ("namespace", "all", "profile"))
         _set_namespace("recommendations", parts, word)
     return Recommendations(namespace=parts.namespace, include_all=parts.everything, profile=profile)
+
+
+def csv_export(question: Command) -> Command:
+    """`… csv`: only a cost table can be exported."""
+    if not isinstance(question, (Summary, NamespaceQuery, Top, LabelQuery, Compare, Trend)):
+        raise fail("csv", "Only cost tables export as CSV, e.g. `/cost top 20 by controller csv`.")
+    return CsvExport(question=question)
 
 
 def _profile(bare: list[str]) -> tuple[list[str], str | None]:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from handlers.grammar.budgets import parse_budget
 from handlers.grammar.commands import BudgetList, Command, DigestList, Help
-from handlers.grammar.costs import parse_focused, parse_recommendations, parse_top
+from handlers.grammar.costs import csv_export, parse_focused, parse_recommendations, parse_top
 from handlers.grammar.digests import parse_digest
 from handlers.grammar.info import parse_audit, parse_help, parse_whoami
 from handlers.grammar.tokens import Words, is_pair, tokens
@@ -20,7 +20,13 @@ from services.costs.windows import looks_like_window
 
 def parse(text: str, now: datetime) -> Command:
     """The command in `text` (what follows `/cost`), windows resolved against `now`."""
-    words = Words(tokens(text), now)
+    found = tokens(text)
+    if len(found) > 1 and found[-1].lower() == "csv":  # "top 20 by controller csv"
+        return csv_export(_parse(Words(found[:-1], now)))
+    return _parse(Words(found, now))
+
+
+def _parse(words: Words) -> Command:
     if words.peek() == "/cost":  # pasted with the command itself
         words.take()
     first = words.peek()

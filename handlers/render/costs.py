@@ -47,6 +47,12 @@ from services.costs.views import (
 from services.costs.windows import TimeRange
 
 TREND_ROWS = 31
+CSV = "csv"  # Reply.extra key: the answer's table with whole names and unrounded figures
+
+
+def _num(value: float | None, places: int = 2) -> str:
+    """A figure for a CSV cell: plain digits, no currency sign; empty when unknown."""
+    return "" if value is None else f"{value:.{places}f}"
 
 
 def _period(period: TimeRange, now: datetime) -> str:
@@ -88,7 +94,10 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     else:
         blocks.append(section("No cost recorded in namespaces you can see for this period."))
     blocks += [provenance_block(s.provenance, s.clusters), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["namespace", "cost", "share"]] + [
+        [i.name, _num(i.cost), _num(i.share, 4)] for i in s.top_namespaces
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
@@ -116,7 +125,10 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     if resources:
         blocks.append(section("*By resource*\n" + table([["resource", "cost"], *resources], "lr")))
     blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "workload", "cost", "efficiency"]] + [
+        [w.cluster, w.name, _num(w.cost), _num(w.efficiency, 4)] for w in b.workloads
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def _explained(efficiency_shown: bool, idle_shown: bool) -> list[Block]:
@@ -160,7 +172,10 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     else:
         blocks.append(section("Nothing to rank in what you can see for this period."))
     blocks += [provenance_block(t.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "namespace", t.dimension, "cost", "share"]] + [
+        [i.cluster, i.namespace, i.name, _num(i.cost), _num(i.share, 4)] for i in t.items
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
@@ -188,7 +203,10 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
     if ctl_rows:
         blocks.append(top_rows("*By workload*", ["workload", "cost"], "lr", ctl_rows, currency))
     blocks += [provenance_block(b.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "namespace", "workload", "cost"]] + [
+        [c.cluster, c.namespace, c.name, _num(c.cost)] for c in b.by_controller
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 MOVERS = 8
@@ -235,7 +253,11 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         names = ", ".join(escape(m.name) for m in c.gone[:10])
         blocks.append(section(f"*Gone:* {names}" + _extra(len(c.gone) - 10)))
     blocks += [provenance_block(c.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [[c.dimension, "before", "now", "change", "change_pct"]] + [
+        [m.name, _num(m.before), _num(m.after), _num(m.delta), _num(m.delta_pct)]
+        for m in [*c.up, *c.down, *c.new, *c.gone]
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def _extra(count: int) -> str:
@@ -279,6 +301,11 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
             note += f"\n_the last {TREND_ROWS} of {len(t.points)} days; the chart shows them all_"
         blocks.append(section(table([["day", "cost"], *rows], "lr") + note))
     blocks += [divider(), provenance_block(t.provenance), share_actions(command)]
+    table_csv = [["day", "cost", "partial"]] + [
+        [p.day.isoformat(), _num(p.cost), "yes" if p.partial else ""] for p in t.points
+    ]
     return Reply(
-        blocks, chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})"
+        blocks,
+        chart_title=f"Daily spend{_focus_text(t.focus)} ({t.window.label})",
+        extra={CSV: table_csv},
     ).finished()

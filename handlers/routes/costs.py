@@ -7,11 +7,17 @@ the visible rows only.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from handlers import grammar
 from handlers.asker import Asker
 from handlers.deps import Deps
+from handlers.render.blocks import section
 from handlers.render.costs import (
+    CSV,
     render_compare,
     render_label,
     render_namespace,
@@ -19,6 +25,7 @@ from handlers.render.costs import (
     render_top,
     render_trend,
 )
+from handlers.render.mrkdwn import escape
 from handlers.render.recs import with_savings
 from handlers.render.reply import Reply
 from services.access.models import Scope
@@ -101,3 +108,50 @@ async def trend(cmd: grammar.Trend, deps: Deps, asker: Asker) -> Reply:
             deps.chart, points, None, reply.chart_title, deps.currency
         )
     return reply
+
+
+# --- `… csv`: the answer's table as a file in the asker's DM -----------------------------------
+_TABLE_ROUTES: dict[type, Callable[[Any, Deps, Asker], Awaitable[Reply]]] = {
+    grammar.Summary: summary,
+    grammar.NamespaceQuery: namespace,
+    grammar.Top: top,
+    grammar.LabelQuery: label,
+    grammar.Compare: compare,
+    grammar.Trend: trend,
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def csv_export(cmd: grammar.CsvExport, deps: Deps, asker: Asker) -> Reply:
+    """Answer the question as usual (same scope, same figures), then send its table as a CSV
+    file to the asker's DM; the reply in place says where it went."""
+    if deps.dm_file is None:
+        raise CostbotError("CSV export is not available on this installation.")
+    answer = await _TABLE_ROUTES[type(cmd.question)](cmd.question, deps, asker)
+    rows: list[list[str]] = answer.extra.get(CSV) or []
+    if len(rows) <= 1:
+        return Reply([section("Nothing to export: that answer has no rows.")]).finished()
+    name = "costbot-" + "-".join(asker.text.split()[:-1])[:60].replace("/", "_") + ".csv"
+    comment = f"`/cost {escape(asker.text)}` · {len(rows) - 1} rows · {deps.currency}"
+    await deps.dm_file(asker.user_id, name, csv_bytes(rows), comment)
+    text = f":page_facing_up: Sent `{escape(name)}` ({len(rows) - 1} rows) to your DMs."
+    return Reply([section(text)]).finished()
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    """RFC 4180 CSV; a text cell that a spreadsheet would run as a formula starts with `'`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([_inert(cell) for cell in row])
+    return out.getvalue().encode("utf-8")
+
+
+def _inert(cell: str) -> str:
+    if not cell.startswith(_FORMULA_START):
+        return cell
+    try:
+        float(cell)
+    except ValueError:
+        return "'" + cell
+    return cell  # a negative figure stays a number

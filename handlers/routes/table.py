@@ -68,6 +68,7 @@ ROUTES: dict[type[msgspec.Struct], Route] = _table(
     route(grammar.LabelQuery, costs.label),
     route(grammar.Compare, costs.compare),
     route(grammar.Trend, costs.trend),
+    route(grammar.CsvExport, costs.csv_export),
     # recommendations
     route(grammar.Recommendations, recs.recommendations),
     # digests and budgets
