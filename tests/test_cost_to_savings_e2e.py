@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from handlers.render.costs import render_compare
-from handlers.routes.costs import csv_bytes
 from handlers.render.format import EFFICIENCY_NOTE, IDLE_NOTE
+from handlers.routes.costs import csv_bytes
 from services.costs.views import Comparison, Focus, Mover, Provenance
 from services.costs.windows import TimeRange
 from tests.bot_harness import World
