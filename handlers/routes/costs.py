@@ -46,32 +46,28 @@ async def visible_scope(
 
 
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:
-    savings = asyncio.ensure_future(_open_savings(deps, asker, None))
-    try:
-        scope = await visible_scope(deps, asker, cmd.window)
-        result = await deps.costs.summary(cmd.window, scope)
-    except BaseException:
-        savings.cancel()
-        raise
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.summary(cmd.window, scope)
     reply = render_summary(result, deps.clock.now(), deps.currency, asker.text)
-    return with_savings(reply, await savings, deps.currency)
+    savings = await _open_savings(deps, asker, None, stale=result.provenance.stale)
+    return with_savings(reply, savings, deps.currency)
 
 
 async def namespace(cmd: grammar.NamespaceQuery, deps: Deps, asker: Asker) -> Reply:
-    savings = asyncio.ensure_future(_open_savings(deps, asker, cmd.namespace))
-    try:
-        scope = await visible_scope(deps, asker, cmd.window)
-        result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
-    except BaseException:
-        savings.cancel()
-        raise
+    scope = await visible_scope(deps, asker, cmd.window)
+    result = await deps.costs.namespace(cmd.namespace, cmd.window, scope)
     reply = render_namespace(result, deps.clock.now(), deps.currency, asker.text)
-    return with_savings(reply, await savings, deps.currency, cmd.namespace)
+    savings = await _open_savings(deps, asker, cmd.namespace, stale=result.provenance.stale)
+    return with_savings(reply, savings, deps.currency, cmd.namespace)
 
 
-async def _open_savings(deps: Deps, asker: Asker, namespace: str | None) -> OpenSavings | None:
-    """The open recommendations in the answer's scope; a cost answer never fails for them."""
-    if deps.rec_actions is None:
+async def _open_savings(
+    deps: Deps, asker: Asker, namespace: str | None, *, stale: bool
+) -> OpenSavings | None:
+    """The open recommendations in the answer's scope, asked after the answer, and not at all
+    when the answer is a stale copy (OpenCost is failing: no more questions for it); a cost
+    answer never fails for them."""
+    if deps.rec_actions is None or stale:
         return None
     try:
         return await deps.rec_actions.open_savings(asker.identity, namespace)
