@@ -70,8 +70,9 @@ IDLE_NOTE = "idle (`__idle__`) = node capacity nobody requested"
 
 
 def moved(delta: float) -> bool:
-    """Whether a change shows as at least a cent: `$0.00 0.0 %` is not a mover."""
-    return abs(delta) >= 0.005
+    """Whether a change shows as at least a cent: `$0.00 0.0 %` is not a mover. (The 1e-9
+    absorbs float noise: OpenCost's figures have 5 decimals, so a half cent is exact.)"""
+    return abs(delta) >= 0.005 - 1e-9
 
 
 def fit_name(text: str, width: int = NAME_WIDTH) -> str:
