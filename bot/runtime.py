@@ -25,7 +25,7 @@ from bot.metrics import Metrics
 from bot.redis import EmbeddedRedis, async_client
 from bot.scheduler import DigestControl
 from bot.settings import Authority, Settings
-from bot.slack_adapters import SlackChatPoster, SlackWebDirectory, slack_client
+from bot.slack_adapters import SlackChatPoster, SlackDirectFiles, SlackWebDirectory, slack_client
 from handlers.deps import Deps
 from handlers.render.digest import DigestBlocks
 from handlers.render.recs_digest import BoardDigestSource
@@ -347,6 +347,7 @@ class Runtime:
             ready=readiness,
             rec_actions=RecommendationActions(recs, costs, access, audit, clock),
             forms=RedisPendingForms(redis, prefix=settings.redis_prefix),
+            dm_file=SlackDirectFiles(slack).send,
         )
         return cls(
             settings=settings,
@@ -379,7 +380,9 @@ class Runtime:
 def _recommendations(
     settings: Settings, clock: Clock, redis: aioredis.Redis, source: CostSource, hpas: HpaSource
 ) -> RecommendationBoard:
-    rec_settings = RecSettings(history_days=settings.recs_history_days)
+    rec_settings = RecSettings(
+        history_days=settings.recs_history_days, profile=settings.recs_profile
+    )
     store = RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings)
     return RecommendationBoard(
         OptimizationService(source, hpas, clock, rec_settings),

@@ -50,6 +50,7 @@ EXAMPLES: dict[str, str] = {
     "revocation_bound": "300",
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
+    "recs_profile": "production",
     "digest_grace": "6h",
     "cost_blocks": "true",
     "opencost_settle": "2h",
@@ -165,6 +166,7 @@ class Settings(BaseSettings):
     revocation_bound: int = Field(default=DEFAULT_BOUND, ge=60, le=86400)
     admin_groups: Annotated[tuple[str, ...], NoDecode] = ()
     recs_history_days: int = Field(default=14, ge=3, le=90)
+    recs_profile: Literal["development", "production", "high-availability"] | None = None
     digest_grace: Annotated[int, NoDecode] = 6 * 3600
     currency: str = "USD"
     port: int = Field(default=3000, ge=1, le=65535)

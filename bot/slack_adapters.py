@@ -243,6 +243,30 @@ class SlackChatPoster:
             raise ChatUnavailable("file upload failed") from error
 
 
+class SlackDirectFiles:
+    """Sends a file to one user's DM: conversations.open, then an upload shared in that DM
+    (a file shared in an ephemeral reply would not render; a DM does)."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def send(self, user_id: str, filename: str, content: bytes, comment: str) -> None:
+        try:
+            opened = await self._client.conversations_open(users=user_id)
+            channel = str((opened.get("channel") or {}).get("id", ""))
+            await self._client.files_upload_v2(
+                channel=channel,
+                content=content,
+                filename=filename,
+                title=filename,
+                initial_comment=comment,
+            )
+        except SlackApiError as error:
+            raise chat_error(error, "files upload to the DM") from error
+        except UNREACHABLE as error:
+            raise ChatUnavailable("file upload to the DM failed") from error
+
+
 def chat_error(error: SlackApiError, what: str) -> ChatUnavailable:
     """A Web API refusal as the domain error, carrying Slack's error code."""
     code = _error_code(error)

@@ -44,6 +44,8 @@ class ChartRenderer(Protocol):
 
 
 Readiness = Callable[[], Awaitable[dict[str, str]]]
+# (Slack user id, filename, content, comment) -> the file shared in that user's DM.
+DmFileSender = Callable[[str, str, bytes, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,4 @@ class Deps:
     ready: Readiness | None = None
     rec_actions: RecommendationActions | None = None  # every rule for recommendation buttons
     forms: PendingForms | None = None  # what an open modal needs, kept server-side
+    dm_file: DmFileSender | None = None  # CSV exports go to the asker's DM

@@ -19,6 +19,7 @@ from bot.middleware import identity_middleware
 from bot.slack_adapters import SlackChatPoster, slack_client
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
+from handlers.render.format import money
 from handlers.routes import digests as digest_routes
 from services.access.models import Identity
 from services.digests.alerts import budget_alerts, forecast, spend_change
@@ -254,6 +255,32 @@ async def test_budget_routes_set_list_and_remove(redis: Redis) -> None:
     assert "No budgets in this channel yet" in await ask("budget list")
 
 
+async def test_budget_list_shows_month_to_date_forecast_and_share_of_the_budget(
+    redis: Redis,
+) -> None:
+    """$100 a day for `payments`; forecast = month-to-date ÷ elapsed hours × hours in October,
+    shown with the share of the budget used, to whoever may see the target only."""
+    env = payments_env(redis)
+    await env.store.save_budget(budget(3000.0))
+    env.clock.advance(timedelta(days=10))  # Oct 11 07:00 UTC
+    deps = Deps(
+        costs=env.costs, access=env.access, audit=env.audit, clock=env.clock, budgets=env.budgets
+    )
+    (status,) = await env.budgets.statuses(ALICE, CHANNEL)
+    assert status.month_to_date is not None
+    assert status.forecast is not None
+    now = env.clock.now()
+    elapsed = (now - at(1, hour=0)).total_seconds() / 3600
+    assert status.forecast == pytest.approx(status.month_to_date / elapsed * 31 * 24)
+    asker = Asker(identity=ALICE, user_id="U0ALICE", channel_id=CHANNEL, text="budget list")
+    listing = texts((await run_command(deps, asker)).blocks)
+    used = status.month_to_date / 3000.0
+    assert f"{money(status.month_to_date)} so far this month ({used:.0%} of budget)" in listing
+    assert f"forecast {money(status.forecast)}" in listing
+    (for_bob,) = await env.budgets.statuses(BOB, CHANNEL)  # may not see payments: no figures
+    assert (for_bob.month_to_date, for_bob.forecast) == (None, None)
+
+
 # --- the Acknowledge button -----------------------------------------------------------------------
 async def _posted_alert(env: Env, slack_api: SlackStandIn) -> tuple[dict[str, Any], str]:
     """A real 100 % alert for Alice's payments budget, as Slack holds it, and its button value."""
@@ -278,6 +305,9 @@ async def test_acknowledge_replaces_the_button_with_who_acknowledged(
     (updated,) = slack_api.messages(CHANNEL)
     assert all(b["type"] != "actions" for b in updated["blocks"])
     assert "✅ Acknowledged by <@U0CAROL>" in texts(updated["blocks"])
+    # The top-level text still says what the alert was, not only who acknowledged it.
+    assert "Budget exceeded" in updated["text"]
+    assert "Acknowledged by <@U0CAROL>" in updated["text"]
     events = [(e.event, e.actor, e.fields.get("budget")) for e in await env.audit.recent()]
     assert ("alert_acknowledged", "U0CAROL", "b000001") in events
 

@@ -178,8 +178,9 @@ def test_a_running_window_asked_after_the_ttl_still_gets_the_last_answer(
 @pytest.mark.parametrize(
     ("question", "requests"),
     # The lookup asks namespace-level rows, the answer's own question for these commands; a
-    # label answer needs container rows (labels live there), so it asks one more.
-    [("top 7d", 1), ("summary 7d", 1), ("trend 7d", 1), ("compare 7d", 2), ("label team=x 7d", 2)],
+    # label answer needs container rows (labels live there), so it asks one more; summary also
+    # asks the recommendations' 14-day history (its open-savings line).
+    [("top 7d", 1), ("summary 7d", 2), ("trend 7d", 1), ("compare 7d", 2), ("label team=x 7d", 2)],
 )
 def test_the_scope_lookup_shares_the_answers_own_opencost_questions(
     steady: tuple[World, OpenCostStandIn], question: str, requests: int

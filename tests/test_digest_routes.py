@@ -362,3 +362,14 @@ async def test_on_a_real_runtime_a_weekly_digest_reaches_slack_once_with_its_cha
     assert len(slack_api.uploads) == 1
     words = texts(summary["blocks"]) + texts(thread["blocks"])
     assert "search" not in words  # Alice sees payments and checkout only
+
+
+async def test_a_one_namespace_digest_skips_the_top_namespaces_table(env: Env) -> None:
+    """One namespace at 100 % says nothing the headline did not; a wider scope keeps the table."""
+    wide = texts((await ask(env, ADMIN, "digest preview")).blocks)  # every namespace
+    assert "*Top namespaces*" in wide
+    await ask(env, ALICE, "digest subscribe ns payments")
+    (sub,) = await env.store.subscriptions()
+    one = texts((await ask(env, ALICE, f"digest preview {sub.id}")).blocks)
+    assert "Weekly cost digest" in one
+    assert "*Top namespaces*" not in one

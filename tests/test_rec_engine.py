@@ -147,11 +147,20 @@ def idle_row(cost: float) -> dict[str, Any]:
     }
 
 
+# These histories cover 4 of 14 days: the exact-figure tests size without the confidence
+# widening (tested on its own below), so their numbers are the documented rule's.
+EXACT = RecSettings(confidence_exponent=0.0)
+
+
 async def generate(
-    source: FakeCostSource, scope: Scope = PAYMENTS, hpas: list[HpaTarget] | None = None
+    source: FakeCostSource,
+    scope: Scope = PAYMENTS,
+    hpas: list[HpaTarget] | None = None,
+    settings: RecSettings = EXACT,
+    profile: str | None = None,
 ) -> RecommendationSet:
-    service = OptimizationService(source, StaticHpaSource(hpas), FakeClock(NOW))
-    return await service.generate(scope)
+    service = OptimizationService(source, StaticHpaSource(hpas), FakeClock(NOW), settings)
+    return await service.generate(scope, profile)
 
 
 def only(result: RecommendationSet, rule: str) -> Recommendation:

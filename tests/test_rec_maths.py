@@ -20,6 +20,8 @@ from services.recommendations.maths import (
     DEFAULTS,
     ceil_mebibytes,
     ceil_millicores,
+    confidence_factor,
+    confidence_label,
     material_change,
     percentile,
     realized_monthly,
@@ -44,7 +46,8 @@ from tests.conftest import SHARED
 
 GIB = 1024 * MIB
 KEY = WorkloadKey("prod", "payments", "deployment", "api", "app")
-SETTINGS = RecSettings()
+# The worked example covers its whole window (4 of 4 days): full confidence, nothing widened.
+SETTINGS = RecSettings(history_days=4)
 
 
 def samples(**changes: object) -> ContainerSamples:
@@ -127,7 +130,7 @@ def test_evidence_records_how_the_numbers_were_reached() -> None:
 def test_memory_is_never_below_peak_times_buffer_and_is_whole_mebibytes(
     peak: float, buffer: float
 ) -> None:
-    settings = RecSettings(memory_buffer=buffer)
+    settings = RecSettings(memory_buffer=buffer, history_days=4, noise_band=0.0)
     rec = rightsize(samples(memory_peak=peak), settings)
     assert isinstance(rec, Recommendation)
     assert rec.recommended_memory is not None
@@ -204,14 +207,17 @@ def test_missing_requests_are_named_as_the_risk() -> None:
     assert "no memory request set" in rec.risk_note
 
 
-def test_mixed_change_counts_the_net_saving_and_flags_the_increase() -> None:
-    rec = recommend(memory_peak=2 * GIB)  # CPU falls, memory must rise to 2.3Gi
+def test_a_mixed_change_is_a_risk_and_claims_no_savings() -> None:
+    """CPU falls, memory must rise to 2.3Gi: the risk is what matters, and a risk never claims
+    savings (the deltas stay in the evidence)."""
+    rec = recommend(memory_peak=2 * GIB)
     assert rec.risk
+    assert rec.category == "risk"
+    assert rec.monthly_savings == 0.0
     delta_cpu, delta_memory = rec.evidence.cpu_monthly_delta, rec.evidence.memory_monthly_delta
     assert delta_cpu is not None
     assert delta_memory is not None
     assert delta_memory < 0 < delta_cpu
-    assert rec.monthly_savings == pytest.approx(delta_cpu + delta_memory)
 
 
 def test_zero_unit_price_gives_zero_savings_and_says_why() -> None:
@@ -446,3 +452,89 @@ def test_genuine_opencost_assets_yield_no_false_unclaimed_volumes() -> None:
     assert unclaimed_volumes(assets) == []
     unclaimed = [msgspec.structs.replace(asset, claim_name="") for asset in assets]
     assert len(unclaimed_volumes(unclaimed)) == 6
+
+
+# --- what a right-sizing means: savings, risk, minimum; noise; profiles; confidence ------------
+def test_a_raise_that_only_the_floor_causes_is_below_the_minimum_not_an_oom_risk() -> None:
+    """node-exporter: peaks at 32Mi against a 64Mi request; the 100Mi floor is what raises it."""
+    rec = recommend(
+        cpu_peaks=(0.05,) * 8, current_cpu=0.05, memory_peak=32 * MIB, current_memory=64 * MIB
+    )
+    assert rec.category == "minimum"
+    assert not rec.risk
+    assert rec.risk_note == ""
+    assert "OOM" not in rec.minimum_note
+    assert "below the minimum we recommend (100Mi)" in rec.minimum_note
+    assert "peaks at 32Mi" in rec.minimum_note
+    assert rec.recommended_memory == 100 * MIB
+    assert rec.monthly_savings == 0.0
+    assert rec.title.startswith("Raise to the minimum")
+
+
+def test_a_raise_driven_by_usage_is_still_a_risk() -> None:
+    rec = recommend(current_memory=256 * MIB, memory_peak=500 * MIB)
+    assert rec.category == "risk"
+    assert "avoid OOM kills" in rec.risk_note
+    assert rec.minimum_note == ""
+
+
+def test_a_six_percent_cpu_raise_is_noise_not_starvation() -> None:
+    """p95 265m against a 250m request (+6 %) keeps the request: no risk, nothing claimed."""
+    rec = recommend(current_cpu=0.25, current_memory=460 * MIB)
+    assert rec.recommended_cpu == 0.25
+    assert rec.recommended_memory == 460 * MIB
+    assert not rec.risk
+    assert rec.category == "savings"
+    assert rec.monthly_savings == 0.0
+
+
+def test_the_noise_band_also_keeps_small_cuts_and_is_a_setting() -> None:
+    near = recommend(current_cpu=0.28)  # 265m is 5 % below 280m: kept
+    assert near.recommended_cpu == 0.28
+    strict = rightsize(samples(current_cpu=0.28), RecSettings(history_days=4, noise_band=0.0))
+    assert isinstance(strict, Recommendation)
+    assert strict.recommended_cpu == 0.265
+
+
+@pytest.mark.parametrize(
+    ("profile", "target"),
+    [("development", 0.80), ("production", 0.65), ("high-availability", 0.50)],
+)
+def test_profiles_size_to_the_kubecost_target_utilization(profile: str, target: float) -> None:
+    settings = RecSettings(history_days=4, profile=profile)  # type: ignore[arg-type]
+    rec = rightsize(samples(), settings)
+    assert isinstance(rec, Recommendation)
+    assert rec.recommended_cpu == ceil_millicores(0.265 / target)
+    assert rec.recommended_memory == ceil_mebibytes(400 * MIB / target)
+    assert (rec.evidence.profile, rec.evidence.target_utilization) == (profile, target)
+    assert rec.evidence.buffer is None  # the profile's target replaces the 15 % buffer
+
+
+def test_the_default_rule_names_no_profile_and_an_unknown_profile_is_refused() -> None:
+    assert recommend().evidence.profile == ""
+    with pytest.raises(ValueError, match="profile"):
+        RecSettings(profile="yolo")  # type: ignore[arg-type]
+
+
+def test_confidence_widens_short_histories_by_the_documented_formula() -> None:
+    """((1 + 1/4) / (1 + 1/14)) ** 1 = 1.1667: 265m → 310m, 460Mi → 537Mi; low confidence."""
+    settings = RecSettings()  # 14-day window, 4 days of data
+    factor = (1 + 1 / 4) / (1 + 1 / 14)
+    rec = rightsize(samples(), settings)
+    assert isinstance(rec, Recommendation)
+    assert rec.evidence.confidence_factor == pytest.approx(factor)
+    assert rec.evidence.confidence == "low"
+    assert rec.recommended_cpu == ceil_millicores(0.265 * factor)
+    assert rec.recommended_memory == ceil_mebibytes(460 * MIB * factor)
+    assert confidence_factor(14, settings) == 1.0
+    assert confidence_label(7, settings) == "medium"
+    assert confidence_factor(4, RecSettings(confidence_exponent=0.0)) == 1.0
+
+
+def test_the_confidence_margin_never_asks_for_a_raise_on_its_own() -> None:
+    """270m covers the 265m need; widened it would be 310m, yet no risk is raised for it."""
+    rec = rightsize(samples(current_cpu=0.27, current_memory=470 * MIB), RecSettings())
+    assert isinstance(rec, Recommendation)
+    assert rec.recommended_cpu == 0.27
+    assert rec.recommended_memory == 470 * MIB
+    assert not rec.risk

@@ -19,6 +19,7 @@ from services.recommendations.models import (
     MIB,
     ContainerSamples,
     Recommendation,
+    RecSettings,
     WorkloadKey,
 )
 from services.recommendations.realized import RealizedSavings
@@ -56,7 +57,7 @@ def rec(cpu_peak: float = 0.2, current_cpu: float = 1.0) -> Recommendation:
         ram_price=0.004 / GIB,
         avg_pods=2.0,
     )
-    outcome = rightsize(samples)
+    outcome = rightsize(samples, RecSettings(history_days=4))  # the whole window: not widened
     assert isinstance(outcome, Recommendation)
     return outcome
 

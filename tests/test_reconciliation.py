@@ -527,16 +527,17 @@ def check_compare(reply: dict[str, Any], now_rows: list[Row], before_rows: list[
     assert_money(shown_delta, now_total - before_total, "compare delta")
     assert_change(line.split(", ")[-1].split(")")[0], before_total, now_total, "compare %")
     after, before = grouped(now_rows, "namespace"), grouped(before_rows, "namespace")
+    cent = Decimal("0.005")  # a change that shows as $0.00 is not a mover
     moves = {
         "Up": {
             k[0]: (after[k], after[k] - before[k])
             for k in after
-            if k in before and after[k] > before[k]
+            if k in before and after[k] - before[k] >= cent
         },
         "Down": {
             k[0]: (after[k], after[k] - before[k])
             for k in after
-            if k in before and after[k] < before[k]
+            if k in before and before[k] - after[k] >= cent
         },
     }
     for title, expected in moves.items():

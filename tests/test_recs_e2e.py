@@ -293,6 +293,69 @@ def test_details_opens_a_modal_with_the_evidence_and_the_kubectl_patch(world: Wo
     assert _state(world, rec_id).status == "open"  # looking changes nothing
 
 
+# --- the list a button was pressed in is the list that comes back ------------------------------
+def _namespaces_listed(reply: dict[str, Any]) -> set[str]:
+    return {text.split("`")[1].split("/")[0] for _i, _v, text in rec_items(reply) if "`" in text}
+
+
+def test_a_click_on_a_filtered_ephemeral_list_keeps_its_namespace_filter(world: World) -> None:
+    listing = world.ask("recs ns payments", ADMIN)
+    assert _namespaces_listed(listing) == {"payments"}
+    _, value, _ = find_rec(listing, FRAUD)
+    answer = _answer(world, click(world, ADMIN, "rec_ack", value))  # ephemeral: re-rendered
+    assert answer["blocks"][0]["text"]["text"] == "Savings you can act on · payments"
+    assert _namespaces_listed(answer) == {"payments"}
+    assert "acknowledged" in answer["text"]  # the text says what happened, and the headline
+    assert "Savings you can act on · payments" in answer["text"]
+
+
+def test_a_forged_namespace_in_a_button_shows_nothing_outside_the_clickers_scope(
+    world: World,
+) -> None:
+    rec_id, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
+    forged = f"{value}::search"  # Alice may not see `search`
+    answer = _answer(world, click(world, ALICE, "rec_snooze_7", forged))
+    assert _state(world, rec_id).status == "snoozed"
+    assert [item[0] for item in rec_items(answer)] == [rec_id]  # only the change, on top
+    assert "Nothing to recommend in what you can see" in all_text(answer)
+
+
+def test_recs_with_a_profile_sizes_with_it_and_its_buttons_act_on_that_sizing(
+    world: World,
+) -> None:
+    default = find_rec(world.ask("recs ns payments", ALICE), FRAUD)
+    listing = world.ask("recs ns payments profile high-availability", ALICE)
+    rec_id, value, text = find_rec(listing, FRAUD)
+    assert rec_id == default[0]  # the same recommendation…
+    assert text != default[2]  # …sized otherwise
+    assert "sizing profile: high-availability, target utilization 50%" in all_text(listing)
+    before = len(world.slack.calls_to("views.open"))
+    click(world, ALICE, "rec_details", value, wait=False)
+    view = world.slack.wait_for("views.open", before + 1, 10)[-1].params["view"]
+    details = "\n".join(texts(view))
+    assert "*Sizing profile:* high-availability, target utilization 50%" in details
+    assert "*Confidence:* high: 14 day(s) of history" in details
+    answer = _answer(world, click(world, ALICE, "rec_ack", value))  # not stale: same profile
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(answer["blocks"])
+    assert _state(world, rec_id).status == "acknowledged"
+    assert answer["blocks"][0]["text"]["text"] == "Savings you can act on · payments"
+
+
+def test_an_unknown_profile_gets_one_line_with_the_choices(world: World) -> None:
+    reply = world.ask("recs profile yolo", ALICE)
+    assert "development, production, high-availability" in all_text(reply)
+
+
+def test_details_of_the_default_rule_name_the_profile_and_the_confidence(world: World) -> None:
+    _, value, _ = find_rec(world.ask("recs", ALICE), FRAUD)
+    before = len(world.slack.calls_to("views.open"))
+    click(world, ALICE, "rec_details", value, wait=False)
+    view = world.slack.wait_for("views.open", before + 1, 10)[-1].params["view"]
+    details = "\n".join(texts(view))
+    assert "*Sizing profile:* default (CPU p95, memory peak + 15 %)" in details
+    assert "*Confidence:* high" in details
+
+
 # --- realized savings --------------------------------------------------------------------------
 class RequestsDrop:
     """OpenCost answers in which one container's requests fall to given values from a date on

@@ -112,6 +112,7 @@ class Workspace:
             "chat.update": self.chat_update,
             "chat.delete": self.chat_delete,
             "conversations.history": self.conversations_history,
+            "conversations.open": self.conversations_open,
             "views.open": self.views_open,
             "views.push": self.views_open,
             "views.update": self.views_update,
@@ -122,7 +123,6 @@ class Workspace:
             "files.getUploadURLExternal": self.files_get_upload_url,
             "files.completeUploadExternal": self.files_complete_upload,
             "files.info": self.files_info,
-            "conversations.open": self.conversations_open,
             "apps.connections.open": self.apps_connections_open,
         }
 

@@ -69,6 +69,7 @@ class Trend(_Command, frozen=True, kw_only=True):
 class Recommendations(_Command, frozen=True, kw_only=True):
     namespace: str | None = None
     include_all: bool = False  # also acknowledged, snoozed and dismissed ones
+    profile: str | None = None  # a sizing profile (services.recommendations.models.PROFILES)
 
 
 class Whoami(_Command, frozen=True, kw_only=True):
@@ -119,8 +120,18 @@ class BudgetRemove(_Command, frozen=True, kw_only=True):
     budget_id: str
 
 
+# The cost questions whose answers are tables, and so can be exported (`… csv`).
+TableQuestion: TypeAlias = Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend
+
+
+class CsvExport(_Command, frozen=True, kw_only=True):
+    """A cost question with `csv` at the end: its table goes to the asker's DM as a file."""
+
+    question: TableQuestion
+
+
 Command: TypeAlias = (
     Help | Summary | NamespaceQuery | Top | LabelQuery | Compare | Trend | Recommendations
     | WorkloadQuery | Whoami | Audit | DigestSubscribe | DigestList | DigestUnsubscribe
-    | DigestPreview | BudgetSet | BudgetList | BudgetRemove
+    | DigestPreview | BudgetSet | BudgetList | BudgetRemove | CsvExport
 )  # fmt: skip

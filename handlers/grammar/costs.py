@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from handlers.grammar.commands import (
     Command,
     Compare,
+    CsvExport,
     Dimension,
     LabelQuery,
     NamespaceQuery,
@@ -33,6 +34,7 @@ from handlers.grammar.values import (
 )
 from services.costs.views import Focus  # one Focus, the services' (grammar may import them)
 from services.costs.windows import TimeRange, looks_like_window
+from services.recommendations.models import PROFILES
 
 
 @dataclass
@@ -189,12 +191,13 @@ def parse_recommendations(words: Words) -> Command:
         )
     if parts.label is not None or parts.cluster is not None or parts.vs_previous:
         raise fail("recommendations", "Recommendations can be narrowed to a namespace only.")
-    bare = parts.bare[1:] if [w.lower() for w in parts.bare[:1]] == ["for"] else parts.bare
+    words_ = parts.bare[1:] if [w.lower() for w in parts.bare[:1]] == ["for"] else parts.bare
+    bare, profile = _profile(words_)
     for word in bare:  # `recs for payments` as well as `recs payments`
         if parts.namespace is not None:
-            raise stray("recommendations", word, ("namespace", "all"))
+            raise stray("recommendations", word, ("namespace", "all", "profile"))
         _set_namespace("recommendations", parts, word)
-    return Recommendations(namespace=parts.namespace, include_all=parts.everything)
+    return Recommendations(namespace=parts.namespace, include_all=parts.everything, profile=profile)
 
 
 def parse_workload(words: Words) -> Command:
@@ -219,3 +222,24 @@ def parse_workload(words: Words) -> Command:
         name=workload_name("workload", name),
         window=words.window(parts.window),
     )
+
+
+def csv_export(question: Command) -> Command:
+    """`… csv`: only a cost table can be exported."""
+    if not isinstance(question, (Summary, NamespaceQuery, Top, LabelQuery, Compare, Trend)):
+        raise fail("csv", "Only cost tables export as CSV, e.g. `/cost top 20 by controller csv`.")
+    return CsvExport(question=question)
+
+
+def _profile(bare: list[str]) -> tuple[list[str], str | None]:
+    """`profile NAME` among the bare words: a Kubecost-compatible sizing profile."""
+    if "profile" not in (word.lower() for word in bare):
+        return bare, None
+    at = [word.lower() for word in bare].index("profile")
+    choices = ", ".join(PROFILES)
+    if at + 1 >= len(bare):
+        raise fail("recommendations", f"Which profile? One of {choices}.")
+    name = bare[at + 1].lower()
+    if name not in PROFILES:
+        raise fail("recommendations", f"Unknown profile; choose one of {choices}.")
+    return bare[:at] + bare[at + 2 :], name

@@ -11,6 +11,7 @@ from datetime import datetime
 from handlers.grammar.budgets import parse_budget
 from handlers.grammar.commands import BudgetList, Command, DigestList, Help
 from handlers.grammar.costs import (
+    csv_export,
     parse_focused,
     parse_recommendations,
     parse_top,
@@ -26,7 +27,13 @@ from services.costs.windows import looks_like_window
 def parse(text: str, now: datetime, tz: str = "UTC") -> Command:
     """The command in `text` (what follows `/cost`), windows resolved against `now` in local
     days of `tz` (the asker's zone; a `tz ZONE` option in the text wins)."""
-    words = Words(tokens(text), now, tz)
+    found = tokens(text)
+    if len(found) > 1 and found[-1].lower() == "csv":  # "top 20 by controller csv"
+        return csv_export(_parse(Words(found[:-1], now, tz)))
+    return _parse(Words(found, now, tz))
+
+
+def _parse(words: Words) -> Command:
     while words.peek() in ("/cost", "cost"):  # pasted with the command, or typed out of habit
         words.take()
     first = words.peek()

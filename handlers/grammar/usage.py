@@ -26,7 +26,7 @@ _USAGE: dict[str, tuple[str, ...]] = {
         " /cost workload payments/payments-api 30d",
     ),
     "recommendations": (
-        "/cost recommendations [namespace NAME] [all]  savings to act on (recs, savings)",
+        "/cost recommendations [namespace NAME] [all] [profile P]  savings to act on (recs)",
     ),
     "digest": (
         '/cost digest subscribe [daily | weekly DAY] [at HH:MM] [tz ZONE] [cron "..."]',
@@ -38,6 +38,7 @@ _USAGE: dict[str, tuple[str, ...]] = {
         "/cost budget set namespace NAME 1500/month  (or label KEY=VALUE, or cluster [NAME])",
         "/cost budget list  |  budget remove ID",
     ),
+    "csv": ("/cost QUESTION csv  a cost table as a CSV file in your DMs: /cost top 20 csv",),
     "whoami": ("/cost whoami  your Kubernetes identity and what you may see",),
     "audit": ("/cost audit [N]  the last N audit events (admins)",),
     "window": (

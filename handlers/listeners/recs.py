@@ -23,18 +23,22 @@ from handlers.deps import Deps
 from handlers.errors import words_for
 from handlers.listeners.home import publish_home
 from handlers.render.blocks import Block, section
-from handlers.render.fit import fit
+from handlers.render.fit import fit, message_text_fallback
 from handlers.render.mrkdwn import escape
 from handlers.render.recs import (
     ACK,
     DETAILS,
     DISMISS,
     DISMISS_MODAL,
+    LIST_SAVINGS,
+    NO_CONTEXT,
     SNOOZE_7,
     SNOOZE_30,
+    ListContext,
     details_view,
     dismiss_view,
     item_blocks,
+    parse_context,
     parse_value,
     render_board,
     replace_item,
@@ -77,7 +81,7 @@ async def recommendations(cmd: grammar.Recommendations, deps: Deps, asker: Asker
     # Refused like every cost answer when the asker may see no namespace (over the window
     # recommendations read), before any recommendation is computed.
     await answer_scope(deps, asker, parse_window(DEFAULT_WINDOW, deps.clock.now()))
-    board = await actions.board(asker.identity, cmd.namespace, cmd.include_all)
+    board = await actions.board(asker.identity, cmd.namespace, cmd.include_all, profile=cmd.profile)
     return render_board(board, deps.currency, cmd.namespace)
 
 
@@ -100,10 +104,12 @@ SNOOZE_BUTTONS = {SNOOZE_7: 7, SNOOZE_30: 30}
 async def act(deps: Deps, who: Clicker, value: str, action_id: str) -> ActionResult:
     """The service call a state button stands for (every rule is the service's)."""
     rec_id, version = parse_value(value)
+    profile = parse_context(value).profile
     service = actions_of(deps)
     if action_id in SNOOZE_BUTTONS:
-        return await service.snooze(who.identity, rec_id, version, SNOOZE_BUTTONS[action_id])
-    return await service.acknowledge(who.identity, rec_id, version)
+        days = SNOOZE_BUTTONS[action_id]
+        return await service.snooze(who.identity, rec_id, version, days, profile=profile)
+    return await service.acknowledge(who.identity, rec_id, version, profile=profile)
 
 
 # --- listeners ---------------------------------------------------------------------------------
@@ -145,9 +151,35 @@ def _value(body: dict[str, Any]) -> str:
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
+    _register_list_button(app, deps)
     _register_state_buttons(app, deps)
     _register_dismiss(app, deps)
     _register_details(app, deps)
+
+
+def _register_list_button(app: AsyncApp, deps: Deps) -> None:
+    @app.action(LIST_SAVINGS)
+    async def on_list(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        context: dict[str, Any],
+    ) -> None:
+        """ "List them" under a cost answer: the `recs` list for the clicker, in their scope."""
+        await ack()
+        who = Clicker.of(body, context)
+        asker = Asker(who.identity, who.user_id, "", _value(body)[:200])
+        try:
+            cmd = grammar.parse(asker.text, deps.clock.now())
+            if not isinstance(cmd, grammar.Recommendations):  # the value is the clicker's to edit
+                raise UserInputError("That button only lists recommendations.")
+            reply = await recommendations(cmd, deps, asker)
+        except CostbotError as error:
+            await respond(text=words_for(error), response_type="ephemeral", replace_original=False)
+            return
+        await respond(
+            text=reply.text, blocks=reply.blocks, response_type="ephemeral", replace_original=False
+        )
 
 
 def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:
@@ -170,7 +202,7 @@ def _register_state_buttons(app: AsyncApp, deps: Deps) -> None:
             await where.refuse(error)
             return
         original = list((body.get("message") or {}).get("blocks") or [])
-        await _show_change(where, original, done.rec, done.state)
+        await _show_change(where, original, done.rec, done.state, parse_context(_value(body)))
 
     for action_id in (ACK, SNOOZE_7, SNOOZE_30):
         app.action(action_id)(on_button)
@@ -188,7 +220,11 @@ def _register_dismiss(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = Surface.of(deps, body, context, client, respond)
         try:
-            rec = await actions_of(deps).authorize(where.who.identity, parse_value(_value(body))[0])
+            rec = await actions_of(deps).authorize(
+                where.who.identity,
+                parse_value(_value(body))[0],
+                profile=parse_context(_value(body)).profile,
+            )
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -253,14 +289,18 @@ async def _dismiss(
     response_url kept in the modal) or the App Home."""
     url = meta.get("response_url", "")
     where = Surface(deps, who, client, respond, bool(meta.get("home")) or not url)
-    rec_id, version = parse_value(meta.get("value", ""))
+    value = str(meta.get("value", ""))
+    rec_id, version = parse_value(value)
+    listed = parse_context(value)
     try:
-        done = await actions_of(deps).dismiss(who.identity, rec_id, version, reason)
+        done = await actions_of(deps).dismiss(
+            who.identity, rec_id, version, reason, profile=listed.profile
+        )
     except CostbotError as error:
         log.info("recommendation.dismiss_refused", error=type(error).__name__)
         await where.refuse(error)
         return
-    await _show_change(where, [], done.rec, done.state)
+    await _show_change(where, [], done.rec, done.state, listed)
 
 
 def _register_details(app: AsyncApp, deps: Deps) -> None:
@@ -275,8 +315,9 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
         await ack()
         where = Surface.of(deps, body, context, client, respond)
         rec_id, _ = parse_value(_value(body))
+        profile = parse_context(_value(body)).profile
         try:
-            rec = await actions_of(deps).find(where.who.identity, rec_id)
+            rec = await actions_of(deps).find(where.who.identity, rec_id, profile=profile)
         except CostbotError as error:
             await where.refuse(error)
             return
@@ -285,21 +326,30 @@ def _register_details(app: AsyncApp, deps: Deps) -> None:
 
 
 async def _show_change(
-    where: Surface, original: list[Block], rec: Recommendation, state: RecState
+    where: Surface,
+    original: list[Block],
+    rec: Recommendation,
+    state: RecState,
+    listed: ListContext = NO_CONTEXT,
 ) -> None:
     """The clicked message with this item in its new state; ephemeral messages carry no
-    blocks, so those are re-rendered for the clicker with the change on top."""
+    blocks, so those are re-rendered for the clicker with the change on top, with the list's
+    own filter and profile (from the button), within the clicker's scope."""
     deps, who = where.deps, where.who
     if where.home or where.respond is None:
         await where.republish(item_blocks(rec, state, deps.currency)[0]["text"]["text"])
         return
+    change = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
     if original:
-        blocks = replace_item(original, rec, state, deps.currency)
+        blocks = replace_item(original, rec, state, deps.currency, listed)
+        # What changed, then what the message is (its header and headline).
+        text = f"{change}. " + message_text_fallback(blocks[:2]).replace("\n", " ")
     else:
-        reply = render_board(await actions_of(deps).board(who.identity), deps.currency)
-        changed = item_blocks(rec, state, deps.currency)[0]
+        board = await actions_of(deps).board(who.identity, listed.namespace, profile=listed.profile)
+        reply = render_board(board, deps.currency, listed.namespace, listed)
+        changed = item_blocks(rec, state, deps.currency, listed)[0]
         blocks = fit([reply.blocks[0], changed, *reply.blocks[1:]])
-    text = f"{escape(rec.title)}: {escape(state.status)}"  # a notification is mrkdwn too
+        text = f"{change}. {reply.text}"
     await where.respond(blocks=blocks, text=text, replace_original=True)
 
 
@@ -310,9 +360,13 @@ async def _show_current(where: Surface, value: str, error: StaleAction) -> None:
         return
     blocks: list[Block] = [section(words_for(error))]
     try:
-        rec, state = await actions_of(deps).current(who.identity, parse_value(value)[0])
+        listed = parse_context(value)
+        rec, state = await actions_of(deps).current(
+            who.identity, parse_value(value)[0], profile=listed.profile
+        )
     except NotAllowed:  # gone (or hidden) since: the notice alone
-        pass
+        text = words_for(error)
     else:
-        blocks += item_blocks(rec, state, deps.currency)
-    await where.respond(blocks=blocks, text="This recommendation changed", replace_original=False)
+        blocks += item_blocks(rec, state, deps.currency, listed)
+        text = message_text_fallback(blocks)
+    await where.respond(blocks=blocks, text=text, replace_original=False)

@@ -9,8 +9,10 @@ import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from handlers.render.blocks import Block, divider, header, section
+from handlers.render.blocks import Block, context, divider, header, section
 from handlers.render.format import (
+    EFFICIENCY_NOTE,
+    IDLE_NOTE,
     NAME_WIDTH,
     PATH_WIDTH,
     change_arrow,
@@ -20,6 +22,7 @@ from handlers.render.format import (
     fit_name,
     fit_path,
     money,
+    moved,
     pct,
 )
 from handlers.render.mrkdwn import escape
@@ -50,6 +53,13 @@ BAR_WIDTH = 10  # characters of the longest bar: day, bar and cost fit a phone's
 SPARK_WIDTH = 31
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _SPARKS = "▁▂▃▄▅▆▇█"
+
+CSV = "csv"  # Reply.extra key: the answer's table with whole names and unrounded figures
+
+
+def _num(value: float | None, places: int = 2) -> str:
+    """A figure for a CSV cell: plain digits, no currency sign; empty when unknown."""
+    return "" if value is None else f"{value:.{places}f}"
 
 
 def _period(period: TimeRange, now: datetime) -> str:
@@ -107,6 +117,7 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
         header(f"Cost summary · {s.window.label}"),
         section(_headline(s.total, s.window, now, currency, s.coverage)),
         *([section(facts)] if facts else []),  # nothing elapsed yet, nothing visible: no facts
+        *_explained(s.efficiency is not None, bool(idle)),
     ]
     if rows:
         title = f"*Top namespaces* (of {s.namespace_count})"
@@ -114,7 +125,10 @@ def render_summary(s: Summary, now: datetime, currency: str, command: str) -> Re
     else:
         blocks.append(section("No cost recorded in namespaces you can see for this period."))
     blocks += [provenance_block(s.provenance, s.clusters), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["namespace", "cost", "share"]] + [
+        [i.name, _num(i.cost), _num(i.share, 4)] for i in s.top_namespaces
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, command: str) -> Reply:
@@ -133,6 +147,7 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
                 _run_rate(b.run_rate_monthly, currency), efficiency(b.efficiency), f"{b.pods} pods"
             )
         ),
+        *_explained(b.efficiency is not None or bool(b.workloads), False),
     ]
     if workloads:
         blocks.append(
@@ -141,7 +156,17 @@ def render_namespace(b: NamespaceBreakdown, now: datetime, currency: str, comman
     if resources:
         blocks.append(section("*By resource*\n" + table([["resource", "cost"], *resources], "lr")))
     blocks += [provenance_block(b.provenance, b.clusters), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "workload", "cost", "efficiency"]] + [
+        [w.cluster, w.name, _num(w.cost), _num(w.efficiency, 4)] for w in b.workloads
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
+
+
+def _explained(efficiency_shown: bool, idle_shown: bool) -> list[Block]:
+    """One line that says what efficiency and idle mean, where they appear."""
+    notes = [EFFICIENCY_NOTE if efficiency_shown else "", IDLE_NOTE if idle_shown else ""]
+    shown = [n for n in notes if n]
+    return [context(" · ".join(shown))] if shown else []
 
 
 def _workload_cells(w: Workload, several: bool, currency: str) -> list[str]:
@@ -169,6 +194,7 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     blocks: list[Block] = [
         header(title),
         section(_headline(t.total, t.window, now, currency, t.coverage) + " in total"),
+        *_explained(False, any(item.name == "__idle__" for item in t.items)),
     ]
     if rows:
         head = [t.dimension, "cost", "share"]
@@ -177,7 +203,10 @@ def render_top(t: TopList, now: datetime, currency: str, command: str) -> Reply:
     else:
         blocks.append(section("Nothing to rank in what you can see for this period."))
     blocks += [provenance_block(t.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "namespace", t.dimension, "cost", "share"]] + [
+        [i.cluster, i.namespace, i.name, _num(i.cost), _num(i.share, 4)] for i in t.items
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) -> Reply:
@@ -205,7 +234,10 @@ def render_label(b: LabelBreakdown, now: datetime, currency: str, command: str) 
     if ctl_rows:
         blocks.append(top_rows("*By workload*", ["workload", "cost"], "lr", ctl_rows, currency))
     blocks += [provenance_block(b.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [["cluster", "namespace", "workload", "cost"]] + [
+        [c.cluster, c.namespace, c.name, _num(c.cost)] for c in b.by_controller
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 MOVERS = 8
@@ -240,10 +272,11 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         ),
     ]
     head = [c.dimension, "now", "Δ", "Δ%"]
-    if c.up:
-        blocks.append(_movers("*Up*", head, c.up, currency))
-    if c.down:
-        blocks.append(_movers("*Down*", head, c.down, currency))
+    up, down = [m for m in c.up if moved(m.delta)], [m for m in c.down if moved(m.delta)]
+    if up:
+        blocks.append(_movers("*Up*", head, up, currency))
+    if down:
+        blocks.append(_movers("*Down*", head, down, currency))
     if c.new:
         names = ", ".join(escape(m.name) for m in c.new[:10])
         blocks.append(section(f"*New:* {names}" + _extra(len(c.new) - 10)))
@@ -251,7 +284,11 @@ def render_compare(c: Comparison, now: datetime, currency: str, command: str) ->
         names = ", ".join(escape(m.name) for m in c.gone[:10])
         blocks.append(section(f"*Gone:* {names}" + _extra(len(c.gone) - 10)))
     blocks += [provenance_block(c.provenance), share_actions(command)]
-    return Reply(blocks).finished()
+    table_csv = [[c.dimension, "before", "now", "change", "change_pct"]] + [
+        [m.name, _num(m.before), _num(m.after), _num(m.delta), _num(m.delta_pct)]
+        for m in [*c.up, *c.down, *c.new, *c.gone]
+    ]
+    return Reply(blocks, extra={CSV: table_csv}).finished()
 
 
 def _extra(count: int) -> str:
@@ -291,6 +328,9 @@ def render_trend(t: Trend, now: datetime, currency: str, command: str) -> Reply:
     demo = " · demo data" if t.provenance.demo else ""  # a chart can travel without its message
     title = f"Daily spend{_focus_text(t.focus)} ({t.window.label}){demo}"
     reply = Reply(blocks, chart_title=title)
+    reply.extra[CSV] = [["day", "cost", "partial"]] + [
+        [p.day.isoformat(), _num(p.cost), "yes" if p.partial else ""] for p in t.points
+    ]
     reply.extra["chart"] = {
         "subtitle": chart_subtitle(t, now, currency),
         "partial_days": [p.day for p in t.points if p.partial],

@@ -12,18 +12,29 @@ from zoneinfo import ZoneInfo
 
 from handlers.render.blocks import Block, actions, button, context, header, image, section
 from handlers.render.fit import fit, message_text_fallback
-from handlers.render.format import change_arrow, change_pct, efficiency, fit_name, money, pct
+from handlers.render.format import (
+    EFFICIENCY_NOTE,
+    IDLE_NOTE,
+    change_arrow,
+    change_pct,
+    efficiency,
+    fit_name,
+    money,
+    moved,
+    pct,
+)
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import provenance_line
 from handlers.render.tables import table
 from services.costs.service import Mover
 from services.costs.windows import TimeRange
 from services.digests.alerts import BudgetAlert
+from services.digests.budgets import BudgetStatus
 from services.digests.content import DigestData, Rendered
 from services.digests.models import Budget, RunRecord, Subscription
 
 ACK_ACTION = "alert_ack"
-NAME_WIDTH = 26
+NAME_WIDTH = 60
 _FREQUENCY = {"daily": "Daily", "weekly": "Weekly", "cron": "Scheduled"}
 ChartFn = Callable[..., bytes]
 
@@ -47,13 +58,16 @@ class DigestBlocks:
             header(f"{_FREQUENCY[sub.frequency]} cost digest · {_span(d)}{late}"),
             section(f"{headline} before ({change})\nScope: {scope_text(sub)}"),
         ]
-        if d.top:
+        if len(d.top) > 1:  # one namespace at 100 % says nothing the headline did not
             rows = [[_name(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
             grid = table([["namespace", "cost", "share"], *rows], "lrr")
             blocks.append(section("*Top namespaces*\n" + grid))
         facts = [efficiency(d.efficiency), _idle(d, cur), _recs_line(d, cur)]
         if any(facts):
             blocks.append(section(" · ".join(f for f in facts if f)))
+            notes = [EFFICIENCY_NOTE if facts[0] else "", IDLE_NOTE if facts[1] else ""]
+            if any(notes):
+                blocks.append(context(" · ".join(n for n in notes if n)))
         blocks += [section(note) for note in _notices(d)]
         blocks.append(context(*_footer(d), "Movers, savings and the chart are in the thread."))
         return _rendered(blocks)
@@ -62,7 +76,8 @@ class DigestBlocks:
         cur = self._currency
         blocks: list[Block] = [section(f"*Details* · {_span(d)} vs {_period(d.previous, d)}")]
         head = ["namespace", "now", "Δ", "Δ%"]
-        for title, movers in (("Up", d.up), ("Down", d.down)):
+        for title, all_movers in (("Up", d.up), ("Down", d.down)):
+            movers = [m for m in all_movers if moved(m.delta)]
             if movers:
                 grid = table([head, *_movers(movers, cur)], "lrrr")
                 blocks.append(section(f"*{title}*\n{grid}"))
@@ -193,6 +208,17 @@ def budget_target(b: Budget) -> str:
     if b.kind == "label":
         return f"label `{escape(b.target)}`"
     return f"cluster `{escape(b.target)}`" if b.target else "the whole cluster"
+
+
+def budget_spend_line(status: BudgetStatus, currency: str) -> str:
+    """`$612.40 so far this month (41% of budget) · forecast $1,480.00`, and a line break; nothing
+    when the viewer may not see the budget's target."""
+    if status.month_to_date is None:
+        return ""
+    used = f" ({status.used:.0%} of budget)" if status.used is not None else ""
+    ahead = f" · forecast {money(status.forecast, currency)}" if status.forecast is not None else ""
+    warn = " :warning:" if (status.forecast or 0.0) > status.budget.amount else ""
+    return f"{money(status.month_to_date, currency)} so far this month{used}{ahead}{warn}\n"
 
 
 def acknowledged(blocks: Sequence[Block], user_id: str) -> list[Block]:

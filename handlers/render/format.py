@@ -11,8 +11,10 @@ import math
 from handlers.render.mrkdwn import ELLIPSIS, clip
 
 MINUS = "−"  # U+2212: lines up with digits, unlike "-"
-NAME_WIDTH = 28
-PATH_WIDTH = 34
+# A name column in a ``` table inside a section: Slack wraps a section at about 60 monospace
+# characters on desktop, so names get that much before they are cut (the figures follow).
+NAME_WIDTH = 60
+PATH_WIDTH = 60
 PREFIX_KEEP = 12  # characters of `cluster/namespace` kept however long the name is
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _ZERO_DECIMAL = {"JPY"}  # no minor unit in use
@@ -60,6 +62,17 @@ def change_arrow(delta: float) -> str:
 def efficiency(value: float | None) -> str:
     """`efficiency 73%` from a 0–1 ratio, or nothing when it is unknown."""
     return f"efficiency {value * 100:.0f}%" if value is not None else ""
+
+
+# One line each, shown wherever the figure appears, so nobody has to guess what it means.
+EFFICIENCY_NOTE = "efficiency = CPU and memory used ÷ requested, weighted by cost"
+IDLE_NOTE = "idle (`__idle__`) = node capacity nobody requested"
+
+
+def moved(delta: float) -> bool:
+    """Whether a change shows as at least a cent: `$0.00 0.0 %` is not a mover. (The 1e-9
+    absorbs float noise: OpenCost's figures have 5 decimals, so a half cent is exact.)"""
+    return abs(delta) >= 0.005 - 1e-9
 
 
 def fit_name(text: str, width: int = NAME_WIDTH) -> str:

@@ -4,14 +4,15 @@ the evidence modal and the dismiss modal."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from handlers.render.blocks import Block, actions, button, context, divider, header, section
 from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply, provenance_line
+from services.recommendations.actions import OpenSavings
 from services.recommendations.board import Board
-from services.recommendations.models import MIB, Recommendation, RecState
+from services.recommendations.models import MIB, PROFILES, Recommendation, RecState
 
 ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
     "rec_ack",
@@ -22,18 +23,43 @@ ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS = (
 )
 REC_ACTIONS = (ACK, SNOOZE_7, SNOOZE_30, DISMISS, DETAILS)
 DISMISS_MODAL = "rec_dismiss_modal"
+LIST_SAVINGS = "rec_list"  # "List them" under a cost answer; its value is the `recs` command
 SHOWN = 15  # savings items in one list; more are summarized
 RISKS_SHOWN = 5
 STATUS_ICON = {"acknowledged": "✅", "snoozed": ":zzz:", "dismissed": ":wastebasket:", "open": ""}
 
 
-def button_value(rec: Recommendation) -> str:
-    return f"{rec.id}:{rec.version}"
+class ListContext(NamedTuple):
+    """What the list a button sits in was filtered and sized with, carried in the button's
+    value so the refreshed list after a click is the same list. The clicker's own scope is
+    applied again on every refresh, so a forged namespace shows nothing it could not see."""
+
+    namespace: str | None = None
+    profile: str | None = None
+
+
+NO_CONTEXT = ListContext()
+
+
+def button_value(rec: Recommendation, where: ListContext = NO_CONTEXT) -> str:
+    """`id:version`, then `:profile:namespace` when the list was filtered or profiled."""
+    base = f"{rec.id}:{rec.version}"
+    if where == NO_CONTEXT:
+        return base
+    return f"{base}:{where.profile or ''}:{where.namespace or ''}"
 
 
 def parse_value(value: str) -> tuple[str, str]:
-    rec_id, _, version = value.partition(":")
-    return rec_id, version
+    rec_id, _, rest = value.partition(":")
+    return rec_id, rest.partition(":")[0]
+
+
+def parse_context(value: str) -> ListContext:
+    """The list context of a button value (empty for values written without one)."""
+    parts = value.split(":", 3)
+    if len(parts) < 4:
+        return NO_CONTEXT
+    return ListContext(namespace=parts[3][:63] or None, profile=parts[2][:40] or None)
 
 
 def _cpu(cores: float | None) -> str:
@@ -73,20 +99,28 @@ def status_line(state: RecState) -> str:
     return f"{STATUS_ICON[state.status]} {state.status.capitalize()}{who}{when}{extra}"
 
 
-def item_blocks(rec: Recommendation, state: RecState, currency: str) -> list[Block]:
+def _amount(rec: Recommendation, currency: str) -> str:
+    """How much, or why there is no amount: risks and minimums claim no savings."""
+    if rec.category == "risk":
+        return f":warning: *risk* — {escape(rec.risk_note or 'under-requested')}"
+    if rec.category == "minimum":
+        note = rec.minimum_note or "requests below the minimum we recommend"
+        return f":arrow_up: *below the minimum we recommend* — {escape(note)}"
+    return f"*{money(rec.monthly_savings, currency)}/month*"
+
+
+def item_blocks(
+    rec: Recommendation, state: RecState, currency: str, where: ListContext = NO_CONTEXT
+) -> list[Block]:
     """A section (what, how much, status) and, while it is open, the action buttons."""
-    amount = (
-        f":warning: *risk* — {escape(rec.risk_note or 'under-requested')}"
-        if rec.risk
-        else f"*{money(rec.monthly_savings, currency)}/month*"
-    )
+    amount = _amount(rec, currency)
     tags = " · HPA-aware" if rec.evidence.hpa else ""
     lines = [f"{amount} · {what(rec)}{tags}"]
     status = status_line(state)
     if status:
         lines.append(status)
     blocks: list[Block] = [section("\n".join(lines), block_id=f"rec:{rec.id}:s")]
-    value = button_value(rec)
+    value = button_value(rec, where)
     if state.status == "open":
         blocks.append(
             actions(
@@ -104,10 +138,14 @@ def item_blocks(rec: Recommendation, state: RecState, currency: str) -> list[Blo
 
 
 def replace_item(
-    blocks: list[Block], rec: Recommendation, state: RecState, currency: str
+    blocks: list[Block],
+    rec: Recommendation,
+    state: RecState,
+    currency: str,
+    where: ListContext = NO_CONTEXT,
 ) -> list[Block]:
     """The same message with this recommendation's two blocks swapped for their new state."""
-    fresh = item_blocks(rec, state, currency)
+    fresh = item_blocks(rec, state, currency, where)
     out: list[Block] = []
     for block in blocks:
         block_id = str(block.get("block_id", ""))
@@ -143,11 +181,13 @@ def details_view(rec: Recommendation, currency: str, now: datetime) -> dict[str,
         ),
         ("Unit prices", _prices(ev.cpu_unit_price, ev.ram_unit_price, currency)),
         ("Average pods", f"{ev.avg_pods:.1f}" if ev.avg_pods is not None else "–"),
+        ("Sizing profile", profile_text(ev.profile, ev.target_utilization)),
+        ("Confidence", confidence_text(ev.confidence, ev.history_days, ev.confidence_factor)),
     ]
     rows = "\n".join(f"*{name}:* {escape(value)}" for name, value in facts)
     blocks: list[Block] = [
         header(rec.title[:140] or "Recommendation"),
-        section(what(rec) + f"\n*Savings:* {money(rec.monthly_savings, currency)}/month"),
+        section(what(rec) + "\n" + _outcome(rec, currency)),
         section(rows),
     ]
     if ev.notes:
@@ -168,6 +208,29 @@ def details_view(rec: Recommendation, currency: str, now: datetime) -> dict[str,
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": blocks,
     }
+
+
+def profile_text(profile: str, target: float | None) -> str:
+    if not profile:
+        return "default (CPU p95, memory peak + 15 %)"
+    shown = f", target utilization {target:.0%}" if target is not None else ""
+    return f"{profile}{shown}"
+
+
+def confidence_text(level: str, days: int, factor: float | None) -> str:
+    """e.g. "low: 4 days of history, requests widened ×1.17" (formula in the docs)."""
+    if not level:
+        return "–"
+    widened = f", requests widened ×{factor:.2f}" if factor and factor > 1.0 else ""
+    return f"{level}: {days} day(s) of history{widened}"
+
+
+def _outcome(rec: Recommendation, currency: str) -> str:
+    if rec.category == "risk":
+        return f"*Risk:* {escape(rec.risk_note)} (no savings claimed)"
+    if rec.category == "minimum":
+        return f"*Below the minimum we recommend:* {escape(rec.minimum_note)} (no savings claimed)"
+    return f"*Savings:* {money(rec.monthly_savings, currency)}/month"
 
 
 def _prices(cpu: float | None, ram: float | None, currency: str) -> str:
@@ -205,26 +268,75 @@ def dismiss_view(rec: Recommendation, private_metadata: str) -> dict[str, Any]:
     }
 
 
+# --- the open savings under a cost answer -----------------------------------------------------
+def with_savings(
+    reply: Reply, savings: OpenSavings | None, currency: str, namespace: str | None = None
+) -> Reply:
+    """The cost answer ending with its open savings ("3 open recommendations · $412.00/month")
+    and a button that lists them; placed before the provenance line and the Share button."""
+    if savings is None:
+        return reply
+    where = f" in `{escape(namespace)}`" if namespace else ""
+    if savings.count:
+        noun = "recommendation" if savings.count == 1 else "recommendations"
+        line = (
+            f":bulb: *{savings.count} open {noun}*{where} · "
+            f"*{money(savings.monthly, currency)}/month* to save"
+        )
+    else:
+        line = f":sparkles: No open recommendations{where}."
+    command = f"recs ns {namespace}" if namespace else "recs"
+    listing = button("List them", LIST_SAVINGS, command)
+    blocks = list(reply.blocks)
+    last = blocks[-1] if blocks else {}
+    if len(blocks) >= 2 and last.get("type") == "actions" and last.get("block_id") == "share":
+        # Next to Share, in the same block: a shared copy drops both (the buttons are personal).
+        buttons = [*(last.get("elements") or []), listing] if savings.count else last["elements"]
+        reply.blocks = [*blocks[:-2], section(line), blocks[-2], {**last, "elements": buttons}]
+    else:
+        extra = [actions(listing, block_id="savings")] if savings.count else []
+        reply.blocks = [*blocks, section(line), *extra]
+    reply.text = ""
+    return reply.finished()
+
+
 # --- the list ----------------------------------------------------------------------------------
-def render_board(board: Board, currency: str, namespace: str | None = None) -> Reply:
-    blocks: list[Block] = [
-        header("Savings you can act on" + (f" · {namespace}" if namespace else "")),
-        section(_headline(board, currency, namespace)),
-    ]
+def render_board(
+    board: Board, currency: str, namespace: str | None = None, where: ListContext | None = None
+) -> Reply:
+    """The list: savings (best first), then risks, then raises to the recommended minimum.
+
+    Its `text` is the headline (header, total, counts), what notifications and screen readers
+    read instead of the blocks."""
+    where = where or ListContext(namespace=namespace, profile=board.profile or None)
+    title = "Savings you can act on" + (f" · {namespace}" if namespace else "")
+    headline = _headline(board, currency, namespace)
+    blocks: list[Block] = [header(title), section(headline)]
     for item in board.items[:SHOWN]:
-        blocks += item_blocks(item.rec, item.state, currency)
+        blocks += item_blocks(item.rec, item.state, currency, where)
     if len(board.items) > SHOWN:
         blocks.append(
             context(f"…and {len(board.items) - SHOWN} more; narrow with `recs namespace N`")
         )
-    for item in board.risks[:RISKS_SHOWN]:
-        blocks += item_blocks(item.rec, item.state, currency)
-    if len(board.risks) > RISKS_SHOWN:
-        blocks.append(context(f"…and {len(board.risks) - RISKS_SHOWN} more risk(s)"))
-    if not board.items and not board.risks:
+    for group, label in ((board.risks, "risk(s)"), (board.minimums, "below the minimum")):
+        for item in group[:RISKS_SHOWN]:
+            blocks += item_blocks(item.rec, item.state, currency, where)
+        if len(group) > RISKS_SHOWN:
+            blocks.append(context(f"…and {len(group) - RISKS_SHOWN} more {label}"))
+    if not board.items and not board.risks and not board.minimums:
         blocks.append(section("Nothing to recommend in what you can see. :sparkles:"))
     blocks.append(context(_provenance(board), *_notes(board)))
-    return Reply(blocks).finished()
+    return Reply(blocks, text=f"{title}: {_plain(headline)}").finished()
+
+
+def _plain(mrkdwn: str) -> str:
+    """A headline without its emphasis and emoji codes, for the message `text`."""
+    words = [w for w in mrkdwn.replace("*", "").replace("`", "").split() if not _emoji(w)]
+    return " ".join(words)
+
+
+def _emoji(word: str) -> bool:
+    return len(word) > 2 and word.startswith(":") and word.endswith(":")
 
 
 def _headline(board: Board, currency: str, namespace: str | None) -> str:
@@ -238,6 +350,8 @@ def _headline(board: Board, currency: str, namespace: str | None) -> str:
         text = f"No savings to act on{where}."
     if board.risks:
         text += f" {len(board.risks)} workload(s) look under-requested (risks below)."
+    if board.minimums:
+        text += f" {len(board.minimums)} request(s) below the minimum we recommend."
     if board.realized_monthly:
         text += (
             f"\n:moneybag: Realized so far: *{money(board.realized_monthly, currency)}/month* "
@@ -257,7 +371,7 @@ def _provenance(board: Board) -> str:
 
 
 def _notes(board: Board) -> list[str]:
-    notes = []
+    notes = [f"sizing profile: {profile_text(board.profile, PROFILES.get(board.profile))}"]
     if board.hidden:
         notes.append(
             f"{board.hidden} acknowledged/snoozed/dismissed hidden (`recs all` shows them)"

@@ -22,6 +22,7 @@ from handlers.render.blocks import Block, context, divider, section
 from handlers.render.digest import (
     ACK_ACTION,
     DigestBlocks,
+    budget_spend_line,
     budget_target,
     last_run_text,
     local_time,
@@ -154,10 +155,11 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
         where = "" if b.channel == asker.channel_id else f" · in <#{escape(b.channel)}>"
         last = last_run_text(status.last, "UTC")
         target = budget_target(b) if status.target_visible else "a namespace you can't see"
+        spend = budget_spend_line(status, deps.currency)
         blocks.append(
             section(
                 f"*`{escape(b.id)}`* {target} · {money(b.amount, deps.currency)}/month"
-                f"{where}\nlast alert {last} · by <@{escape(b.creator)}>"
+                f"{where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
             )
         )
     return Reply(blocks).finished()
@@ -193,7 +195,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         # The message is re-rendered from what the bot stored and updated where the bot posted
         # it; the payload's blocks and ts are never copied.
         if done.message is not None and done.ts:
-            text = f"Acknowledged by <@{escape(user_id)}>"
+            text = done.message.text  # the alert itself, then who acknowledged it
             await client.chat_update(
                 channel=done.channel, ts=done.ts, text=text, blocks=done.message.blocks
             )

@@ -69,6 +69,7 @@ ROUTES: dict[type[msgspec.Struct], Route] = _table(
     route(grammar.Compare, costs.compare),
     route(grammar.Trend, costs.trend),
     route(grammar.WorkloadQuery, costs.workload),
+    route(grammar.CsvExport, costs.csv_export),
     # recommendations
     route(grammar.Recommendations, recs.recommendations),
     # digests and budgets

@@ -24,6 +24,7 @@ from services.digests.alerts import (
     BASELINE_DAYS,
     BudgetAlert,
     budget_alerts,
+    forecast,
     month_start,
     spend_change,
 )
@@ -50,6 +51,17 @@ class BudgetStatus(msgspec.Struct, frozen=True):
     budget: Budget
     last: RunRecord | None
     target_visible: bool = True  # False: a namespace the viewer may not see (never named)
+    # Spend this month within the *viewer's* scope, and where it is heading (month-to-date ÷
+    # elapsed × month length); None when the viewer may not see the target.
+    month_to_date: float | None = None
+    forecast: float | None = None
+
+    @property
+    def used(self) -> float | None:
+        """Month-to-date as a fraction of the budget."""
+        if self.month_to_date is None or self.budget.amount <= 0:
+            return None
+        return self.month_to_date / self.budget.amount
 
 
 class AlertAcknowledged(msgspec.Struct, frozen=True):
@@ -139,14 +151,19 @@ class BudgetService:
         """This channel's budgets (admins: every channel's); a namespace budget's target is
         named only to a viewer who may see that namespace."""
         budgets = await self._store.budgets(None if self.is_admin(identity) else channel)
-        return [
-            BudgetStatus(
-                b,
-                await self._store.last_run("alert", b.id),
-                target_visible=await self._target_visible(identity, b),
-            )
-            for b in budgets
-        ]
+        return [await self._status(identity, b) for b in budgets]
+
+    async def _status(self, identity: Identity, budget: Budget) -> BudgetStatus:
+        visible = await self._target_visible(identity, budget)
+        last = await self._store.last_run("alert", budget.id)
+        scoped = await self._scope(budget, identity) if visible else None
+        if scoped is None:
+            return BudgetStatus(budget, last, target_visible=visible)
+        now = self._clock.now()
+        start = month_start(now).date()
+        daily = await self._daily(now, *scoped, since=month_start(now))
+        spent = math.fsum(cost for day, cost in daily if day >= start)
+        return BudgetStatus(budget, last, visible, spent, forecast(spent, now))
 
     async def remove(self, identity: Identity, channel: str, budget_id: str) -> Budget:
         """Only the budget's creator or an admin may remove it."""
@@ -254,10 +271,12 @@ class BudgetService:
             id_field="budget_id",
         )
 
-    async def _daily(self, now: datetime, scope: Scope, focus: Focus) -> list[tuple[date, float]]:
-        """Daily cost from the month's start (or 15 days back, if earlier) until now."""
+    async def _daily(
+        self, now: datetime, scope: Scope, focus: Focus, *, since: datetime | None = None
+    ) -> list[tuple[date, float]]:
+        """Daily cost from `since` (default: the month's start, or 15 days back if earlier)."""
         today = datetime.combine(now.astimezone(UTC).date(), time(0), UTC)
-        start = min(month_start(now), today - timedelta(days=BASELINE_DAYS + 1))
+        start = since or min(month_start(now), today - timedelta(days=BASELINE_DAYS + 1))
         window = TimeRange(start, max(now, start + timedelta(minutes=1)), "budget check")
         try:
             trend = await self._costs.trend(window, scope, focus)

@@ -49,6 +49,14 @@ STALE = (
 )
 
 
+class OpenSavings(msgspec.Struct, frozen=True):
+    """What is open to act on in a scope: the count of open recommendations (savings, risks and
+    minimums) and the monthly savings the open savings items add up to."""
+
+    count: int
+    monthly: float
+
+
 class ActionResult(msgspec.Struct, frozen=True):
     """A recommendation after an accepted action; `changed` is False for a repeated click."""
 
@@ -92,32 +100,53 @@ class RecommendationActions:
         return await self._access.scope(identity, present)
 
     async def board(
-        self, identity: Identity, namespace: str | None = None, include_all: bool = False
+        self,
+        identity: Identity,
+        namespace: str | None = None,
+        include_all: bool = False,
+        *,
+        profile: str | None = None,
     ) -> Board:
-        return await self._board.board(await self.scope(identity), namespace, include_all)
+        """What the identity sees, in `namespace` when given (filtered within its own scope)."""
+        scope = await self.scope(identity)
+        return await self._board.board(scope, namespace, include_all, profile=profile)
 
-    async def find(self, identity: Identity, rec_id: str) -> Recommendation:
+    async def open_savings(self, identity: Identity, namespace: str | None = None) -> OpenSavings:
+        """The open recommendations the identity may see (in `namespace`), for a cost answer's
+        closing line."""
+        board = await self.board(identity, namespace)
+        count = len(board.items) + len(board.risks) + len(board.minimums)
+        return OpenSavings(count, board.total_savings)
+
+    async def find(
+        self, identity: Identity, rec_id: str, *, profile: str | None = None
+    ) -> Recommendation:
         """The current recommendation, if the identity may see it (details, the stale view)."""
         async with self._denials(identity):
-            rec = await self._board.find(await self.scope(identity), rec_id[:ID_MAX])
+            scope = await self.scope(identity)
+            rec = await self._board.find(scope, rec_id[:ID_MAX], profile=profile)
         if rec is None:
             raise NotAllowed(UNAVAILABLE)
         return rec
 
-    async def current(self, identity: Identity, rec_id: str) -> tuple[Recommendation, RecState]:
+    async def current(
+        self, identity: Identity, rec_id: str, *, profile: str | None = None
+    ) -> tuple[Recommendation, RecState]:
         """The recommendation with its state now, if visible: what a stale click is shown."""
-        rec = await self.find(identity, rec_id)
+        rec = await self.find(identity, rec_id, profile=profile)
         return rec, await self._board.state(rec.id)
 
     # --- acting --------------------------------------------------------------------------------
-    async def authorize(self, identity: Identity, rec_id: str) -> Recommendation:
+    async def authorize(
+        self, identity: Identity, rec_id: str, *, profile: str | None = None
+    ) -> Recommendation:
         """The recommendation, if this identity may act on it (before a dismiss modal opens)."""
         rec_id = rec_id[:ID_MAX]
         async with self._denials(identity):
             if not identity.mapped:
                 await self._deny(identity, rec_id=rec_id, reason="unmapped")
                 raise Unmapped(identity.slack_user_id)
-            rec = await self._board.find(await self.scope(identity), rec_id)
+            rec = await self._board.find(await self.scope(identity), rec_id, profile=profile)
             if rec is None:
                 await self._reject(identity, rec_id, "not visible")
                 raise NotAllowed(UNAVAILABLE)
@@ -129,21 +158,36 @@ class RecommendationActions:
                 )
         return rec
 
-    async def acknowledge(self, identity: Identity, rec_id: str, version: str) -> ActionResult:
-        return await self._act(identity, rec_id, version, "acknowledge")
+    async def acknowledge(
+        self, identity: Identity, rec_id: str, version: str, *, profile: str | None = None
+    ) -> ActionResult:
+        return await self._act(identity, rec_id, version, "acknowledge", profile=profile)
 
     async def snooze(
-        self, identity: Identity, rec_id: str, version: str, days: int
+        self,
+        identity: Identity,
+        rec_id: str,
+        version: str,
+        days: int,
+        *,
+        profile: str | None = None,
     ) -> ActionResult:
         if days not in SNOOZE_DAYS:
             raise UserInputError(f"A snooze lasts {' or '.join(map(str, SNOOZE_DAYS))} days.")
         until = self._clock.now() + timedelta(days=days)
-        return await self._act(identity, rec_id, version, "snooze", until=until)
+        return await self._act(identity, rec_id, version, "snooze", until=until, profile=profile)
 
     async def dismiss(
-        self, identity: Identity, rec_id: str, version: str, reason: str
+        self,
+        identity: Identity,
+        rec_id: str,
+        version: str,
+        reason: str,
+        *,
+        profile: str | None = None,
     ) -> ActionResult:
-        return await self._act(identity, rec_id, version, "dismiss", reason=clean_reason(reason))
+        reason = clean_reason(reason)
+        return await self._act(identity, rec_id, version, "dismiss", reason=reason, profile=profile)
 
     # --- internals -----------------------------------------------------------------------------
     async def _act(
@@ -155,9 +199,12 @@ class RecommendationActions:
         *,
         until: datetime | None = None,
         reason: str = "",
+        profile: str | None = None,
     ) -> ActionResult:
-        """Re-authorize, check the version, then change the state once (atomic, idempotent)."""
-        rec = await self.authorize(identity, rec_id)
+        """Re-authorize, check the version, then change the state once (atomic, idempotent).
+
+        The version is that of the recommendation sized with the `profile` the actor saw."""
+        rec = await self.authorize(identity, rec_id, profile=profile)
         if version != rec.version:
             await self._reject(identity, rec.id, "stale version")
             raise StaleAction(STALE)

@@ -26,6 +26,8 @@ class BoardItem(msgspec.Struct, frozen=True):
 class Board(msgspec.Struct, frozen=True, kw_only=True):
     items: list[BoardItem]  # savings, best first
     risks: list[BoardItem]  # under-requested workloads
+    minimums: list[BoardItem]  # requests below the floors we recommend (not a risk)
+    profile: str  # the sizing profile used; "" for the documented default rule
     total_savings: float  # of the open savings items
     hidden: int  # not open (acknowledged, snoozed, dismissed) and not asked for
     skipped: int  # workloads with too little history
@@ -50,9 +52,14 @@ class RecommendationBoard:
         self.realized = realized
 
     async def board(
-        self, scope: Scope, namespace: str | None = None, include_all: bool = False
+        self,
+        scope: Scope,
+        namespace: str | None = None,
+        include_all: bool = False,
+        *,
+        profile: str | None = None,
     ) -> Board:
-        found, _ = await asyncio.gather(self.optimizer.generate(scope), self._measure())
+        found, _ = await asyncio.gather(self.optimizer.generate(scope, profile), self._measure())
         recs = [r for r in found.recommendations if namespace is None or r.namespace == namespace]
         for rec in recs:
             await self.store.visible_status(rec)  # settles snooze expiry and re-opening
@@ -60,11 +67,14 @@ class RecommendationBoard:
         items = [BoardItem(rec, states[rec.id]) for rec in recs]
         shown = [i for i in items if include_all or i.state.status == "open"]
         savings = sorted(
-            (i for i in shown if not i.rec.risk), key=lambda i: (-i.rec.monthly_savings, i.rec.id)
+            (i for i in shown if i.rec.category == "savings"),
+            key=lambda i: (-i.rec.monthly_savings, i.rec.id),
         )
         return Board(
             items=savings,
-            risks=[i for i in shown if i.rec.risk],
+            risks=[i for i in shown if i.rec.category == "risk"],
+            minimums=[i for i in shown if i.rec.category == "minimum"],
+            profile=profile or self.optimizer.settings_for(None).profile or "",
             total_savings=sum(i.rec.monthly_savings for i in savings if i.state.status == "open"),
             hidden=len(items) - len(shown),
             skipped=len(found.skipped),
@@ -76,9 +86,12 @@ class RecommendationBoard:
             partial_scope=scope.partial,
         )
 
-    async def find(self, scope: Scope, rec_id: str) -> Recommendation | None:
-        """The current recommendation with this id, if the scope may see it."""
-        found = await self.optimizer.generate(scope)
+    async def find(
+        self, scope: Scope, rec_id: str, *, profile: str | None = None
+    ) -> Recommendation | None:
+        """The current recommendation with this id (sized with `profile`), if the scope may
+        see it."""
+        found = await self.optimizer.generate(scope, profile)
         return next((r for r in found.recommendations if r.id == rec_id), None)
 
     async def state(self, rec_id: str) -> RecState:

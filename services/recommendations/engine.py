@@ -9,17 +9,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import msgspec
 import structlog
 
 from services.access.models import Scope
-from services.errors import OpenCostError
+from services.errors import OpenCostError, UserInputError
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.ports import Clock, CostSource
 from services.recommendations.maths import DEFAULTS, rightsize
 from services.recommendations.models import (
+    PROFILES,
     HpaSource,
     HpaTarget,
+    Profile,
     Recommendation,
     RecommendationSet,
     RecSettings,
@@ -52,8 +56,19 @@ class OptimizationService:
         end = now.replace(hour=0, minute=0, second=0, microsecond=0)
         return end - timedelta(days=self._settings.history_days), end
 
-    async def generate(self, scope: Scope) -> RecommendationSet:
-        """Every recommendation the scope may see, best savings first, plus what was skipped."""
+    def settings_for(self, profile: str | None) -> RecSettings:
+        """The engine's settings with `profile` (a key of PROFILES) in place of the default."""
+        if profile is None or profile == self._settings.profile:
+            return self._settings
+        if profile not in PROFILES:
+            raise UserInputError(f"Unknown sizing profile; choose one of {', '.join(PROFILES)}.")
+        return msgspec.structs.replace(self._settings, profile=cast(Profile, profile))
+
+    async def generate(self, scope: Scope, profile: str | None = None) -> RecommendationSet:
+        """Every recommendation the scope may see, best savings first, plus what was skipped.
+
+        `profile` sizes with a Kubecost-compatible target utilization instead of the default."""
+        settings = self.settings_for(profile)
         start, end = self.window()
         # Container level (aggregate="") and daily steps: any aggregation would null the
         # rawAllocationOnly maxima the CPU and memory rules depend on.
@@ -61,7 +76,15 @@ class OptimizationService:
         data, hpas, assets, warnings = await self._fetch(query, scope)
         # Pure CPU work over every container-day: off the event loop so acks keep flowing.
         return await asyncio.to_thread(
-            self._compute, scope, data, hpas, assets, warnings=warnings, start=start, end=end
+            self._compute,
+            scope,
+            data,
+            hpas,
+            assets,
+            warnings=warnings,
+            start=start,
+            end=end,
+            settings=settings,
         )
 
     def _compute(
@@ -74,6 +97,7 @@ class OptimizationService:
         warnings: list[str],
         start: datetime,
         end: datetime,
+        settings: RecSettings,
     ) -> RecommendationSet:
         rows = dated_rows(data, start)
         visible = [
@@ -81,7 +105,7 @@ class OptimizationService:
             for dated in rows
             if not dated.row.is_idle and scope.sees(dated.row.namespace, dated.row.cluster)
         ]
-        recs, skipped = self._workload_recs(visible, hpas, end)
+        recs, skipped = self._workload_recs(visible, hpas, end, settings)
         failed = list(data.failed_clusters)
         if scope.any_cluster_wide:  # cluster-level insights of the clusters seen whole
             cluster_recs = self._cluster_recs(rows, assets)
@@ -90,7 +114,7 @@ class OptimizationService:
                 name for name in (assets.failed_clusters if assets else []) if name not in failed
             ]
         shown = sorted(
-            (rec for rec in recs if self._worth_showing(rec)),
+            (rec for rec in recs if self._worth_showing(rec, settings)),
             key=lambda rec: (-rec.monthly_savings, rec.id),
         )
         log.info(
@@ -138,9 +162,12 @@ class OptimizationService:
             return None, ["unclaimed volumes and node counts unavailable (OpenCost's asset data)"]
 
     def _workload_recs(
-        self, rows: Sequence[DatedRow], hpas: Sequence[HpaTarget], end: datetime
+        self,
+        rows: Sequence[DatedRow],
+        hpas: Sequence[HpaTarget],
+        end: datetime,
+        settings: RecSettings,
     ) -> tuple[list[Recommendation], list[Skipped]]:
-        settings = self._settings
         idle_since = (end - timedelta(days=settings.idle_days)).date()
         usage = workload_usage(dated for dated in rows if dated.day >= idle_since)
         recs = [rec for item in usage if (rec := idle_workload(item, settings)) is not None]
@@ -167,5 +194,7 @@ class OptimizationService:
             recs += unclaimed_volumes(assets.assets, self._settings)
         return recs
 
-    def _worth_showing(self, rec: Recommendation) -> bool:
-        return rec.risk or rec.monthly_savings >= self._settings.min_monthly_savings
+    @staticmethod
+    def _worth_showing(rec: Recommendation, settings: RecSettings) -> bool:
+        """Risks and raises to the minimum always; savings from `min_monthly_savings` up."""
+        return rec.category != "savings" or rec.monthly_savings >= settings.min_monthly_savings

@@ -10,12 +10,14 @@ import hashlib
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.recommendations import patches
 from services.recommendations.models import (
     HOURS_PER_MONTH,
     MIB,
+    PROFILES,
+    Category,
     ContainerSamples,
     Evidence,
     HpaTarget,
@@ -38,6 +40,8 @@ __all__ = [
     "band_label",
     "ceil_mebibytes",
     "ceil_millicores",
+    "confidence_factor",
+    "confidence_label",
     "kubectl_patch",
     "material_change",
     "percentile",
@@ -129,6 +133,76 @@ def rec_version(
 
 
 # --- right-sizing -----------------------------------------------------------------------------
+def confidence_factor(days: int, settings: RecSettings = DEFAULTS) -> float:
+    """How much a short history widens requests, VPA-style: 1 at the full window, more below it.
+
+    `((1 + 1/days) / (1 + 1/history_days)) ** confidence_exponent`, never below 1.
+    """
+    if days <= 0:
+        return 1.0
+    full = max(days, settings.history_days)
+    ratio = (1.0 + 1.0 / days) / (1.0 + 1.0 / full)
+    return max(1.0, float(ratio**settings.confidence_exponent))
+
+
+def confidence_label(days: int, settings: RecSettings = DEFAULTS) -> str:
+    """high: the full window; medium: at least half of it; low: less."""
+    if days >= settings.history_days:
+        return "high"
+    return "medium" if days * 2 >= settings.history_days else "low"
+
+
+def _denoise(current: float, recommended: float, settings: RecSettings) -> float:
+    """The current request when the change is within the noise band (not worth a rollout)."""
+    if current > 0 and abs(recommended - current) < settings.noise_band * current:
+        return current
+    return recommended
+
+
+class _Sizing(NamedTuple):
+    cpu_raw: float
+    cpu_base: float  # before floors, after profile, HPA and confidence
+    memory_base: float
+    cpu: float
+    memory: float
+
+
+def _size(samples: ContainerSamples, settings: RecSettings, hpa: HpaTarget | None) -> _Sizing:
+    widen = confidence_factor(samples.days, settings)
+    target = PROFILES[settings.profile] if settings.profile else None
+    cpu_raw = percentile(samples.cpu_peaks, settings.cpu_percentile)
+    if hpa:  # the HPA's own target keeps its scaling point; it wins over a profile for CPU
+        cpu_base = cpu_raw / (hpa.target_cpu_utilization / 100.0)
+    else:
+        cpu_base = cpu_raw / target if target else cpu_raw
+    memory_base = (
+        samples.memory_peak / target
+        if target
+        else (samples.memory_peak * (1.0 + settings.memory_buffer))
+    )
+    cpu = _widened(samples.current_cpu, cpu_base, widen, settings.cpu_floor_cores)
+    memory = _widened(samples.current_memory, memory_base, widen, settings.memory_floor_bytes)
+    return _Sizing(
+        cpu_raw,
+        cpu_base * widen,
+        memory_base * widen,
+        _denoise(samples.current_cpu, cpu, settings),
+        _denoise(samples.current_memory, memory, settings),
+    )
+
+
+def _widened(current: float, base: float, widen: float, floor: float) -> float:
+    """The request with a short history's margin, rounded up (1m or 1Mi by the floor's unit).
+
+    Uncertainty makes a cut more cautious but never asks for a raise on its own: when only
+    the widening lifts the value above a request that covers the unwidened need, the current
+    request stays."""
+    ceil = ceil_millicores if floor < 1.0 else ceil_mebibytes
+    need = ceil(max(base, floor))
+    wide = ceil(max(base * widen, floor))
+    return current if need <= current < wide else wide
+
+
 def rightsize(
     samples: ContainerSamples, settings: RecSettings = DEFAULTS, hpa: HpaTarget | None = None
 ) -> Recommendation | Skipped:
@@ -138,28 +212,28 @@ def rightsize(
         return Skipped(samples.key, reason, samples.days)
     if hpa is not None and hpa.target_cpu_utilization <= 0:
         hpa = None  # a broken HPA spec must not divide by zero; size as if it were absent
-    cpu_raw = percentile(samples.cpu_peaks, settings.cpu_percentile)
-    cpu_base = cpu_raw / (hpa.target_cpu_utilization / 100.0) if hpa else cpu_raw
-    cpu = ceil_millicores(max(cpu_base, settings.cpu_floor_cores))
-    memory_base = samples.memory_peak * (1.0 + settings.memory_buffer)
-    memory = ceil_mebibytes(max(memory_base, settings.memory_floor_bytes))
+    sized = _size(samples, settings, hpa)
+    cpu, memory = sized.cpu, sized.memory
     monthly_pods = HOURS_PER_MONTH * samples.avg_pods
     cpu_delta = (samples.current_cpu - cpu) * samples.cpu_price * monthly_pods
     memory_delta = (samples.current_memory - memory) * samples.ram_price * monthly_pods
-    savings = max(0.0, cpu_delta + memory_delta)
-    risk_note = _risk_note(samples, cpu, memory)
+    risk_note = _risk_note(samples, sized)
+    minimum_note = "" if risk_note else _minimum_note(samples, sized, settings)
+    category: Category = "risk" if risk_note else ("minimum" if minimum_note else "savings")
+    # Only a change that lowers requests claims savings; a raise is a risk or a minimum.
+    savings = max(0.0, cpu_delta + memory_delta) if category == "savings" else 0.0
     evidence = Evidence(
         history_days=samples.days,
         data_points=len(samples.cpu_peaks),
         percentile=settings.cpu_percentile,
-        cpu_percentile_cores=cpu_raw,
+        cpu_percentile_cores=sized.cpu_raw,
         cpu_peak_cores=max(samples.cpu_peaks),
         cpu_source=_source(samples.cpu_from_max, len(samples.cpu_peaks)),
         memory_peak_bytes=samples.memory_peak,
         memory_source="max" if samples.memory_from_max else "average",
-        buffer=settings.memory_buffer,
-        cpu_floor_applied=cpu_base < settings.cpu_floor_cores,
-        memory_floor_applied=memory_base < settings.memory_floor_bytes,
+        buffer=None if settings.profile else settings.memory_buffer,
+        cpu_floor_applied=sized.cpu_base < settings.cpu_floor_cores,
+        memory_floor_applied=sized.memory_base < settings.memory_floor_bytes,
         hpa=hpa is not None,
         hpa_target_utilization=hpa.target_cpu_utilization if hpa else None,
         cpu_unit_price=samples.cpu_price,
@@ -167,11 +241,16 @@ def rightsize(
         avg_pods=samples.avg_pods,
         cpu_monthly_delta=cpu_delta,
         memory_monthly_delta=memory_delta,
+        profile=settings.profile or "",
+        target_utilization=PROFILES[settings.profile] if settings.profile else None,
+        confidence=confidence_label(samples.days, settings),
+        confidence_factor=confidence_factor(samples.days, settings),
         notes=_price_notes(samples),
     )
     key = samples.key
     body = patches.resources_body(key.container, cpu, memory)
-    title = f"Right-size {key.container} in {key.kind} {key.namespace}/{key.controller}"
+    verb = {"savings": "Right-size", "risk": "Raise", "minimum": "Raise to the minimum"}[category]
+    title = f"{verb} {key.container} in {key.kind} {key.namespace}/{key.controller}"
     return for_workload(
         key,
         "rightsize",
@@ -183,6 +262,8 @@ def rightsize(
         monthly_savings=savings,
         risk=bool(risk_note),
         risk_note=risk_note,
+        category=category,
+        minimum_note=minimum_note,
         evidence=evidence,
         kubectl_patch=kubectl_patch(key, body),
         yaml=yaml_snippet(body),
@@ -197,25 +278,53 @@ def rightsize(
     )
 
 
-def _risk_note(samples: ContainerSamples, cpu: float, memory: float) -> str:
-    """Under-requested resources: the recommendation raises them, which is a risk, not a saving."""
+def _raised(current: float, recommended: float, epsilon: float) -> bool:
+    return recommended > current + epsilon
+
+
+def _risk_note(samples: ContainerSamples, sized: _Sizing) -> str:
+    """Requests below what the workload uses: a raise driven by usage, a risk, not a saving.
+
+    A raise that only the floors cause is not a risk (`_minimum_note` names it)."""
     notes: list[str] = []
-    if cpu > samples.current_cpu + _CPU_EPSILON:
+    if _raised(samples.current_cpu, sized.cpu, _CPU_EPSILON) and (
+        samples.current_cpu <= 0 or sized.cpu_base > samples.current_cpu + _CPU_EPSILON
+    ):
         if samples.current_cpu <= 0:
             notes.append("no CPU request set: the pod is scheduled as if it used nothing")
         else:
             notes.append(
                 f"CPU request {cpu_quantity(samples.current_cpu)} is below typical peaks;"
-                f" raise it to {cpu_quantity(cpu)} to avoid starvation on busy nodes"
+                f" raise it to {cpu_quantity(sized.cpu)} to avoid starvation on busy nodes"
             )
-    if memory > samples.current_memory + _MEMORY_EPSILON:
+    if _raised(samples.current_memory, sized.memory, _MEMORY_EPSILON) and (
+        samples.current_memory <= 0 or sized.memory_base > samples.current_memory + _MEMORY_EPSILON
+    ):
         if samples.current_memory <= 0:
             notes.append("no memory request set: first to be evicted under memory pressure")
         else:
             notes.append(
-                f"memory request {memory_quantity(samples.current_memory)} is below peak + buffer;"
-                f" raise it to {memory_quantity(memory)} to avoid OOM kills"
+                f"memory request {memory_quantity(samples.current_memory)} is below peak + "
+                f"buffer; raise it to {memory_quantity(sized.memory)} to avoid OOM kills"
             )
+    return "; ".join(notes)
+
+
+def _minimum_note(samples: ContainerSamples, sized: _Sizing, settings: RecSettings) -> str:
+    """Raises that come only from the floors: below the minimum we recommend, not a risk."""
+    notes: list[str] = []
+    if _raised(samples.current_cpu, sized.cpu, _CPU_EPSILON):
+        notes.append(
+            f"CPU request {cpu_quantity(samples.current_cpu)} is below the minimum we"
+            f" recommend ({cpu_quantity(settings.cpu_floor_cores)}); usage peaks at"
+            f" {cpu_quantity(max(samples.cpu_peaks))}"
+        )
+    if _raised(samples.current_memory, sized.memory, _MEMORY_EPSILON):
+        notes.append(
+            f"memory request {memory_quantity(samples.current_memory)} is below the minimum we"
+            f" recommend ({memory_quantity(settings.memory_floor_bytes)}); usage peaks at"
+            f" {memory_quantity(samples.memory_peak)}"
+        )
     return "; ".join(notes)
 
 

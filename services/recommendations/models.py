@@ -17,6 +17,12 @@ SNAPSHOT_TTL = timedelta(days=180)  # long enough to judge reopen and realizatio
 Rule = Literal["rightsize", "idle_workload", "unclaimed_volume", "idle_capacity"]
 Status = Literal["open", "acknowledged", "snoozed", "dismissed"]
 Action = Literal["acknowledge", "snooze", "dismiss", "reopen"]
+# What a right-sizing means: lower requests (savings), raise under-requested ones (risk), or
+# raise requests only because they are below the floors we recommend (minimum, not a risk).
+Category = Literal["savings", "risk", "minimum"]
+Profile = Literal["development", "production", "high-availability"]
+# Kubecost-compatible sizing profiles: the target utilization of the request (usage ÷ target).
+PROFILES: dict[str, float] = {"development": 0.80, "production": 0.65, "high-availability": 0.50}
 
 
 class RecSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +41,11 @@ class RecSettings(msgspec.Struct, frozen=True, kw_only=True):
     reopen_change: float = 0.20
     node_target_utilization: float = 0.8  # idle-capacity hint keeps nodes this full at most
     savings_bands: tuple[float, ...] = (10.0, 50.0, 200.0, 1000.0)
+    # A change of less than this fraction of the current request is noise: not recommended.
+    noise_band: float = 0.10
+    profile: Profile | None = None  # None: the documented base rule (p95 CPU, peak + 15 %)
+    # Short histories widen requests by ((1 + 1/days) / (1 + 1/history_days)) ** exponent.
+    confidence_exponent: float = 1.0
 
     def __post_init__(self) -> None:
         if self.history_days < 1 or self.min_days < 1 or self.idle_days < 1:
@@ -47,6 +58,10 @@ class RecSettings(msgspec.Struct, frozen=True, kw_only=True):
             raise ValueError("node_target_utilization must be in (0, 1]")
         if list(self.savings_bands) != sorted(self.savings_bands):
             raise ValueError("savings_bands must be ascending")
+        if not 0.0 <= self.noise_band < 1.0 or self.confidence_exponent < 0:
+            raise ValueError("noise_band must be in [0, 1) and confidence_exponent >= 0")
+        if self.profile is not None and self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
 
 
 class WorkloadKey(msgspec.Struct, frozen=True):
@@ -119,6 +134,10 @@ class Evidence(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     removable_nodes: int | None = None
     volume_bytes: float | None = None
     storage_class: str = ""
+    profile: str = ""  # "" is the documented base rule
+    target_utilization: float | None = None  # the profile's, as a fraction
+    confidence: str = ""  # "high" | "medium" | "low"
+    confidence_factor: float | None = None  # how much a short history widened the requests
     notes: tuple[str, ...] = ()
 
 
@@ -140,6 +159,8 @@ class Recommendation(msgspec.Struct, frozen=True, kw_only=True):
     monthly_savings: float = 0.0
     risk: bool = False
     risk_note: str = ""
+    category: Category = "savings"
+    minimum_note: str = ""  # why a raise comes from the floors we recommend, not from usage
     evidence: Evidence = Evidence()
     kubectl_patch: str = ""
     yaml: str = ""
