@@ -65,7 +65,7 @@ def test_a_narrow_admin_previewing_another_channels_digest_sees_only_her_namespa
     shown = ask_in(world, f"digest preview {sub}", BOB, OTHER_CHANNEL)
     words = all_text(shown)
     assert "cut to what you may see" in words, words
-    assert "search" in words
+    assert "search" in words, words
     assert leaks(shown, BOB) == [], leaks(shown, BOB)
     assert "idle capacity" not in words
 

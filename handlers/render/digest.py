@@ -56,7 +56,7 @@ class DigestBlocks:
         )
         blocks: list[Block] = [
             header(f"{_FREQUENCY[sub.frequency]} cost digest · {_span(d)}{late}"),
-            section(f"{headline} before ({change})\nScope: {scope_text(sub)}"),
+            section(f"{headline} before ({change})\nScope: {scope_text(sub)}{_cut(d)}"),
         ]
         if len(d.top) > 1:  # one namespace at 100 % says nothing the headline did not
             rows = [[_name(s.name), money(s.cost, cur), pct(s.share, signed=False)] for s in d.top]
@@ -171,6 +171,18 @@ class DigestBlocks:
 
 
 # --- lists and confirmations (used by the routes) -------------------------------------------
+def _cut(d: DigestData) -> str:
+    """A preview cut to the viewer, or a digest of one namespace, names what it shows."""
+    names = [s.name for s in d.top]
+    if d.narrowed_for_viewer:
+        shown = ", ".join(f"`{escape(n)}`" for n in names[:5]) or "nothing"
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        return f" — cut to what you may see: {shown}{more}"
+    if len(names) == 1:
+        return f" — all of it in `{escape(names[0])}`"
+    return ""
+
+
 def scope_text(sub: Subscription) -> str:
     if sub.scope_kind == "namespaces":
         return "namespaces " + ", ".join(f"`{escape(n)}`" for n in sub.namespaces)
