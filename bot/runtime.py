@@ -487,6 +487,7 @@ def _authorizer(
             redis,
             settings.lifetimes().authz_decision,
             prefix=settings.redis_prefix,
+            deny_ttl=settings.authz_deny_cache_ttl,
             on_decision=lambda decision: metrics.authz.labels(decision=decision).inc(),
         )
 

@@ -47,6 +47,7 @@ EXAMPLES: dict[str, str] = {
     "redis_wait_timeout_ms": "500",
     "cache_ttl": "300",
     "authz_cache_ttl": "60",
+    "authz_deny_cache_ttl": "10",
     "revocation_bound": "300",
     "admin_groups": "platform-admins,sre",
     "recs_history_days": "14",
@@ -163,6 +164,8 @@ class Settings(BaseSettings):
     authz_resource: str = "pods"
     authz_group: str = ""
     authz_cache_ttl: int = Field(default=60, ge=0, le=3600)
+    # A deny is trusted for less long: a grant someone just made shows up within this.
+    authz_deny_cache_ttl: int = Field(default=10, ge=0, le=3600)
     revocation_bound: int = Field(default=DEFAULT_BOUND, ge=60, le=86400)
     admin_groups: Annotated[tuple[str, ...], NoDecode] = ()
     recs_history_days: int = Field(default=14, ge=3, le=90)

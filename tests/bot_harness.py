@@ -152,6 +152,8 @@ def demo_world_env(
         "port": free_port(),
         "cache_ttl": 300,
         "authz_cache_ttl": 60,
+        # Denies as long as allows: "a warm cache asks nothing" must hold on a slow machine.
+        "authz_deny_cache_ttl": 60,
         "data_dir": str(tmp / "data"),
     }
 
