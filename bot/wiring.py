@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
@@ -78,7 +77,7 @@ def web_app(runtime: Runtime, *, demo: bool) -> ASGIApp | None:
             redirect_uri=base + "/login/slack/callback",
             api_url=settings.slack_api_url,
         )
-        oidc = SlackOidc(config, httpx.AsyncClient(timeout=10.0))  # not the OpenCost client
+        oidc = SlackOidc(config)  # its own short-lived clients, not the OpenCost one
     authenticator = TokenAuthenticator(runtime.kube, settings.api_audiences)
     return build_web(
         WebServices(

@@ -8,7 +8,9 @@ through the same identity resolver as a Slack request.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -60,22 +62,33 @@ class OidcConfig:
 
 
 class SlackOidc:
-    def __init__(self, config: OidcConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: OidcConfig, http: httpx.AsyncClient | None = None) -> None:
+        """`http`: a client to share; without one each call opens and closes its own (sign-ins
+        are rare, and nothing is left open at shutdown)."""
         self.config, self._http = config, http
         self._keys: tuple[float, jwt.PyJWKSet] | None = None
+
+    @contextlib.asynccontextmanager
+    async def _client(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self._http is not None:
+            yield self._http
+            return
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            yield http
 
     async def exchange(self, code: str) -> str:
         """The id_token for an authorization code (openid.connect.token)."""
         try:
-            response = await self._http.post(
-                self.config.api_url + "openid.connect.token",
-                data={
-                    "client_id": self.config.client_id,
-                    "client_secret": self.config.client_secret,
-                    "code": code,
-                    "redirect_uri": self.config.redirect_uri,
-                },
-            )
+            async with self._client() as http:
+                response = await http.post(
+                    self.config.api_url + "openid.connect.token",
+                    data={
+                        "client_id": self.config.client_id,
+                        "client_secret": self.config.client_secret,
+                        "code": code,
+                        "redirect_uri": self.config.redirect_uri,
+                    },
+                )
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise OidcRefused("Slack did not answer the sign-in; try again.") from exc
@@ -121,7 +134,8 @@ class SlackOidc:
         if self._keys is not None and not refresh and self._keys[0] > now:
             return self._keys[1]
         try:
-            response = await self._http.get(self.config.site + "/openid/connect/keys")
+            async with self._client() as http:
+                response = await http.get(self.config.site + "/openid/connect/keys")
             keys = jwt.PyJWKSet.from_dict(response.json())
         except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
             raise OidcRefused("Slack's signing keys could not be read; try again.") from exc
