@@ -93,7 +93,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             name: stack.enter_context(OpenCostStandIn(responder=cluster.respond))
             for name, cluster in clusters.items()
         }
-        settings = {
+        settings: dict[str, Any] = {
             "port": port,
             "web_enabled": True,
             "web_base_url": f"http://127.0.0.1:{port}",
@@ -138,7 +138,9 @@ def test_each_identity_sees_only_its_namespaces_to_the_cent(site: Site, who: str
     for cluster, ledger in site.ledgers.items():
         for name in sees & set(ledger.now):
             assert abs(rows[(cluster, name)] - ledger.now[name]) <= Decimal("0.005"), name
-    expected = sum((Ledger.visible(ledger.now, who) for ledger in site.ledgers.values()), Decimal(0))
+    expected = sum(
+        (Ledger.visible(ledger.now, who) for ledger in site.ledgers.values()), Decimal(0)
+    )
     total = money_of(page.locator(".total").first.inner_text())
     assert abs(total - expected) <= Decimal("0.005")
     hidden = {"payments", "search", "monitoring"} - set(sees)
@@ -163,7 +165,8 @@ def test_slack_sign_in_overview_namespace_404_ack_and_logout(site: Site) -> None
     hidden = page.goto(site.url + "/namespaces/search")
     hidden_text = page.locator("main").inner_text()
     absent = page.goto(site.url + "/namespaces/zz-absent")
-    assert hidden is not None and absent is not None
+    assert hidden is not None
+    assert absent is not None
     assert hidden.status == absent.status == 404
     assert hidden_text == page.locator("main").inner_text()
     # acknowledge a recommendation of payments, then Slack lists it as acknowledged

@@ -108,7 +108,8 @@ async def test_a_pending_login_is_taken_once(redis_url: str) -> None:
         store = SessionStore(client, prefix="test-oidc:")
         state = await store.begin_login("nonce-1")
         first = await store.take_login(state)
-        assert first is not None and first.nonce == "nonce-1"
+        assert first is not None
+        assert first.nonce == "nonce-1"
         assert await store.take_login(state) is None  # a replayed callback finds nothing
         assert await store.take_login("made-up") is None
     finally:

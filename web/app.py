@@ -24,10 +24,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.routing import Mount
-from starlette.types import ASGIApp, Receive, Scope as AsgiScope, Send
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from services.access.models import Identity, Scope
 from services.access.policy import AccessPolicy
@@ -116,7 +116,7 @@ class Page(Exception):
         self.status, self.message = status, message
 
 
-def build_web(s: WebServices) -> ASGIApp:
+def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share closures
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -295,7 +295,7 @@ def build_web(s: WebServices) -> ASGIApp:
         return board, by
 
     async def overview(request: Request) -> Response:
-        session, identity = await who(request)
+        _, identity = await who(request)
         text, span = window_of(request)
         scope = await scope_for(identity, span, with_previous=True)
         await audit(identity, "web_view", page="overview", window=text)
@@ -350,7 +350,7 @@ def build_web(s: WebServices) -> ASGIApp:
         )
 
     async def namespace(request: Request) -> Response:
-        session, identity = await who(request)
+        _, identity = await who(request)
         ns = request.path_params["ns"]
         if not NAME.match(ns):
             raise NotFound("bad name")
@@ -368,32 +368,25 @@ def build_web(s: WebServices) -> ASGIApp:
         recs = (
             [] if board is None else [i for i in board.items + board.risks if i.rec.namespace == ns]
         )
-        workloads = [
-            {
-                "name": w.name,
-                "kind": w.kind,
-                "cluster": w.cluster,
-                "cost": w.cost,
-                "pods": w.pods,
-                "efficiency": w.efficiency,
-                "previous": before.get((w.cluster, w.name), w.cost),
-            }
+        previous = {
+            (w.cluster, w.name): before.get((w.cluster, w.name), w.cost)
             for w in breakdown.workloads
-        ]
+        }
+        workloads = [(w, previous[(w.cluster, w.name)]) for w in breakdown.workloads]
         if request.query_params.get("format") == "csv":
             return _csv(
                 f"namespace-{ns}",
                 [
                     {
-                        "cluster": w["cluster"],
-                        "workload": w["name"],
-                        "kind": w["kind"],
-                        "cost": round(w["cost"], 4),
-                        "previous": round(w["previous"], 4),
-                        "pods": w["pods"],
-                        "efficiency": "" if w["efficiency"] is None else round(w["efficiency"], 4),
+                        "cluster": w.cluster,
+                        "workload": w.name,
+                        "kind": w.kind,
+                        "cost": round(w.cost, 4),
+                        "previous": round(was, 4),
+                        "pods": w.pods,
+                        "efficiency": "" if w.efficiency is None else round(w.efficiency, 4),
                     }
-                    for w in workloads
+                    for w, was in workloads
                 ],
             )
         request.state.demo = breakdown.provenance.demo
@@ -442,7 +435,7 @@ def build_web(s: WebServices) -> ASGIApp:
         return RedirectResponse(back, 303)
 
     async def recommendations(request: Request) -> Response:
-        session, identity = await who(request)
+        _, identity = await who(request)
         await audit(identity, "web_view", page="recommendations")
         if s.rec_actions is None:
             raise Page(404, "Recommendations are not enabled here.")
@@ -475,7 +468,7 @@ def build_web(s: WebServices) -> ASGIApp:
         )
 
     async def budgets(request: Request) -> Response:
-        session, identity = await who(request)
+        _, identity = await who(request)
         await audit(identity, "web_view", page="budgets")
         budget_rows = await s.budgets.statuses(identity, "") if s.budgets else []
         digest_rows = await s.digests.statuses(identity, "") if s.digests else []

@@ -118,7 +118,7 @@ class OidcProvider:
             "https://slack.com/user_id": user_id,
             "https://slack.com/team_id": team,
             "name": name,
-            "given_name": name.split(" ")[0],
+            "given_name": name.split(" ", 1)[0],
         }
         if spec.get("email"):
             found |= {"email": spec["email"], "email_verified": True}

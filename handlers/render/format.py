@@ -7,11 +7,26 @@ Results are plain text (no mrkdwn, not escaped): a name shortened here still goe
 from __future__ import annotations
 
 from handlers.render.mrkdwn import ELLIPSIS, clip
-from services.numbers import MINUS as MINUS  # re-exported: renderers format through here
-from services.numbers import change_pct as change_pct
-from services.numbers import delta_money as delta_money
-from services.numbers import money as money
-from services.numbers import pct as pct
+from services.numbers import MINUS, change_pct, delta_money, money, pct
+
+# The numbers are formatted in services.numbers (the web view formats through it too) and
+# re-exported here, so renderers keep one import for every display format.
+__all__ = [
+    "MINUS",
+    "NAME_WIDTH",
+    "PATH_WIDTH",
+    "PREFIX_KEEP",
+    "change_arrow",
+    "change_pct",
+    "delta_money",
+    "efficiency",
+    "fit_name",
+    "fit_path",
+    "middle_cut",
+    "money",
+    "pct",
+]
+
 
 NAME_WIDTH = 28
 PATH_WIDTH = 34
