@@ -27,7 +27,8 @@ demo: $(STAMP)
 	DATA_DIR="$$dir" $(BIN)/costbot demo; \
 	echo; \
 	echo "Try it yourself: $(BIN)/costbot console   (type /cost commands, press buttons by number)"; \
-	echo "             or: $(BIN)/costbot ask \"summary 7d\" --as U0ALICE"
+	echo "             or: $(BIN)/costbot ask \"summary 7d\" --as U0ALICE"; \
+	echo "   the web view: $(BIN)/costbot web   then open http://127.0.0.1:$${PORT:-3000}/ (Sign in with Slack)"
 
 # Coverage of bot/ demo/ handlers/ services/ (lines and branches) across both xdist workers;
 # prints the files below 100 % and the TOTAL, and fails under [tool.coverage.report] fail_under.

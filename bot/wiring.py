@@ -75,7 +75,7 @@ def web_app(runtime: Runtime, *, demo: bool) -> ASGIApp | None:
             client_id=settings.slack_client_id,
             client_secret=settings.slack_client_secret.get_secret_value(),
             redirect_uri=base + "/login/slack/callback",
-            api_url=settings.slack_api_url,
+            api_url=runtime.slack.base_url,  # the local Slack when build_bot was given one
         )
         oidc = SlackOidc(config)  # its own short-lived clients, not the OpenCost one
     authenticator = TokenAuthenticator(runtime.kube, settings.api_audiences)
