@@ -18,6 +18,7 @@ COPY bot ./bot
 COPY handlers ./handlers
 COPY services ./services
 COPY demo ./demo
+COPY web ./web
 RUN pip install --no-cache-dir --constraint constraints.txt .
 
 

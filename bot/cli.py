@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--no-color", action="store_true")
     console = sub.add_parser("console", help="type /cost commands, press buttons by number")
     console.add_argument("--as", dest="user", default="U0DEMOADMIN")
+    sub.add_parser("web", help="the web view on demo data, signed in through the local Slack")
     ask = sub.add_parser("ask", help="one command, one rendered reply")
     ask.add_argument("text")
     ask.add_argument("--as", dest="user", default="U0DEMOADMIN")
@@ -147,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.serve import run_digest_now
 
         return asyncio.run(run_digest_now(settings, args.sub_id, demo=_demo_parts(settings)))
+    if args.command == "web":
+        from demo.web import serve_web
+
+        return asyncio.run(serve_web(settings))
     from demo import tour
 
     if args.command == "demo":

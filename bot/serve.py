@@ -19,7 +19,7 @@ from bot.scheduler import DigestScheduler
 from bot.server import build_http_app, close_socket_mode, connect_socket_mode, run_http
 from bot.settings import Settings
 from bot.startup import SlackGate, StartupRefused, verify_slack
-from bot.wiring import Bot, api_parts, build_bot
+from bot.wiring import Bot, api_parts, build_bot, web_app
 
 T = TypeVar("T")
 
@@ -42,6 +42,7 @@ async def serve(settings: Settings, *, demo: DemoParts | None = None) -> int:
             bot.runtime.metrics,
             _readiness(bot, gate),
             api=build_api(*api_parts(bot.runtime)),
+            web=web_app(bot.runtime, demo=demo is not None),
             data="demo" if demo is not None else "opencost",
         )
         stop = asyncio.Event()

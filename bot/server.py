@@ -134,9 +134,11 @@ def build_http_app(
     readiness: Readiness,
     api: ASGIApp | None = None,
     *,
+    web: ASGIApp | None = None,
     data: str = "opencost",
 ) -> Starlette:
-    """Slack's endpoint, the operator endpoints and, when given, the HTTP API under `/api`.
+    """Slack's endpoint, the operator endpoints and, when given, the HTTP API under `/api` and
+    the web view at `/` (mounted last, so every other route wins).
     `data` is what `/readyz` says the answers come from: "opencost" or "demo"."""
     handler = AsyncSlackRequestHandler(bolt) if bolt is not None else None
 
@@ -186,6 +188,7 @@ def build_http_app(
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             *([Mount("/api", app=api)] if api is not None else []),
+            *([Mount("/", app=web)] if web is not None else []),
         ]
     )
 

@@ -65,6 +65,10 @@ EXAMPLES: dict[str, str] = {
     "api_audiences": "costbot",
     "api_cors_origins": "https://backstage.example.com,https://grafana.example.com",
     "api_rate_limit": "120",
+    "web_enabled": "true",
+    "web_base_url": "https://costbot.example.com",
+    "slack_client_id": "1234567890.0987654321",
+    "slack_client_secret": "3f2e1d0c9b8a…",
 }
 
 
@@ -190,6 +194,12 @@ class Settings(BaseSettings):
     api_audiences: Annotated[tuple[str, ...], NoDecode] = ("costbot",)
     api_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     api_rate_limit: int = Field(default=120, ge=0, le=100_000)  # per identity per minute; 0 = off
+    # The web view at /: unset = on for the demo, off otherwise. Sign in with Slack needs the
+    # app's OAuth client and the URL people open (its /login/slack/callback is the redirect).
+    web_enabled: bool | None = None
+    web_base_url: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -285,6 +295,17 @@ class Settings(BaseSettings):
             if not re.fullmatch(r"https?://[^/\s]+", origin):
                 raise ValueError("each origin is scheme://host[:port], with no path")
         return value
+
+    @field_validator("web_base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                "must be the http(s) URL people open, e.g. https://costbot.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("digest_grace", "opencost_settle", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from api.app import ApiOptions, ApiServices, build_api
 from api.auth import TokenAuthenticator
@@ -19,6 +20,9 @@ from bot.runtime import DemoParts, Runtime
 from bot.server import build_http_app
 from bot.settings import Settings
 from services.ports import Clock
+from web.app import WebServices, build_web
+from web.oidc import OidcConfig, SlackOidc
+from web.sessions import SessionStore
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,43 @@ def api_parts(runtime: Runtime) -> tuple[ApiServices, ApiOptions]:
     return services, options
 
 
+def web_app(runtime: Runtime, *, demo: bool) -> ASGIApp | None:
+    """The web view at `/`, when WEB_ENABLED (unset: on for the demo only). Sign in with Slack
+    is offered when SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set."""
+    settings, deps = runtime.settings, runtime.deps
+    enabled = settings.web_enabled if settings.web_enabled is not None else demo
+    if not enabled:
+        return None
+    base = settings.web_base_url or f"http://127.0.0.1:{settings.port}"
+    oidc = None
+    if settings.slack_client_id and settings.slack_client_secret is not None:
+        config = OidcConfig(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret.get_secret_value(),
+            redirect_uri=base + "/login/slack/callback",
+            api_url=runtime.slack.base_url,  # the local Slack when build_bot was given one
+        )
+        oidc = SlackOidc(config)  # its own short-lived clients, not the OpenCost one
+    authenticator = TokenAuthenticator(runtime.kube, settings.api_audiences)
+    return build_web(
+        WebServices(
+            costs=deps.costs,
+            access=deps.access,
+            audit=deps.audit,
+            clock=deps.clock,
+            sessions=SessionStore(runtime.redis, settings.redis_prefix),
+            resolve=runtime.resolver.resolve,
+            authenticate=authenticator.identify,
+            oidc=oidc,
+            currency=deps.currency,
+            rec_actions=deps.rec_actions,
+            digests=deps.digests,
+            budgets=deps.budgets,
+            secure_cookies=base.startswith("https://"),
+        )
+    )
+
+
 async def build_bot(
     settings: Settings,
     *,
@@ -86,6 +127,7 @@ async def build_bot(
             runtime.metrics,
             runtime.readiness,
             api=build_api(*api_parts(runtime)),
+            web=web_app(runtime, demo=demo is not None),
         )
     except BaseException:
         await runtime.aclose()

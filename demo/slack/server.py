@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from bot.doctor import BOT_SCOPES
+from demo.slack.oidc import OidcProvider, authorize_page, authorize_problem, redirect_with_code
 from demo.slack.workspace import (
     Params,
     Reply,
@@ -107,6 +108,7 @@ class SlackFake:
         if ts_base is not None:
             self.workspace.ts_base = ts_base
         self._lock = self.workspace.lock
+        self.oidc = OidcProvider()  # Sign in with Slack: authorize, token, userInfo, JWKS
         self._calls: list[Call] = []
         self._said: list[Said] = []
 
@@ -198,7 +200,45 @@ class SlackFake:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{response_id}", self._response)
+        app.router.add_route("*", "/openid/connect/authorize", self._authorize)
+        app.router.add_get("/openid/connect/keys", self._keys)
         return app
+
+    async def _authorize(self, request: web.Request) -> web.Response:
+        """Slack's consent page; `user` (query or form) picks who signs in."""
+        query = dict(request.query)
+        if request.method == "POST":
+            query |= {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        with self._lock:
+            problem = authorize_problem(self.oidc, query)
+            users = {uid: dict(spec) for uid, spec in self.workspace.users.items()}
+        if problem is not None:
+            return web.Response(status=400, text=problem)
+        user = query.get("user", "")
+        if not user:
+            return web.Response(text=authorize_page(users, query), content_type="text/html")
+        if user not in users:
+            return web.Response(status=400, text="no such user")
+        with self._lock:
+            code = self.oidc.grant(user, query)
+        return redirect_with_code(query, code)
+
+    async def _keys(self, _: web.Request) -> web.Response:
+        with self._lock:
+            return web.json_response(self.oidc.jwks())
+
+    def _openid(self, method: str, call: Call) -> web.Response:
+        """openid.connect.token (client credentials, no token) and userInfo (the user's xoxp)."""
+        with self._lock:
+            users, team = self.workspace.users, self.workspace.team_id
+            try:
+                if method == "openid.connect.token":
+                    reply = self.oidc.token(call.params, users, team)
+                else:
+                    reply = self.oidc.userinfo(call.token, users, team)
+            except SlackMethodError as exc:
+                reply = exc.reply()
+        return web.json_response(reply)
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -211,6 +251,8 @@ class SlackFake:
             self._calls.append(call)
         if (early := self.intercept(method)) is not None:
             return early
+        if method in ("openid.connect.token", "openid.connect.userInfo"):
+            return self._openid(method, call)
         if error := self._auth_error(method, call.token):
             return slack_error(error)
         reply = self.answer(method, params)

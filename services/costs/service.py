@@ -23,6 +23,8 @@ from services.costs.views import (
     LabelBreakdown,
     Mover,
     NamespaceBreakdown,
+    NamespaceRow,
+    NamespaceTable,
     Provenance,
     Share,
     Summary,
@@ -73,6 +75,8 @@ __all__ = [
     "LabelBreakdown",
     "Mover",
     "NamespaceBreakdown",
+    "NamespaceRow",
+    "NamespaceTable",
     "Provenance",
     "Share",
     "Summary",
@@ -195,6 +199,57 @@ class CostService:
             provenance=_provenance(scope, data),
             clusters=_clusters(rows),
             coverage=self._coverage(window, data),
+        )
+
+    async def namespace_table(self, window: TimeRange, scope: Scope) -> NamespaceTable:
+        """Each visible namespace per cluster: cost, the previous period's, resources,
+        efficiency and daily spend. The same three fetches as summary, compare and trend, so
+        the cache serves them all; pseudo-namespaces (idle, unmounted) are left out of rows."""
+        window = self.aligned(window)
+        previous = window.previous()
+        prev_end = self._previous_end(window, previous)
+        now_data, before_data, daily_data = await asyncio.gather(
+            self._fetch(window.start, window.end, level=NAMESPACE_LEVEL, scope=scope),
+            self._fetch(previous.start, prev_end, level=NAMESPACE_LEVEL, scope=scope),
+            self._fetch(window.start, window.end, TREND_STEP, level=NAMESPACE_LEVEL, scope=scope),
+        )
+        now_rows = cm.visible(now_data.rows(), scope)
+        before_rows = cm.visible(before_data.rows(), scope)
+        steps = [cm.visible(step, scope) for step in daily_data.steps]
+
+        def key(row: Allocation) -> tuple[str, str]:
+            return (row.cluster, row.namespace)
+
+        mine = cm.CLUSTER_PSEUDO_NAMESPACES | {UNALLOCATED}
+        keys = {key(r) for r in now_rows if not r.is_idle and r.namespace not in mine}
+        days = [p.day for p in self._days({}, window.start, window.end)]
+        rows = []
+        for cluster, name in keys:
+            own = [r for r in now_rows if key(r) == (cluster, name) and not r.is_idle]
+            daily = cm.daily_costs(
+                [[r for r in step if key(r) == (cluster, name)] for step in steps], window.start
+            )
+            rows.append(
+                NamespaceRow(
+                    cluster=cluster,
+                    namespace=name,
+                    cost=cm.total(own),
+                    previous=cm.total(r for r in before_rows if key(r) == (cluster, name)),
+                    resources=cm.resource_totals(own),
+                    efficiency=cm.efficiency(own),
+                    daily=self._days(daily, window.start, window.end),
+                )
+            )
+        rows.sort(key=lambda r: (-r.cost, r.cluster, r.namespace))
+        return NamespaceTable(
+            window=window,
+            previous_window=TimeRange(previous.start, prev_end, previous.label),
+            hours=self._hours(window),
+            total=cm.total(now_rows),
+            previous_total=cm.total(before_rows),
+            rows=rows,
+            days=days,
+            provenance=_provenance(scope, now_data, before_data, daily_data),
         )
 
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:

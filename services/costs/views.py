@@ -120,6 +120,31 @@ class Summary(_Struct, frozen=True):
     coverage: Coverage | None = None  # None: no rows, nothing to cover
 
 
+class NamespaceRow(_Struct, frozen=True):
+    """One visible namespace in one cluster: its cost, the previous period's, and the split."""
+
+    cluster: str
+    namespace: str
+    cost: float
+    previous: float
+    resources: dict[str, float]
+    efficiency: float | None
+    daily: list[DayCost]
+
+
+class NamespaceTable(_Struct, frozen=True):
+    """Every visible (cluster, namespace) of a window, most expensive first; the web overview."""
+
+    window: TimeRange
+    previous_window: TimeRange
+    hours: float
+    total: float
+    previous_total: float
+    rows: list[NamespaceRow]
+    days: list[date]
+    provenance: Provenance
+
+
 class NamespaceBreakdown(_Struct, frozen=True):
     namespace: str
     window: TimeRange
