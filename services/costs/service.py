@@ -208,27 +208,32 @@ class CostService:
         window = self.aligned(window)
         previous = window.previous()
         prev_end = self._previous_end(window, previous)
-        now_data, before_data, daily_data = await asyncio.gather(
+        now_data, before_data, parts = await asyncio.gather(
             self._fetch(window.start, window.end, level=NAMESPACE_LEVEL, scope=scope),
             self._fetch(previous.start, prev_end, level=NAMESPACE_LEVEL, scope=scope),
-            self._fetch(window.start, window.end, TREND_STEP, level=NAMESPACE_LEVEL, scope=scope),
+            self._daily_fetch(window, level=NAMESPACE_LEVEL, scope=scope),  # local days
         )
         now_rows = cm.visible(now_data.rows(), scope)
         before_rows = cm.visible(before_data.rows(), scope)
-        steps = [cm.visible(step, scope) for step in daily_data.steps]
+        day_steps = [
+            (day, cm.visible(step, scope))
+            for days_, data in parts
+            for day, step in _steps_by_day(days_, data, window)
+        ]
 
         def key(row: Allocation) -> tuple[str, str]:
             return (row.cluster, row.namespace)
 
         mine = cm.CLUSTER_PSEUDO_NAMESPACES | {UNALLOCATED}
         keys = {key(r) for r in now_rows if not r.is_idle and r.namespace not in mine}
-        days = [p.day for p in self._days({}, window.start, window.end)]
+        days = [p.day for p in self._days({}, window)]
         rows = []
         for cluster, name in keys:
             own = [r for r in now_rows if key(r) == (cluster, name) and not r.is_idle]
-            daily = cm.daily_costs(
-                [[r for r in step if key(r) == (cluster, name)] for step in steps], window.start
-            )
+            daily: dict[date, float] = {}
+            for day, step in day_steps:
+                cost = cm.total(r for r in step if key(r) == (cluster, name))
+                daily[day] = daily.get(day, 0.0) + cost
             rows.append(
                 NamespaceRow(
                     cluster=cluster,
@@ -237,7 +242,7 @@ class CostService:
                     previous=cm.total(r for r in before_rows if key(r) == (cluster, name)),
                     resources=cm.resource_totals(own),
                     efficiency=cm.efficiency(own),
-                    daily=self._days(daily, window.start, window.end),
+                    daily=self._days(daily, window),
                 )
             )
         rows.sort(key=lambda r: (-r.cost, r.cluster, r.namespace))
@@ -249,7 +254,7 @@ class CostService:
             previous_total=cm.total(before_rows),
             rows=rows,
             days=days,
-            provenance=_provenance(scope, now_data, before_data, daily_data),
+            provenance=_provenance(scope, now_data, before_data, *(d for _, d in parts)),
         )
 
     async def label(self, key: str, value: str, window: TimeRange, scope: Scope) -> LabelBreakdown:
