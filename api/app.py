@@ -330,7 +330,9 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
     async def budgets(request: Request, identity: Caller, channel: Channel = "") -> Any:
         if s.budgets is None:
             raise CostbotError("Budgets are not enabled on this installation.")
-        statuses = await s.budgets.statuses(identity, channel)
+        statuses = await (
+            s.budgets.statuses(identity, channel) if channel else s.budgets.visible_to(identity)
+        )
         model = m.Budgets(items=[translate.budget(x, s.currency) for x in statuses])
         return answer(request, model, model.items, "budgets")
 
@@ -338,7 +340,9 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
     async def digests(request: Request, identity: Caller, channel: Channel = "") -> Any:
         if s.digests is None:
             raise CostbotError("Digests are not enabled on this installation.")
-        statuses = await s.digests.statuses(identity, channel)
+        statuses = await (
+            s.digests.statuses(identity, channel) if channel else s.digests.visible_to(identity)
+        )
         model = m.Digests(items=[translate.digest(x) for x in statuses])
         return answer(request, model, model.items, "digests")
 

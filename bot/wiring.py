@@ -94,6 +94,7 @@ def web_app(runtime: Runtime, *, demo: bool) -> ASGIApp | None:
             digests=deps.digests,
             budgets=deps.budgets,
             secure_cookies=base.startswith("https://"),
+            token_login=runtime.kube is not None,
         )
     )
 

@@ -41,11 +41,12 @@ from services.errors import (
     CostbotError,
     NotAllowed,
     NotFound,
+    StaleAction,
     UserInputError,
 )
 from services.numbers import money
 from services.ports import Clock
-from services.recommendations.actions import RecommendationActions
+from services.recommendations.actions import ActionResult, RecommendationActions
 from web import views
 from web.oidc import OidcRefused, SlackOidc
 from web.sessions import COOKIE, Session, SessionStore
@@ -55,6 +56,18 @@ CSRF_COOKIE = "costbot_login_csrf"
 MAX_FORM = 16 * 1024
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# The status line after an action, chosen by a fixed key in the query (never echoed input).
+DONE = {
+    "acknowledged": "Recommendation acknowledged; it stays listed as acknowledged.",
+    "snoozed": "Recommendation snoozed; it comes back when the snooze ends.",
+    "dismissed": "Recommendation dismissed.",
+    "unchanged": "Nothing changed: it was already in that state.",
+}
+NO_TOKEN_LOGIN = (
+    "Sign in with a Kubernetes token needs a Kubernetes API to check the token, "
+    "and none is configured here."
+)
+DONE_OF = {"acknowledge": "acknowledged", "snooze": "snoozed", "dismiss": "dismissed"}
 log = structlog.get_logger("costbot.web")
 
 Resolve = Callable[[str], Awaitable[Identity]]
@@ -78,6 +91,7 @@ class WebServices:
     digests: DigestService | None = None
     budgets: BudgetService | None = None
     secure_cookies: bool = False
+    token_login: bool = True  # False: no Kubernetes API to ask TokenReview (the demo)
 
 
 class SecurityHeaders:
@@ -131,6 +145,7 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
             session=session,
             csrf=session.csrf if session else "",
             path=request.url.path,
+            done=DONE.get(request.query_params.get("done", "")),
             demo=getattr(request.state, "demo", False),
             **context,
         )
@@ -222,6 +237,7 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
             request,
             "login.html",
             slack=s.oidc is not None,
+            token_login=s.token_login,
             login_csrf=token,
             refused=request.query_params.get("refused", "") == "1",
         )
@@ -252,6 +268,8 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
         return await _start(identity, "slack", claims.name or claims.user_id)
 
     async def login_token(request: Request) -> Response:
+        if not s.token_login:
+            raise Page(404, NO_TOKEN_LOGIN)
         fields = await form(request)
         cookie = request.cookies.get(CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(cookie, fields.get("csrf", "")):
@@ -414,25 +432,35 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
         if s.rec_actions is None:
             raise Page(404, "Recommendations are not enabled here.")
         rec_id, what = request.path_params["rec_id"][:64], request.path_params["action"]
+        back = fields.get("back", "/recommendations")
+        if not back.startswith("/") or back.startswith("//") or "?" in back or "\\" in back:
+            back = "/recommendations"
+        try:
+            result = await perform(s.rec_actions, identity, rec_id, what, fields)
+        except StaleAction:  # rendered from an older version: nothing was changed
+            return html(request, "stale.html", 409, back=back)
+        done = DONE_OF[what] if result.changed else "unchanged"
+        return RedirectResponse(f"{back}?done={done}", 303)
+
+    async def perform(
+        actions: RecommendationActions,
+        identity: Identity,
+        rec_id: str,
+        what: str,
+        fields: dict[str, str],
+    ) -> ActionResult:
+        """One action by its name in the path, with the same checks and audit as Slack's."""
         version = fields.get("version", "")
         if what == "acknowledge":
-            result = await s.rec_actions.acknowledge(identity, rec_id, version)
-        elif what == "snooze":
+            return await actions.acknowledge(identity, rec_id, version)
+        if what == "snooze":
             days = fields.get("days", "")
             if days not in ("7", "30"):
                 raise UserInputError("Snooze for 7 or 30 days.")
-            result = await s.rec_actions.snooze(identity, rec_id, version, int(days))
-        elif what == "dismiss":
-            result = await s.rec_actions.dismiss(
-                identity, rec_id, version, fields.get("reason", "")
-            )
-        else:
-            raise Page(404, "No such action.")
-        back = fields.get("back", "/recommendations")
-        if not back.startswith("/") or back.startswith("//"):
-            back = "/recommendations"
-        del result
-        return RedirectResponse(back, 303)
+            return await actions.snooze(identity, rec_id, version, int(days))
+        if what == "dismiss":
+            return await actions.dismiss(identity, rec_id, version, fields.get("reason", ""))
+        raise Page(404, "No such action.")
 
     async def recommendations(request: Request) -> Response:
         _, identity = await who(request)
@@ -470,8 +498,8 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
     async def budgets(request: Request) -> Response:
         _, identity = await who(request)
         await audit(identity, "web_view", page="budgets")
-        budget_rows = await s.budgets.statuses(identity, "") if s.budgets else []
-        digest_rows = await s.digests.statuses(identity, "") if s.digests else []
+        budget_rows = await s.budgets.visible_to(identity) if s.budgets else []
+        digest_rows = await s.digests.visible_to(identity) if s.digests else []
         if request.query_params.get("format") == "csv":
             return _csv(
                 "budgets",

@@ -153,6 +153,16 @@ class BudgetService:
         budgets = await self._store.budgets(None if self.is_admin(identity) else channel)
         return [await self._status(identity, b) for b in budgets]
 
+    async def visible_to(self, identity: Identity) -> list[BudgetStatus]:
+        """Every channel's budgets this identity may see, for views with no channel (the web
+        page, the API without `channel`): those they created and those whose target their
+        access covers (the access setting one needs). Admins see all. Nothing else is listed,
+        so a listing never names, or hints at, a budget on something the viewer may not see."""
+        budgets = await self._store.budgets(None)
+        if not self.is_admin(identity):
+            budgets = [b for b in budgets if identity.mapped and await self._may_watch(identity, b)]
+        return [await self._status(identity, b) for b in budgets]
+
     async def _status(self, identity: Identity, budget: Budget) -> BudgetStatus:
         visible = await self._target_visible(identity, budget)
         last = await self._store.last_run("alert", budget.id)

@@ -81,6 +81,19 @@ class DigestService:
         """This channel's digests; admins see every channel's, this channel's first."""
         subs = await self._store.subscriptions(None if self.is_admin(identity) else channel)
         subs.sort(key=lambda s: s.channel != channel)
+        return await self._statuses(identity, subs)
+
+    async def visible_to(self, identity: Identity) -> list[SubscriptionStatus]:
+        """Every channel's digests this identity may see, for views with no channel: those
+        they subscribed and those whose whole scope their access covers. Admins see all."""
+        subs = await self._store.subscriptions(None)
+        if not self.is_admin(identity):
+            subs = [s for s in subs if identity.mapped and await self._covers(identity, s)]
+        return await self._statuses(identity, subs)
+
+    async def _statuses(
+        self, identity: Identity, subs: list[Subscription]
+    ) -> list[SubscriptionStatus]:
         now = self._clock.now()
         return [
             SubscriptionStatus(
@@ -92,6 +105,17 @@ class DigestService:
             )
             for sub in subs
         ]
+
+    async def _covers(self, identity: Identity, sub: Subscription) -> bool:
+        """The subscriber, or a viewer who may see everything the digest may carry: its
+        namespaces, else what the subscriber saw (their cluster, or their namespaces)."""
+        if sub.subscriber == identity.slack_user_id:
+            return True
+        if sub.scope_kind == "namespaces":
+            return await self._access.may_see_all(identity, sub.namespaces)
+        if sub.cluster_wide:
+            return await self._access.may_see_cluster(identity)
+        return bool(sub.seen) and await self._access.may_see_all(identity, sub.seen)
 
     async def unsubscribe(self, identity: Identity, channel: str, sub_id: str) -> Subscription:
         """Ownership is explicit: only the subscriber or an admin removes a digest."""
