@@ -385,7 +385,11 @@ def test_budgets_and_digests_list_what_slack_lists_and_name_only_what_you_see(ap
     assert api.get("/api/v1/digests", ALICE, params=channel).json()["items"][0]["namespaces"] == [
         "payments"
     ]
-    assert api.get("/api/v1/budgets", BOB).json() == {"items": []}  # no channel: none
+    # no channel: across channels, only what each may see (what the web page lists too)
+    assert api.get("/api/v1/budgets", BOB).json() == {"items": []}
+    assert [b["id"] for b in api.get("/api/v1/budgets", ALICE).json()["items"]] == [mine["id"]]
+    assert api.get("/api/v1/digests", BOB).json() == {"items": []}
+    assert len(api.get("/api/v1/digests", ALICE).json()["items"]) == 1
     listed = api.get("/api/v1/budgets", ADMIN).json()["items"]  # admins: every channel
     assert [b["id"] for b in listed] == [mine["id"]]
     as_csv = api.get("/api/v1/budgets", BOB, params={**channel, "format": "csv"}).text

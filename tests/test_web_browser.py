@@ -175,7 +175,8 @@ def test_slack_sign_in_overview_namespace_404_ack_and_logout(site: Site) -> None
     first = page.locator("article.rec").first
     title = first.locator("h3").inner_text()
     first.locator("text=Acknowledge").click()
-    page.wait_for_url(site.url + "/namespaces/payments")
+    page.wait_for_url(site.url + "/namespaces/payments?done=acknowledged")
+    assert "acknowledged" in page.locator("[role=status]").inner_text()
     reply = site.world.ask("recs payments all", user=ALICE)
     assert "Acknowledged" in all_text(reply), title
     print(f"screenshots: {ARTIFACTS / 'web-overview.png'} {ARTIFACTS / 'web-namespace.png'}")
@@ -197,4 +198,36 @@ def test_a_phone_width_page_is_readable(site: Site) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 400  # only the table scrolls, inside its own box
     page.screenshot(path=str(ARTIFACTS / "web-overview-phone.png"), full_page=True)
+    page.context.close()
+
+
+def test_a_stale_form_gets_a_reload_page_and_changes_nothing(site: Site) -> None:
+    page = site.page()
+    site.token_login(page, ALICE)
+    page.goto(site.url + "/namespaces/payments")
+    rec = page.locator("article.rec").filter(has=page.locator("form")).first
+    rec_id = rec.get_attribute("id")
+    # the form as a page loaded before the recommendation was recomputed would carry it
+    rec.locator('form[action$="/snooze"] input[name=version]').evaluate("e => e.value = 'v0'")
+    rec.locator('form[action$="/snooze"] button').click()
+    page.wait_for_load_state()
+    assert "changed since you loaded the page" in page.locator("main").inner_text()
+    page.click("#reload")
+    page.wait_for_url(site.url + "/namespaces/payments")
+    assert page.locator(f"#{rec_id} .status").inner_text() == "open"
+    assert page.locator("[role=status]").count() == 0
+    page.context.close()
+
+
+def test_the_budgets_page_lists_what_you_may_see_across_channels(site: Site) -> None:
+    site.world.ask("budget set namespace payments 1500/month", user=ALICE)
+    site.world.ask("budget set namespace search 900/month", user=BOB)
+    page = site.page()
+    site.slack_login(page, ALICE)
+    page.goto(site.url + "/budgets")
+    budgets = page.locator("#budgets tbody").inner_text()
+    assert "payments" in budgets
+    assert "$1,500.00" in budgets
+    assert "search" not in budgets
+    assert "$900.00" not in budgets  # Bob's budget is not listed at all, not even unnamed
     page.context.close()

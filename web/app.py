@@ -63,7 +63,7 @@ DONE = {
     "dismissed": "Recommendation dismissed.",
     "unchanged": "Nothing changed: it was already in that state.",
 }
-NO_TOKEN_LOGIN = (
+NO_KUBE_SIGN_IN = (
     "Sign in with a Kubernetes token needs a Kubernetes API to check the token, "
     "and none is configured here."
 )
@@ -269,7 +269,7 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
 
     async def login_token(request: Request) -> Response:
         if not s.token_login:
-            raise Page(404, NO_TOKEN_LOGIN)
+            raise Page(404, NO_KUBE_SIGN_IN)
         fields = await form(request)
         cookie = request.cookies.get(CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(cookie, fields.get("csrf", "")):
