@@ -125,10 +125,7 @@ class World:
         url = self.slack.new_response_url()
         response = self.client.slash(text, user_id=user, response_url=url, channel_id="C0COST")
         assert response.status_code == 200, response.text
-        replies = self.slack.wait_for_response(url, 1, timeout)
-        while replies[-1].get("text", "").startswith(":hourglass"):
-            replies = self.slack.wait_for_response(url, len(replies) + 1, timeout)
-        return replies[-1]
+        return self.slack.wait_for_answer(url, timeout)
 
 
 def demo_world_env(

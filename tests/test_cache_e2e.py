@@ -71,10 +71,7 @@ async def _stampede(world: World, text: str, count: int) -> list[str]:
 
 def _final(world: World, url: str) -> dict[str, Any]:
     """The answer at `url`, past any "Working on it…" placeholder."""
-    replies = world.slack.wait_for_response(url, 1, timeout=30)
-    while replies[-1].get("text", "").startswith(":hourglass"):
-        replies = world.slack.wait_for_response(url, len(replies) + 1, timeout=30)
-    return replies[-1]
+    return world.slack.wait_for_answer(url, timeout=30)
 
 
 def test_a_hundred_identical_questions_make_one_opencost_request(

@@ -286,7 +286,7 @@ def test_share_posts_the_clickers_own_answer_to_the_channel_and_audits_it(world:
 
 def test_sharing_a_namespace_the_clicker_cannot_see_posts_nothing(world: World) -> None:
     url = _share(world, "U0ALICE", "ns search 7d")
-    reply = world.slack.wait_for_response(url, timeout=15)[-1]
+    reply = world.slack.wait_for_answer(url, timeout=15)
     assert "No cost data for namespace search" in reply["text"]
     assert reply.get("response_type", "ephemeral") == "ephemeral"
     assert world.slack.calls_to("chat.postMessage") == []
@@ -302,7 +302,7 @@ def test_a_shared_trend_carries_its_chart(world: World) -> None:
 def test_sharing_where_the_bot_is_not_a_member_says_how_to_fix_it(world: World) -> None:
     world.slack.fail("chat.postMessage", error="not_in_channel")
     url = _share(world, ADMIN, "summary 7d")
-    reply = world.slack.wait_for_response(url, timeout=15)[-1]
+    reply = world.slack.wait_for_answer(url, timeout=15)
     assert "/invite" in reply["text"]
     assert _audited(world, "answer_shared") is None
 

@@ -17,7 +17,7 @@ def test_signed_help_is_acked_and_answered_via_response_url(world: World) -> Non
     response = world.client.slash("help", user_id="U0ALICE", response_url=url)
     assert response.status_code == 200
     assert response.content == b""
-    reply = world.slack.wait_for_response(url)[-1]
+    reply = world.slack.wait_for_answer(url)
     text = str(reply["blocks"])
     assert "/cost summary" in text
     assert reply.get("response_type") == "ephemeral"

@@ -158,7 +158,7 @@ def _click(world: World, user: str, action_id: str, value: str) -> dict[str, Any
     url = world.slack.new_response_url()
     payload = block_actions_payload(user, action_id, value, response_url=url)
     assert world.client.action(payload).status_code == 200
-    return world.slack.wait_for_response(url, 1, 10)[-1]
+    return world.slack.wait_for_answer(url, timeout=10)
 
 
 def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowledgements(
@@ -315,7 +315,7 @@ def test_slack_rate_limits_and_server_errors_are_retried_until_the_message_lands
 def test_slack_refusing_the_token_is_reported_clearly(world: World) -> None:
     world.slack.fail("chat.postMessage", times=5, error="invalid_auth")
     url = _share(world, "U0DEMOADMIN", "summary 7d")
-    reply = _text(world.slack.wait_for_response(url, 1, 10)[-1])
+    reply = _text(world.slack.wait_for_answer(url, timeout=10))
     assert "invalid_auth" in reply, reply
     assert "token" in reply
     assert "Something went wrong" not in reply

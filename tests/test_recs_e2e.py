@@ -182,7 +182,7 @@ def test_dismiss_asks_why_in_a_modal_and_keeps_the_reason(world: World) -> None:
     response = _submit_reason(world, ALICE, view, reason)
     assert response.status_code == 200
     assert response.text == ""  # the modal closes
-    updated = world.slack.wait_for_response(url, 1, 20)[-1]
+    updated = world.slack.wait_for_answer(url, timeout=20)
     assert updated["replace_original"] is True
     assert ":wastebasket: Dismissed by <@U0ALICE>" in all_text(updated)
     state = _state(world, rec_id)

@@ -171,14 +171,14 @@ def test_names_from_opencost_and_user_args_are_escaped_in_every_reply(poisoned: 
     problems["details modal"] = injection_problems({"blocks": view["blocks"]})
     # Not a DNS-1123 name, so no RoleBinding can grant `patch` there: refused, and said safely.
     for action in ("rec_ack", "rec_dismiss"):
-        refused = world.slack.wait_for_response(_click(world, action, evil_rec), 1, 10)[-1]
+        refused = world.slack.wait_for_answer(_click(world, action, evil_rec), timeout=10)
         assert "You may not change" in str(refused), refused
         problems[action] = injection_problems(refused)
     _click(world, "share_in_channel", "top 20 by controller")
     shared = world.slack.wait_for("chat.postMessage", 1, timeout=10)[-1]
     problems["shared"] = injection_problems(shared.params)
     not_shared = _click(world, "share_in_channel", f"ns {EVIL_NS}")  # an error stays private
-    problems["not shared"] = injection_problems(world.slack.wait_for_response(not_shared)[-1])
+    problems["not shared"] = injection_problems(world.slack.wait_for_answer(not_shared))
     world.client.event({"type": "app_home_opened", "user": "U0DEMOADMIN", "tab": "home"})
     home = world.slack.wait_for("views.publish", 1, timeout=10)[-1].params["view"]
     home = json.loads(home) if isinstance(home, str) else home
@@ -284,7 +284,7 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     ]
     for user, action, value, words in cases:
         url = _click(world, action, value, user)
-        reply = world.slack.wait_for_response(url, 1, 10)[-1]
+        reply = world.slack.wait_for_answer(url, timeout=10)
         assert words in str(reply), (user, action, value, reply)
         assert not injection_problems(reply)
     # A dismiss modal whose private_metadata was edited to point at another namespace.
@@ -313,7 +313,7 @@ def test_tampered_button_values_are_rejected_and_audited(world: World) -> None:
     assert "<!channel>" not in log
     # Every key a session writes lives under the prefix (a shared Redis stays tidy): state
     # changes, subscriptions, the App Home and shared answers too.
-    acked = world.slack.wait_for_response(_click(world, "rec_ack", payments))[-1]
+    acked = world.slack.wait_for_answer(_click(world, "rec_ack", payments))
     assert "Acknowledged" in str(acked)
     world.ask("digest subscribe weekly mon at 09:00", "U0DEMOADMIN")
     world.client.event({"type": "app_home_opened", "user": "U0ALICE", "tab": "home"})
@@ -359,7 +359,7 @@ def test_tokens_and_the_signing_secret_never_reach_logs_or_replies(world: World)
         said.append(world.ask(text, user))
 
     def click(action: str, value: str, user: str) -> None:
-        said.append(world.slack.wait_for_response(_click(world, action, value, user))[-1])
+        said.append(world.slack.wait_for_answer(_click(world, action, value, user)))
 
     with captured_logs("debug", secrets=[]) as logs:  # no redaction list: nothing may log them
         for command in ("summary 7d", "recs", "nonsense words", "audit"):

@@ -108,7 +108,7 @@ def test_a_replayed_signed_command_is_acknowledged_but_not_run_again(
         SUBSCRIBE, user_id=ADMIN, channel_id="C0COST", response_url=url
     )
     assert world.client.send(request).status_code == 200
-    assert "subscribed this channel" in all_text(world.slack.wait_for_response(url, 1, 20)[-1])
+    assert "subscribed this channel" in all_text(world.slack.wait_for_answer(url, timeout=20))
     assert _subscriptions(world) == 1
     with captured_logs("info", secrets=[]) as logs:
         again = world.client.send(request)  # the same replica
@@ -236,7 +236,7 @@ def test_share_never_runs_a_state_changing_command(world: World, value: str) -> 
         ALICE, "share_in_channel", value, response_url=url, channel_id="C0COST", block_id="share"
     )
     assert world.client.action(payload).status_code == 200
-    reply = world.slack.wait_for_response(url, 1, 20)[-1]
+    reply = world.slack.wait_for_answer(url, timeout=20)
     assert "Only cost answers can be shared" in str(reply), reply
     assert (_subscriptions(world), _budgets(world)) == (0, 0)
     assert world.slack.calls_to("chat.postMessage") == []
@@ -267,7 +267,7 @@ def test_a_recommendation_title_is_escaped_in_the_notification_text(poisoned: Wo
     volume = [item for item in rec_items(board) if "Unclaimed volume pvc-" in item[2]]
     assert volume, all_text(board)
     url = click(world, ADMIN, "rec_ack", volume[0][1])
-    changed = world.slack.wait_for_response(url, 1, 20)[-1]
+    changed = world.slack.wait_for_answer(url, timeout=20)
     assert "Acknowledged" in all_text(changed), changed
     assert "<@U0DEMOADMIN>" not in str(changed.get("text")), changed.get("text")
     assert not injection_problems(changed)

@@ -34,10 +34,7 @@ def ask_in(world: World, text: str, user: str, channel: str) -> dict[str, Any]:
     url = world.slack.new_response_url()
     response = world.client.slash(text, user_id=user, response_url=url, channel_id=channel)
     assert response.status_code == 200, response.text
-    replies = world.slack.wait_for_response(url, 1, 20)
-    while replies[-1].get("text", "").startswith(":hourglass"):
-        replies = world.slack.wait_for_response(url, len(replies) + 1, 20)
-    return replies[-1]
+    return world.slack.wait_for_answer(url, 20)
 
 
 def _whole_cluster_digest(world: World) -> str:
@@ -126,7 +123,7 @@ def test_the_dismiss_modal_carries_no_response_url_and_no_recommendation(world: 
     assert "response_url" not in meta
     assert rec_id not in meta
     assert _submit(world, ALICE, meta).status_code == 200
-    answer = world.slack.wait_for_response(url, 1, 20)[-1]
+    answer = world.slack.wait_for_answer(url, timeout=20)
     assert ":wastebasket: Dismissed by <@U0ALICE>" in all_text(answer)
 
 

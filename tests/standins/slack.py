@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 
+PLACEHOLDER = ":hourglass_flowing_sand: Working on it"  # replaced by the answer
+
+
 @dataclass
 class _Fault:
     remaining: int
@@ -184,6 +187,14 @@ class SlackStandIn(SlackFake, StandIn):
             timeout,
             lambda: f"expected {count} response(s) at {id_or_url}",
         )
+
+    def wait_for_answer(self, id_or_url: str, timeout: float = 20) -> dict[str, Any]:
+        """The answer posted at a response_url, past any "Working on it…" placeholder (the
+        bot posts one when an answer takes longer than 2 s, then replaces it)."""
+        replies = self.wait_for_response(id_or_url, 1, timeout)
+        while replies[-1].get("text", "").startswith(PLACEHOLDER):
+            replies = self.wait_for_response(id_or_url, len(replies) + 1, timeout)
+        return replies[-1]
 
     async def wait_for_response_async(
         self, id_or_url: str, count: int = 1, timeout: float = 5
