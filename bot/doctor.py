@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 from slack_sdk.errors import SlackApiError
 
 from bot.redis import EmbeddedRedis, async_client
-from bot.settings import Settings
+from bot.settings import Authority, Settings
 from bot.slack_adapters import slack_client
 from services.access.identity import IdentityMap
 from services.opencost.models import AllocationQuery
@@ -129,7 +129,7 @@ def _probes(settings: Settings) -> list[tuple[str, Probe]]:
     for cluster, url in clusters.items():
         name = f"opencost {cluster}" if cluster else "opencost"
         probes.append((name, _opencost_probe(settings, url)))
-    probes.append(("kubernetes", lambda: _kubernetes(settings)))
+    probes += _kubernetes_probes(settings)
     return probes
 
 
@@ -326,15 +326,41 @@ def allocation_shape_problem(body: object) -> str | None:
 # --- Kubernetes -------------------------------------------------------------------------------
 
 
-async def _kubernetes(settings: Settings) -> str:
+def _kubernetes_probes(settings: Settings) -> list[tuple[str, Probe]]:
+    """One probe per distinct Kubernetes authority, named after the clusters it decides for:
+    with several clusters each has its own API, and a bot allowed on one may be refused on
+    another."""
+    by_authority: dict[Authority, list[str]] = {}
+    for cluster, authority in settings.authorities().items():
+        by_authority.setdefault(authority, []).append(cluster)
+    if len(by_authority) <= 1 and not settings.opencost_clusters:
+        return [("kubernetes", lambda: _kubernetes(settings, Authority(None, None)))]
+    probes: list[tuple[str, Probe]] = []
+    for authority, clusters in by_authority.items():
+        name = "kubernetes " + ", ".join(cluster for cluster in clusters if cluster)
+        probes.append((name.rstrip(), _kubernetes_probe(settings, authority)))
+    return probes
+
+
+def _kubernetes_probe(settings: Settings, authority: Authority) -> Probe:
+    async def probe() -> str:
+        return await _kubernetes(settings, authority)
+
+    return probe
+
+
+async def _kubernetes(settings: Settings, authority: Authority) -> str:
+    """One SelfSubjectAccessReview for `create subjectaccessreviews` on this authority's API
+    (its own kubeconfig/context, or the bot's home cluster when it names none)."""
+    kubeconfig = authority.kubeconfig or settings.kubeconfig
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-    if not settings.kubeconfig and not in_cluster:
+    if not kubeconfig and not in_cluster:
         if settings.demo_data:
             raise Risk("not configured: demo RBAC decides who sees what")
         raise Problem("no KUBECONFIG and not in a pod: every access check will deny")
     from services.access.kube import KubeApi  # the kubernetes client takes ~2 s to import
 
-    kube = KubeApi.from_config(settings.kubeconfig)
+    kube = KubeApi.from_config(kubeconfig, context=authority.context)
     try:
         if not await kube.can_create_sar():
             raise Problem(

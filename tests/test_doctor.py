@@ -194,3 +194,34 @@ def test_version_is_the_installed_distribution_version() -> None:
                             check=False)  # fmt: skip
     assert result.returncode == 0
     assert result.stdout.strip() == f"costbot {version('costbot')}"
+
+
+def test_each_clusters_kubernetes_api_is_checked_and_named(world: Any, tmp_path: Path) -> None:
+    """Two clusters, two Kubernetes APIs: east lets the bot create reviews, west refuses."""
+    _, opencost, _, settings = world
+    east = KubeApiStandIn()
+    west = KubeApiStandIn(bot_user="system:serviceaccount:default:default", bot_groups=())
+    for kube in (east, west):
+        kube.start()
+    try:
+        clusters = {
+            name: {"url": opencost.base_url, "kubeconfig": str(write_kubeconfig(
+                tmp_path / f"{name}.kubeconfig", kube.url)), "context": "standin"}
+            for name, kube in (("east", east), ("west", west))
+        }  # fmt: skip
+        env = {k: v for k, v in settings.items() if k != "opencost_url"}
+        env["opencost_clusters"] = json.dumps(clusters)
+        code, findings = run_check(env, tmp_path)
+        assert east.requests["self_sar"] == 1
+        assert west.requests["self_sar"] == 1
+    finally:
+        for kube in (east, west):
+            kube.stop()
+    assert code == 1
+    assert "kubernetes" not in findings
+    assert findings["kubernetes east"]["status"] == "ok", findings
+    assert east.url.split("//")[1] in findings["kubernetes east"]["detail"]
+    assert findings["kubernetes west"]["status"] == "fail", findings
+    assert "may not create subjectaccessreviews" in findings["kubernetes west"]["detail"]
+    assert west.url.split("//")[1] in findings["kubernetes west"]["detail"]
+    assert {findings[f"opencost {name}"]["status"] for name in ("east", "west")} == {"ok"}
