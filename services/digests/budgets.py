@@ -176,9 +176,13 @@ class BudgetService:
         return BudgetStatus(budget, last, visible, spent, forecast(spent, now))
 
     async def remove(self, identity: Identity, channel: str, budget_id: str) -> Budget:
-        """Only the budget's creator or an admin may remove it."""
+        """Only the budget's creator or an admin may remove it; an admin who did not create it
+        also needs the access creating it needs: admin-group membership never outranks
+        Kubernetes permissions. (The creator may always switch their own budget off.)"""
         budget = await self._find(identity, channel, budget_id)
         await self._require_owner(identity, budget, "remove")
+        if budget.creator != identity.slack_user_id:
+            await self._require_access(identity, budget.kind, budget.target)
         await self._store.remove_budget(budget.id)
         await self._audit.record(
             "budget_removed",
@@ -339,6 +343,10 @@ class BudgetService:
         return True
 
     async def _target_visible(self, identity: Identity, budget: Budget) -> bool:
+        """Whether the viewer may see what the budget watches: its namespace, or its cluster
+        whole (a cluster budget's spend is a cluster-wide figure)."""
+        if budget.kind == "cluster":
+            return await self._access.may_see_cluster(identity, budget.target or None)
         if budget.kind != "namespace":
             return True
         return await self._access.may_see_all(identity, [budget.target])

@@ -118,18 +118,28 @@ class DigestService:
         return bool(sub.seen) and await self._access.may_see_all(identity, sub.seen)
 
     async def unsubscribe(self, identity: Identity, channel: str, sub_id: str) -> Subscription:
-        """Ownership is explicit: only the subscriber or an admin removes a digest."""
+        """Ownership is explicit: only the subscriber or an admin removes a digest, and an admin
+        who did not subscribe it also needs to see everything it covers (admin-group membership
+        never outranks Kubernetes permissions)."""
         sub = await self._find(identity, channel, sub_id)
         owner = identity.mapped and sub.subscriber == identity.slack_user_id
+        reason = ""
         if not owner and not self.is_admin(identity):
+            reason = "not the subscriber"
+        elif not owner and not await self._covers(identity, sub):
+            reason = "an admin without access to all it covers"
+        if reason:
             await self._audit.record(
                 "access_denied",
                 identity.slack_user_id,
                 subscription=sub.id,
                 action="digest_unsubscribe",
-                reason="not the subscriber",
+                reason=reason,
             )
-            raise NotAllowed("Only whoever subscribed this digest, or an admin, can remove it.")
+            raise NotAllowed(
+                "Only whoever subscribed this digest, or an admin who may see all it covers, "
+                "can remove it."
+            )
         await self._store.remove_subscription(sub.id)
         await self._audit.record(
             "digest_unsubscribed",
