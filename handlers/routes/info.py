@@ -55,7 +55,8 @@ TOPIC_NOTES = {
     "audit": "The audit log (members of the admin groups only).",
     "window": "Every cost command takes one window. Days are your Slack time zone's "
     "(UTC when Slack has none); `tz ZONE` (e.g. `tz Europe/Berlin`, `tz +05:30`) changes "
-    "it. A window still running (today, week, month) runs to now, and run-rates use the elapsed part.",
+    "it. A window still running (today, week, month) runs to now, and run-rates use the "
+    "elapsed part.",
 }
 
 
