@@ -16,6 +16,7 @@ from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
 from services.digests.alerts import budget_alerts, forecast, month_hours, month_start
 from services.digests.models import Budget
+from services.digests.redis_store import RedisDigestStore
 from tests.conftest import FakeClock
 from tests.digest_support import ALICE, CHANNEL, Env, FakeCostSource, build_env, texts
 
@@ -117,6 +118,7 @@ async def test_a_budget_stored_without_a_zone_counts_utc_months(redis: Redis) ->
     legacy = msgspec.json.encode(budget(2500.0, id="bold"))
     stripped = msgspec.json.decode(legacy)
     del stripped["tz"]
+    assert isinstance(env.store, RedisDigestStore)
     await redis.hset(env.store.budgets_key, "bold", msgspec.json.encode(stripped))
     (stored,) = await env.store.budgets()
     assert stored.tz == "UTC"
