@@ -9,8 +9,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from demo.cluster import DemoCluster
+from demo.identity import DEMO_SLACK_USERS
 from tests.bot_harness import World
 from tests.rbac_world import (
     ALICE,
@@ -57,8 +59,12 @@ def _press_on_home(world: World, user: str, action_id: str, value: str) -> dict[
 
 
 def _week_so_far(cluster: DemoCluster, user: str, now: datetime) -> Decimal:
-    """This week's visible spend up to the last complete hour, from OpenCost's own aggregation."""
-    monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0)
+    """This week's visible spend up to the last complete hour, from OpenCost's own aggregation.
+    The week is the viewer's own: Monday 00:00 in their Slack zone (Alice: Europe/Berlin)."""
+    zone = ZoneInfo(next(u.tz for u in DEMO_SLACK_USERS if u.id == user) or "UTC")
+    local = now.astimezone(zone)
+    monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0)
+    monday = monday.astimezone(UTC)
     end = now.replace(minute=0, second=0, microsecond=0)
     window = f"{monday:%Y-%m-%dT%H:%M:%SZ},{end:%Y-%m-%dT%H:%M:%SZ}"
     params = {"window": window, "aggregate": "namespace", "accumulate": "true", "includeIdle": "1"}

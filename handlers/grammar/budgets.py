@@ -33,11 +33,22 @@ def parse_budget(words: Words) -> Command:
         words.expect_end("budget")
         return BudgetRemove(budget_id=budget_id)
     kind, target = _budget_target(words)
+    _zone(words)
     if words.peek() == "to":
         words.take()
     amount = _amount(words)
+    _zone(words)
     words.expect_end("budget")
-    return BudgetSet(kind=kind, target=target, amount=amount)
+    return BudgetSet(
+        kind=kind, target=target, amount=amount, tz=words.tz if words.tz_given else None
+    )
+
+
+def _zone(words: Words) -> None:
+    """`tz ZONE`: whose calendar months the budget counts (once; `Words.zone` refuses twice)."""
+    if words.peek() in ("tz", "timezone"):
+        words.take()
+        words.zone("budget")
 
 
 def _budget_target(words: Words) -> tuple[_BudgetKind, str]:

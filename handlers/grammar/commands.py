@@ -110,6 +110,7 @@ class BudgetSet(_Command, frozen=True, kw_only=True):
     target: str  # namespace name, "key=value", or cluster name ("" = every cluster)
     amount: Decimal
     period: Literal["month"] = "month"
+    tz: str | None = None  # `tz ZONE`, normalized; None = the asker's Slack zone, else UTC
 
 
 class BudgetList(_Command, frozen=True, kw_only=True):

@@ -38,8 +38,9 @@ async def home_blocks(deps: Deps, identity: Identity, user_id: str) -> list[Bloc
             *blocks,
             section(":bust_in_silhouette: " + UNMAPPED_HELP.format(user=escape(user_id))),
         ]
-    window = parse_window("week", deps.clock.now())
-    scope = await visible_scope(deps, Asker(identity, user_id, "", ""), window)
+    asker = Asker(identity, user_id, "", "")
+    window = parse_window("week", deps.clock.now(), tz=asker.tz)  # the viewer's own week
+    scope = await visible_scope(deps, asker, window)
     blocks.append(await _spend(deps, window, scope))
     if isinstance(deps.recs, RecommendationBoard):
         blocks += await _recommendations(deps, deps.recs, scope)

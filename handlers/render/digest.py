@@ -142,7 +142,7 @@ class DigestBlocks:
             text = self._jump_text(alert)
         else:
             text = f"{_alert_title(alert, budget_target(b))}\n{self._budget_text(alert)}"
-        note = f"Budget `{escape(b.id)}` · calendar months in UTC · `/cost budget list`"
+        note = f"Budget `{escape(b.id)}` · calendar months in {escape(b.tz)} · `/cost budget list`"
         ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
         return _rendered([section(text), context(note), ack])
 
@@ -157,7 +157,8 @@ class DigestBlocks:
         day = f"{alert.day:%a %b %d}" if alert.day else "yesterday"
         return (
             f":chart_with_upwards_trend: Spend jump: {budget_target(alert.budget)}\n"
-            f"*{money(alert.day_cost, cur)}* on {day} (UTC) vs {money(alert.baseline, cur)}/day "
+            f"*{money(alert.day_cost, cur)}* on {day} ({escape(alert.budget.tz)}) "
+            f"vs {money(alert.baseline, cur)}/day "
             f"over the 14 days before (×{ratio:.1f})."
         )
 

@@ -133,12 +133,13 @@ async def preview(cmd: grammar.DigestPreview, deps: Deps, asker: Asker) -> Reply
 async def budget_set(cmd: grammar.BudgetSet, deps: Deps, asker: Asker) -> Reply:
     amount = float(cmd.amount)
     budget = await _budgets(deps).set(
-        asker.identity, asker.channel_id, cmd.kind, cmd.target, amount
+        asker.identity, asker.channel_id, cmd.kind, cmd.target, amount, tz=cmd.tz or asker.tz
     )
     text = (
         f":moneybag: <@{escape(asker.user_id)}> set a budget of "
-        f"{money(amount, deps.currency)}/month for {budget_target(budget)}. This channel "
-        "hears about 80 % and 100 % of it, a forecast over it, and sudden spend jumps."
+        f"{money(amount, deps.currency)}/month for {budget_target(budget)}, counted in "
+        f"calendar months of {escape(budget.tz)}. This channel hears about 80 % and 100 % of "
+        "it, a forecast over it, and sudden spend jumps."
     )
     hint = f"`{escape(budget.id)}` · `/cost budget remove {escape(budget.id)}` removes it"
     return Reply([section(text), context(hint)], in_channel=True).finished()
@@ -153,13 +154,13 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
     for status in statuses:
         b = status.budget
         where = "" if b.channel == asker.channel_id else f" · in <#{escape(b.channel)}>"
-        last = last_run_text(status.last, "UTC")
+        last = last_run_text(status.last, b.tz)
         target = budget_target(b) if status.target_visible else "a namespace you can't see"
         spend = budget_spend_line(status, deps.currency)
         blocks.append(
             section(
                 f"*`{escape(b.id)}`* {target} · {money(b.amount, deps.currency)}/month"
-                f"{where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
+                f" ({escape(b.tz)}){where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
             )
         )
     return Reply(blocks).finished()

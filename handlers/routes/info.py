@@ -53,8 +53,10 @@ TOPIC_NOTES = {
     "whoami": "Your Slack user, the Kubernetes user and groups it maps to, and the "
     "namespaces Kubernetes lets you see.",
     "audit": "The audit log (members of the admin groups only).",
-    "window": "Every cost command takes one window. Days are UTC; a window still running "
-    "(today, week, month) runs to now, and run-rates use the elapsed part.",
+    "window": "Every cost command takes one window. Days are your Slack time zone's "
+    "(UTC when Slack has none); `tz ZONE` (e.g. `tz Europe/Berlin`, `tz +05:30`) changes "
+    "it. A window still running (today, week, month) runs to now, and run-rates use the "
+    "elapsed part.",
 }
 
 
@@ -114,7 +116,7 @@ async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
     identity = asker.identity
     if not identity.mapped:
         return Reply([header("Who you are"), section(_unmapped_words(asker))]).finished()
-    window = parse_window(DEFAULT_WINDOW, deps.clock.now())
+    window = parse_window(DEFAULT_WINDOW, deps.clock.now(), tz=asker.tz)
     present = await deps.costs.visible_namespaces(window)
     scope = await deps.access.scope(identity, present)
     groups = ", ".join(f"`{escape(g)}`" for g in identity.groups) or "none"

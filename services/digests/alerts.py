@@ -1,17 +1,19 @@
 """Budget and spend-change alert rules: pure functions over month-to-date cost and daily costs.
 
-No I/O and no clock: `now` is passed in. Months are calendar months in UTC.
+No I/O and no clock: `now` is passed in. Months and days are calendar months and days of the
+budget's zone (UTC for budgets stored before budgets had one): a DST month is 743 or 745 hours.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import msgspec
 
+from services.costs.windows import local_midnight, zone_of
 from services.digests.models import Budget
 
 THRESHOLDS = (80, 100)  # percent of the monthly budget, month-to-date
@@ -39,28 +41,48 @@ class BudgetAlert(msgspec.Struct, frozen=True, kw_only=True):
         return f"{self.budget.id}:{self.period}"
 
 
-def month_start(now: datetime) -> datetime:
-    moment = now.astimezone(UTC)
-    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
+def month_start(now: datetime, tz: str = "UTC") -> datetime:
+    """The UTC instant the month of `now` begins in the zone `tz`."""
+    zone = zone_of(tz)
+    local = now.astimezone(zone)
+    return local_midnight(date(local.year, local.month, 1), zone)
 
 
-def month_hours(now: datetime) -> float:
-    start = month_start(now)
-    following = (start + timedelta(days=32)).replace(day=1)
-    return (following - start).total_seconds() / 3600.0
+def month_end(now: datetime, tz: str = "UTC") -> datetime:
+    """The UTC instant the next month of the zone `tz` begins."""
+    zone = zone_of(tz)
+    local = now.astimezone(zone)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return local_midnight(date(year, month, 1), zone)
 
 
-def forecast(month_to_date: float, now: datetime) -> float:
-    """Month-to-date ÷ elapsed hours × hours in the month."""
-    elapsed = (now - month_start(now)).total_seconds() / 3600.0
-    return month_to_date / elapsed * month_hours(now) if elapsed > 0 else 0.0
+def month_label(now: datetime, tz: str = "UTC") -> str:
+    """ "2026-12": the month `now` is in, in the zone `tz` (names the once-a-month alerts)."""
+    return f"{now.astimezone(zone_of(tz)):%Y-%m}"
+
+
+def local_date(now: datetime, tz: str = "UTC") -> date:
+    """Today in the zone `tz`."""
+    return now.astimezone(zone_of(tz)).date()
+
+
+def month_hours(now: datetime, tz: str = "UTC") -> float:
+    """Hours in the month of `now` in `tz`: a month with a DST change is an hour short or long."""
+    return (month_end(now, tz) - month_start(now, tz)).total_seconds() / 3600.0
+
+
+def forecast(month_to_date: float, now: datetime, tz: str = "UTC") -> float:
+    """Month-to-date ÷ elapsed hours × hours in the month, all of the zone's month."""
+    elapsed = (now - month_start(now, tz)).total_seconds() / 3600.0
+    return month_to_date / elapsed * month_hours(now, tz) if elapsed > 0 else 0.0
 
 
 def budget_alerts(budget: Budget, month_to_date: float, now: datetime) -> list[BudgetAlert]:
     """Thresholds crossed so far this month (80 %, 100 %), plus "on track to exceed" once the
-    forecast passes the budget. The caller keeps each to once a month."""
-    month = f"{now.astimezone(UTC):%Y-%m}"
-    projected = forecast(month_to_date, now)
+    forecast passes the budget. The caller keeps each to once a month: the period names the
+    month of the budget's zone, so it turns over at that zone's midnight, not UTC's."""
+    month = month_label(now, budget.tz)
+    projected = forecast(month_to_date, now, budget.tz)
     used = month_to_date / budget.amount * 100.0 if budget.amount > 0 else 0.0
 
     def alert(kind: AlertKind, period: str, threshold: int = 0) -> BudgetAlert:
@@ -74,7 +96,7 @@ def budget_alerts(budget: Budget, month_to_date: float, now: datetime) -> list[B
         )
 
     alerts = [alert("threshold", str(limit), limit) for limit in THRESHOLDS if used >= limit]
-    elapsed = (now - month_start(now)).total_seconds() / 3600.0
+    elapsed = (now - month_start(now, budget.tz)).total_seconds() / 3600.0
     if used < 100.0 and elapsed >= FORECAST_MIN_HOURS and projected >= budget.amount:
         alerts.append(alert("forecast", "forecast"))
     return alerts

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 import msgspec
@@ -19,12 +19,13 @@ from services.access.models import EVERYTHING, Identity, Scope
 from services.access.policy import AccessPolicy
 from services.audit.log import AuditLog
 from services.costs.service import CostService, Focus
-from services.costs.windows import TimeRange
+from services.costs.windows import TimeRange, local_midnight, zone_of
 from services.digests.alerts import (
     BASELINE_DAYS,
     BudgetAlert,
     budget_alerts,
     forecast,
+    local_date,
     month_start,
     spend_change,
 )
@@ -106,9 +107,17 @@ class BudgetService:
 
     # --- managing -------------------------------------------------------------------------------
     async def set(
-        self, identity: Identity, channel: str, kind: BudgetKind, target: str, amount: float
+        self,
+        identity: Identity,
+        channel: str,
+        kind: BudgetKind,
+        target: str,
+        amount: float,
+        *,
+        tz: str = "UTC",
     ) -> Budget:
-        """Create a budget, or change the amount of this channel's budget for the same target.
+        """Create a budget, or change the amount (and zone) of this channel's budget for the
+        same target. `tz` (a `normalize_zone` name) is whose calendar months it counts.
 
         Changing needs what creating needs, and the budget must be the identity's own (or the
         identity an admin): nobody else's amount is silently overwritten."""
@@ -131,6 +140,7 @@ class BudgetService:
             created_at=existing[0].created_at if existing else self._clock.now(),
             spend_ratio=self._ratio,
             spend_min=self._min,
+            tz=tz,
         )
         await self._store.save_budget(budget)
         await self._audit.record(
@@ -141,6 +151,7 @@ class BudgetService:
             kind=kind,
             target=target,
             amount=amount,
+            tz=tz,
         )
         return budget
 
@@ -169,11 +180,11 @@ class BudgetService:
         scoped = await self._scope(budget, identity) if visible else None
         if scoped is None:
             return BudgetStatus(budget, last, target_visible=visible)
-        now = self._clock.now()
-        start = month_start(now).date()
-        daily = await self._daily(now, *scoped, since=month_start(now))
+        now, tz = self._clock.now(), budget.tz
+        start = local_date(month_start(now, tz), tz)
+        daily = await self._daily(now, tz, *scoped, since=month_start(now, tz))
         spent = math.fsum(cost for day, cost in daily if day >= start)
-        return BudgetStatus(budget, last, visible, spent, forecast(spent, now))
+        return BudgetStatus(budget, last, visible, spent, forecast(spent, now, tz))
 
     async def remove(self, identity: Identity, channel: str, budget_id: str) -> Budget:
         """Only the budget's creator or an admin may remove it; an admin who did not create it
@@ -252,14 +263,15 @@ class BudgetService:
         if scoped is None:
             self._log.info("budget.not_visible", budget=budget.id, creator=budget.creator)
             return []
-        daily = await self._daily(now, *scoped)
-        start = month_start(now).date()
+        tz = budget.tz
+        daily = await self._daily(now, tz, *scoped)
+        start = local_date(month_start(now, tz), tz)
         month_to_date = math.fsum(cost for day, cost in daily if day >= start)
         alerts = budget_alerts(budget, month_to_date, now)
         crossed = [alert for alert in alerts if alert.kind == "threshold"]
         for lower in crossed[:-1]:  # first seen together: only the highest is worth a message
             await self._guard.skip(self._job(lower), "a higher threshold was crossed too")
-        jump = spend_change(budget, daily, now.astimezone(UTC).date())
+        jump = spend_change(budget, daily, local_date(now, tz))
         due = [
             *crossed[-1:],
             *(a for a in alerts if a.kind == "forecast"),
@@ -286,12 +298,19 @@ class BudgetService:
         )
 
     async def _daily(
-        self, now: datetime, scope: Scope, focus: Focus, *, since: datetime | None = None
+        self,
+        now: datetime,
+        tz: str,
+        scope: Scope,
+        focus: Focus,
+        *,
+        since: datetime | None = None,
     ) -> list[tuple[date, float]]:
-        """Daily cost from `since` (default: the month's start, or 15 days back if earlier)."""
-        today = datetime.combine(now.astimezone(UTC).date(), time(0), UTC)
-        start = since or min(month_start(now), today - timedelta(days=BASELINE_DAYS + 1))
-        window = TimeRange(start, max(now, start + timedelta(minutes=1)), "budget check")
+        """Daily cost per local day of `tz` from `since` (default: the month's start, or 15
+        days back if earlier)."""
+        first = local_date(now, tz) - timedelta(days=BASELINE_DAYS + 1)
+        start = since or min(month_start(now, tz), local_midnight(first, zone_of(tz)))
+        window = TimeRange(start, max(now, start + timedelta(minutes=1)), "budget check", tz)
         try:
             trend = await self._costs.trend(window, scope, focus)
         except NotFound:  # nothing carries the label: nothing spent

@@ -66,11 +66,14 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     kind: BudgetKind
     target: str  # namespace, "key=value", or a cluster name ("" = every cluster)
-    amount: float  # per calendar month (UTC), in the display currency
+    amount: float  # per calendar month of `tz`, in the display currency
     creator: str  # Slack user ID; alerts only cover what they may still see
     created_at: datetime
     spend_ratio: float = 1.5  # spend-change alert: yesterday > ratio × mean of 14 days before
     spend_min: float = 50.0  # … and at least this much above that mean
+    # Whose calendar the months and days are: a `normalize_zone` name. Budgets stored before
+    # budgets had a zone decode as UTC, which is what they were counted in.
+    tz: str = "UTC"
 
     @property
     def label(self) -> tuple[str, str] | None:

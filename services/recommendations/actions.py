@@ -20,7 +20,7 @@ from services.access.models import Identity, Scope
 from services.access.policy import CLUSTER_RESOURCES, AccessPolicy
 from services.audit.log import AuditLog
 from services.costs.service import CostService
-from services.costs.windows import DEFAULT_WINDOW, parse_window
+from services.costs.windows import DEFAULT_WINDOW, normalize_zone, parse_window
 from services.errors import (
     AuthorizationUnavailable,
     NotAllowed,
@@ -95,7 +95,8 @@ class RecommendationActions:
     # --- reading -------------------------------------------------------------------------------
     async def scope(self, identity: Identity) -> Scope:
         """What the identity may see among the namespaces present in the default window."""
-        window = parse_window(DEFAULT_WINDOW, self._clock.now())
+        zone = normalize_zone(identity.tz or "") or "UTC"  # the asker's days, like /cost
+        window = parse_window(DEFAULT_WINDOW, self._clock.now(), tz=zone)
         present = await self._costs.visible_namespaces(window)
         return await self._access.scope(identity, present)
 
