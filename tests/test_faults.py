@@ -158,7 +158,7 @@ def _click(world: World, user: str, action_id: str, value: str) -> dict[str, Any
     url = world.slack.new_response_url()
     payload = block_actions_payload(user, action_id, value, response_url=url)
     assert world.client.action(payload).status_code == 200
-    return world.slack.wait_for_answer(url, timeout=10)
+    return world.slack.wait_for_answer(url, timeout=30)
 
 
 def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowledgements(
