@@ -196,10 +196,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        action = (body.get("actions") or [{}])[0]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel_id = str((body.get("channel") or {}).get("id", ""))
-        asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
+        asker = _clicker(context, body)
+        channel_id = asker.channel_id
         # The value is the clicker's to edit: only a read-only cost question is re-run, never
         # a command that changes anything (digest subscribe, budget set, …).
         if not shareable(asker.text, deps):
@@ -221,11 +219,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         client: AsyncWebClient,
     ) -> None:
         await ack()
-        action = (body.get("actions") or [{}])[0]
-        user_id = str((body.get("user") or {}).get("id", ""))
-        channel_id = str((body.get("channel") or {}).get("id", ""))
         # Re-run as the clicker: the chart never shows more than the clicker may see now.
-        asker = Asker.of(context, user_id, channel_id, str(action.get("value", "")))
+        asker = _clicker(context, body)
         line = await send_chart_to_dm(deps, asker, client)
         await respond(text=line, response_type="ephemeral", replace_original=False)
 
@@ -274,6 +269,14 @@ async def share_in_channel(
 
 
 _NOT_A_MEMBER = frozenset({"not_in_channel", "channel_not_found"})
+
+
+def _clicker(context: dict[str, Any], body: dict[str, Any]) -> Asker:
+    """Who clicked a button that re-runs a command, where, and the command (its value)."""
+    action = (body.get("actions") or [{}])[0]
+    user_id = str((body.get("user") or {}).get("id", ""))
+    channel_id = str((body.get("channel") or {}).get("id", ""))
+    return Asker.of(context, user_id, channel_id, str(action.get("value", "")))
 
 
 def _block_ids(blocks: list[dict[str, Any]]) -> set[str]:
