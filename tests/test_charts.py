@@ -76,3 +76,16 @@ def test_concurrent_renders_match_a_sequential_one() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: daily_spend_chart(points, previous, "threads"), range(8)))
     assert all(result == expected for result in results)
+
+
+def test_the_subtitle_and_partial_days_are_drawn() -> None:
+    """A chart may travel without its message: what it shows (scope, cluster, period, currency,
+    demo) is drawn under the title, and a partial day is drawn differently from a whole one."""
+    days = _series(7)
+    plain = daily_spend_chart(days, None, "Daily spend")
+    titled = daily_spend_chart(
+        days, None, "Daily spend", subtitle="payments · cluster east · Nov 1 – 7 UTC · USD"
+    )
+    partial = daily_spend_chart(days, None, "Daily spend", partial_days={days[-1][0]})
+    assert len({plain, titled, partial}) == 3
+    assert _size(titled) == _size(partial) == (800, 440)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from handlers.listeners.commands import REFUSED_NOTE
 from handlers.render.limits import MAX_BLOCKS, MAX_TEXT
 from handlers.render.validate import validate
 from tests.bot_harness import MovableClock, World
@@ -434,3 +435,13 @@ def test_a_namespace_that_only_existed_before_shows_as_gone_for_a_scoped_user(
     assert "*$11.00* vs $15.00" in line
     assert "*Gone:* checkout" in all_text(reply)
     assert "search" not in all_text(reply)
+
+
+def test_an_answer_slack_refuses_still_reaches_the_asker_as_text(world: World) -> None:
+    """Slack answers a message it will not show with a 4xx (not retried, unlike 429/5xx): the
+    asker then gets the answer's own text instead of nothing."""
+    world.slack.fail("response_url", times=1, status=400)
+    reply = world.ask("summary 7d", "U0ALICE")
+    assert REFUSED_NOTE in reply["text"], reply
+    assert "$" in reply["text"]  # the figures are in the text, not only in the blocks
+    assert "search" not in reply["text"]  # still alice's scope

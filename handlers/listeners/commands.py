@@ -72,6 +72,9 @@ async def _audit_denial(deps: Deps, asker: Asker, error: CostbotError) -> None:
         )
 
 
+REFUSED_NOTE = "_(Slack refused the formatted answer; this is its text.)_"
+
+
 def error_reply(error: BaseException, ref: str = "") -> Reply:
     return Reply([section(words_for(error, ref))]).finished()
 
@@ -98,12 +101,20 @@ async def deliver(
         reply = error_reply(Exception(), ref)
     # A response_url message can never show a file (Slack refuses it): the answer carries its
     # text chart, and the picture goes to the asker's DM on request.
-    await respond(
+    kind = "in_channel" if reply.in_channel else "ephemeral"
+    sent = await respond(
         text=reply.text,
         blocks=with_chart_button(reply, asker.text),
-        response_type="in_channel" if reply.in_channel else "ephemeral",
+        response_type=kind,
         replace_original=replace,
     )
+    if getattr(sent, "status_code", 200) != 200:
+        # Slack refused the message itself (retries are for 429/5xx): never leave the asker with
+        # nothing. The top-level text carries the answer's figures on its own.
+        log.warning("command.reply_refused", status=getattr(sent, "status_code", 0))
+        await respond(
+            text=f"{reply.text}\n{REFUSED_NOTE}", response_type=kind, replace_original=replace
+        )
 
 
 def with_chart_button(reply: Reply, command_text: str) -> list[Any]:
