@@ -27,10 +27,6 @@ async def scope_for(
     return await access.scope(identity, in_data)
 
 
-def sees_nothing(scope: Scope) -> bool:
-    return scope.empty
-
-
 def per_cluster(in_data: dict[str, set[str]], scope: Scope) -> dict[str, tuple[bool, list[str]]]:
     """cluster → (cluster-wide figures?, namespaces visible there)."""
     return {

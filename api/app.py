@@ -146,7 +146,7 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
     async def scoped(identity: Identity, window: TimeRange, **how: object) -> Scope:
         present = await access.present(s.costs, window, **how)
         scope = await access.scope_for(s.access, identity, present)
-        if access.sees_nothing(scope):
+        if scope.empty:
             raise ApiProblem(
                 403,
                 "Kubernetes lets this identity see no namespace here.",

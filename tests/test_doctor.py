@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis
-import yaml
 
 from bot.doctor import BOT_SCOPES
 from demo.cluster import DemoCluster
@@ -180,11 +179,6 @@ def test_human_output_marks_each_line_and_exits_non_zero_on_a_failure(tmp_path: 
     assert lines[0].startswith("✗ config: SLACK_BOT_TOKEN")
     assert any(line.startswith("⚠ opencost: ") for line in lines)
     assert all(line[:2] in ("✓ ", "⚠ ", "✗ ") for line in lines), lines
-
-
-def test_the_doctor_knows_exactly_the_manifest_bot_scopes() -> None:
-    manifest = yaml.safe_load((ROOT / "manifest.yml").read_text())
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
 
 
 def test_version_is_the_installed_distribution_version() -> None:

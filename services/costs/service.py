@@ -461,7 +461,7 @@ class CostService:
     ) -> AllocationData:
         """Rows at `level`, idle included, no filter: everything is scoped and summed here.
         A scope that sees nothing asks nothing (no OpenCost request, no cache write)."""
-        if scope is not None and _sees_nothing(scope):
+        if scope is not None and scope.empty:
             return AllocationData(steps=[[]], fetched_at=self._clock.now().timestamp())
         query = AllocationQuery(start=start, end=end, step=step, aggregate=level, include_idle=True)
         return await self._source.allocations(query)
@@ -540,10 +540,6 @@ class CostService:
         # Costs on days after `bound` (a source ahead of our clock) are still shown, not lost.
         points += [DayCost(day, cost, True) for day, cost in daily.items() if day not in known]
         return sorted(points, key=lambda p: p.day)
-
-
-def _sees_nothing(scope: Scope) -> bool:
-    return scope.empty
 
 
 def _focus_level(focus: Focus, level: str) -> str:
