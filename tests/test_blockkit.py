@@ -22,11 +22,11 @@ from handlers.render.blocks import (
     section,
 )
 from handlers.render.fit import fit, message_text_fallback
-from handlers.render.format import delta_money, money, pct
 from handlers.render.limits import MAX_BLOCKS
 from handlers.render.mrkdwn import escape, truncate
 from handlers.render.tables import preformatted_table
 from handlers.render.validate import validate
+from services.numbers import delta_money, money, pct
 
 # --- escaping -------------------------------------------------------------------------------
 

@@ -19,12 +19,12 @@ from bot.middleware import identity_middleware
 from bot.slack_adapters import SlackChatPoster, slack_client
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
-from handlers.render.format import money
 from handlers.routes import digests as digest_routes
 from services.access.models import Identity
 from services.digests.alerts import budget_alerts, forecast, spend_change
 from services.digests.models import Budget
 from services.errors import NotAllowed, NotFound
+from services.numbers import money
 from tests.conftest import FakeClock
 from tests.digest_support import (
     ADMIN,

@@ -15,13 +15,13 @@ from handlers.deps import Deps
 from handlers.errors import UNMAPPED_HELP, words_for
 from handlers.render.blocks import Block, context, divider, header, section
 from handlers.render.fit import fit
-from handlers.render.format import money, pct
 from handlers.render.mrkdwn import escape
 from handlers.render.recs import item_blocks
 from handlers.routes.costs import visible_scope
 from services.access.models import Identity, Scope
 from services.costs.windows import TimeRange, parse_window
 from services.errors import CostbotError
+from services.numbers import money, pct
 from services.recommendations.board import RecommendationBoard
 
 log = structlog.get_logger("costbot.home")

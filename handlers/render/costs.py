@@ -16,14 +16,10 @@ from handlers.render.format import (
     NAME_WIDTH,
     PATH_WIDTH,
     change_arrow,
-    change_pct,
-    delta_money,
     efficiency,
     fit_name,
     fit_path,
-    money,
     moved,
-    pct,
 )
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply, period_text, provenance_block, share_actions
@@ -47,6 +43,7 @@ from services.costs.views import (
     Workload,
 )
 from services.costs.windows import TimeRange
+from services.numbers import change_pct, delta_money, money, pct
 
 TREND_ROWS = 31
 BAR_WIDTH = 10  # characters of the longest bar: day, bar and cost fit a phone's code block

@@ -16,12 +16,9 @@ from handlers.render.format import (
     EFFICIENCY_NOTE,
     IDLE_NOTE,
     change_arrow,
-    change_pct,
     efficiency,
     fit_name,
-    money,
     moved,
-    pct,
 )
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import provenance_line
@@ -32,6 +29,7 @@ from services.digests.alerts import BudgetAlert
 from services.digests.budgets import BudgetStatus
 from services.digests.content import DigestData, Rendered
 from services.digests.models import Budget, RunRecord, Subscription
+from services.numbers import change_pct, money, pct
 
 ACK_ACTION = "alert_ack"
 NAME_WIDTH = 60

@@ -1,4 +1,5 @@
-"""Display formatting: money, percentages, changes and names, the same way in every answer.
+"""Display formatting for Slack: change arrows, efficiency, and names and paths fitted to a
+column. Money and percentages are in `services.numbers`, shared with the other front doors.
 
 Results are plain text (no mrkdwn, not escaped): a name shortened here still goes through
 `escape` before it is shown.
@@ -7,26 +8,6 @@ Results are plain text (no mrkdwn, not escaped): a name shortened here still goe
 from __future__ import annotations
 
 from handlers.render.mrkdwn import ELLIPSIS, clip
-from services.numbers import MINUS, change_pct, delta_money, money, pct
-
-# The numbers are formatted in services.numbers (the web view formats through it too) and
-# re-exported here, so renderers keep one import for every display format.
-__all__ = [
-    "MINUS",
-    "NAME_WIDTH",
-    "PATH_WIDTH",
-    "PREFIX_KEEP",
-    "change_arrow",
-    "change_pct",
-    "delta_money",
-    "efficiency",
-    "fit_name",
-    "fit_path",
-    "middle_cut",
-    "money",
-    "pct",
-]
-
 
 # A name column in a ``` table inside a section: Slack wraps a section at about 60 monospace
 # characters on desktop, so names get that much before they are cut (the figures follow).

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from handlers.render.blocks import Block, actions, button, context, divider, header, section
-from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply, provenance_line
+from services.numbers import money
 from services.recommendations.actions import OpenSavings
 from services.recommendations.board import Board
 from services.recommendations.models import MIB, PROFILES, Recommendation, RecState

@@ -11,9 +11,9 @@ import unicodedata
 from collections.abc import Sequence
 
 from handlers.render.blocks import Block, section
-from handlers.render.format import money
 from handlers.render.limits import MAX_TEXT
 from handlers.render.mrkdwn import FENCE, escape
+from services.numbers import money
 
 TABLE_ROWS = 15
 _ALIGN = {"l": "<", "<": "<", "r": ">", ">": ">", "c": "^", "^": "^"}

@@ -9,11 +9,12 @@ import math
 from datetime import datetime
 
 from handlers.render.blocks import Block, header, section
-from handlers.render.format import efficiency, fit_name, money, pct
+from handlers.render.format import efficiency, fit_name
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply, period_text, provenance_block, share_actions
 from handlers.render.tables import Ranked, table, top_rows
 from services.costs.views import WorkloadBreakdown, WorkloadContainer
+from services.numbers import money, pct
 
 DAYS_SHOWN = 14  # the last two weeks as rows; `/cost trend` charts a longer series
 SAVINGS_SHOWN = 5

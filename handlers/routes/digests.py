@@ -29,7 +29,6 @@ from handlers.render.digest import (
     schedule_text,
     scope_text,
 )
-from handlers.render.format import money
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
 from services.access.models import Identity
@@ -37,6 +36,7 @@ from services.digests import BudgetService, DigestService, SubscriptionSpec
 from services.digests.models import Subscription
 from services.digests.schedule import next_fire, trigger_for
 from services.errors import CostbotError
+from services.numbers import money
 
 
 def _digests(deps: Deps) -> DigestService:
