@@ -47,6 +47,7 @@ class FakeCostSource:
         self.asset_list = [msgspec.convert(asset, Asset) for asset in assets]
         self.demo, self.stale, self.assets_error = demo, stale, assets_error
         self.queries: list[AllocationQuery] = []
+        self.fetched_at = 1741996800.0  # when "OpenCost" answered: a new answer, a new time
         self.asset_windows: list[tuple[datetime, datetime]] = []
 
     async def allocations(self, query: AllocationQuery) -> AllocationData:
@@ -57,14 +58,14 @@ class FakeCostSource:
             if 0 <= index < len(steps):
                 steps[index].append(row)
         return AllocationData(
-            steps=steps, fetched_at=1741996800.0, demo=self.demo, stale=self.stale
+            steps=steps, fetched_at=self.fetched_at, demo=self.demo, stale=self.stale
         )
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
         self.asset_windows.append((start, end))
         if self.assets_error is not None:
             raise self.assets_error
-        return AssetData(assets=self.asset_list, fetched_at=1741996800.0)
+        return AssetData(assets=self.asset_list, fetched_at=self.fetched_at)
 
 
 def _parse(text: str | None) -> datetime:
@@ -356,3 +357,18 @@ async def test_results_are_ordered_by_savings_and_settings_change_thresholds() -
         source, StaticHpaSource(), FakeClock(NOW), RecSettings(min_monthly_savings=100.0)
     )
     assert [rec.controller for rec in (await strict.generate(PAYMENTS)).recommendations] == ["big"]
+
+
+async def test_the_same_data_is_computed_once_and_new_data_again() -> None:
+    """Cost answers ask for the open savings too: the maths over every container-day runs
+    once per answer from OpenCost, not once per question."""
+    source = FakeCostSource(api_rows())
+    service = OptimizationService(source, StaticHpaSource([]), FakeClock(NOW), EXACT)
+    first = await service.generate(PAYMENTS)
+    assert await service.generate(PAYMENTS) is first
+    assert await service.generate(EVERYTHING) is not first  # another scope, its own result
+    source.rows = source.rows[1:]
+    source.fetched_at += 60  # OpenCost answered again, with other rows
+    again = await service.generate(PAYMENTS)
+    assert again is not first
+    assert len(source.queries) == 4  # the data is still asked for every time (it is cached)

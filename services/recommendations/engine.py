@@ -7,7 +7,7 @@ and lives in `maths.py`. Never shows a row the scope may not see.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -31,8 +31,13 @@ from services.recommendations.models import (
 )
 from services.recommendations.series import DatedRow, container_samples, dated_rows, workload_usage
 from services.recommendations.waste import idle_capacity, idle_workload, unclaimed_volumes
+from services.storage.ttl import TtlCache
 
 log = structlog.get_logger(__name__)
+
+
+COMPUTED_TTL_SECONDS = 300  # a result is only reused for the very same data (its fetch time)
+COMPUTED_ENTRIES = 64  # distinct scopes × profiles kept
 
 
 class OptimizationService:
@@ -49,6 +54,11 @@ class OptimizationService:
         self._hpas = hpas
         self._clock = clock
         self._settings = settings
+        # The maths over every container-day is the expensive part, and cost answers ask for
+        # it too (their open-savings line): reuse a result while its inputs are the same data.
+        self._computed: TtlCache[Hashable, RecommendationSet] = TtlCache(
+            clock, COMPUTED_TTL_SECONDS, COMPUTED_ENTRIES
+        )
 
     def window(self) -> tuple[datetime, datetime]:
         """The last `history_days` full UTC days: [today 00:00 − N days, today 00:00)."""
@@ -74,8 +84,13 @@ class OptimizationService:
         # rawAllocationOnly maxima the CPU and memory rules depend on.
         query = AllocationQuery(start=start, end=end, step="1d", aggregate="", include_idle=True)
         data, hpas, assets, warnings = await self._fetch(query, scope)
+        inputs = (scope, settings, start, end, data.fetched_at, data.stale, tuple(hpas))
+        key = (*inputs, assets.fetched_at if assets else None, tuple(warnings))
+        hit, done = self._computed.get(key)
+        if hit and done is not None:
+            return done
         # Pure CPU work over every container-day: off the event loop so acks keep flowing.
-        return await asyncio.to_thread(
+        done = await asyncio.to_thread(
             self._compute,
             scope,
             data,
@@ -86,6 +101,8 @@ class OptimizationService:
             end=end,
             settings=settings,
         )
+        self._computed.put(key, done)
+        return done
 
     def _compute(
         self,
