@@ -71,8 +71,30 @@ def test_plan_cuts_a_window_into_settled_days_hours_and_one_live_piece() -> None
     assert pieces[0].start == datetime(2026, 11, 20, 16, tzinfo=UTC)  # aligned to the hour
     assert not pieces[-1].immutable
     assert pieces[-1].end == NOW
-    assert pieces[-1].start == datetime(2026, 11, 27, 14, tzinfo=UTC)  # settling: live
+    # The running day is one live piece from its UTC midnight, not 14 settled hour blocks.
+    assert pieces[-1].start == datetime(2026, 11, 27, tzinfo=UTC)
+    assert [p.end - p.start for p in pieces[:8]] == [timedelta(hours=1)] * 8  # 16:00–24:00
     assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
+
+
+def test_a_day_still_settling_is_live_and_becomes_one_day_block_once_settled() -> None:
+    settle = timedelta(hours=2)
+    just_after_midnight = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
+    early = plan(
+        datetime(2026, 11, 24, tzinfo=UTC), just_after_midnight, just_after_midnight, settle
+    )
+    # Yesterday has not settled at 01:30: it is in the live piece with today, not 22 hours.
+    assert [(p.start, p.immutable) for p in early] == [
+        (datetime(2026, 11, 24, tzinfo=UTC), True),
+        (datetime(2026, 11, 25, tzinfo=UTC), True),
+        (datetime(2026, 11, 26, tzinfo=UTC), False),
+    ]
+    later = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
+    settled = plan(datetime(2026, 11, 24, tzinfo=UTC), later, later, settle)
+    assert [(p.start, p.immutable) for p in settled][-2:] == [
+        (datetime(2026, 11, 26, tzinfo=UTC), True),
+        (datetime(2026, 11, 27, tzinfo=UTC), False),
+    ]
 
 
 async def test_two_replicas_fetch_each_block_once_and_windows_reuse_blocks(

@@ -8,8 +8,10 @@ not settled yet (the "live" piece) is refreshed, every `live_ttl` seconds.
 
 A window [start, end) is cut into:
 - whole settled UTC days → one day block each;
-- settled hours at the edges (a "7d" starts mid-day) → one hour block each;
-- what has not settled yet → one live piece, cached for `live_ttl`.
+- settled hours at the edges of settled days (a window starting at a local midnight away
+  from UTC, a previous window ending mid-day) → one hour block each;
+- what has not settled yet (today, and yesterday until it settles) → one live piece, cached
+  for `live_ttl`.
 No OpenCost request covers more than one block; at most `concurrency` run at once, each bounded
 by `block_timeout`. A block that fails is left out of the answer (named in
 `AllocationData.missing`) and retried once in the background; a window whose every block failed
@@ -179,18 +181,27 @@ def align(start: datetime, end: datetime, now: datetime) -> tuple[datetime, date
 
 
 def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> list[Piece]:
-    """Pieces covering [start, end): whole settled days, settled hours, then one live piece."""
+    """Pieces covering [start, end): whole settled days, settled hours at the edges, then one
+    live piece.
+
+    Hour blocks are only cut from days that have settled as a whole (a window starting at a
+    local midnight east or west of UTC, a previous window ending mid-day). The days still
+    running or settling are one live piece from their UTC midnight: an hour block there would
+    hold as many rows as a day block and be superseded by the day block within a day, so a day
+    of traffic would cost OpenCost 24 blocks per aggregation level instead of one."""
     start, end = align(start, end, now)
     pieces: list[Piece] = []
     cursor = start
     while cursor < end:
+        day_start = cursor.replace(hour=0)
+        day_settled = day_start + DAY + settle <= now
         day_end = cursor + DAY
-        if cursor.hour == 0 and day_end <= end and day_end + settle <= now:
+        if cursor.hour == 0 and day_end <= end and day_settled:
             pieces.append(Piece(cursor, day_end, True))
             cursor = day_end
             continue
         hour_end = cursor + HOUR
-        if hour_end <= end and hour_end + settle <= now:
+        if hour_end <= end and day_settled:
             pieces.append(Piece(cursor, hour_end, True))
             cursor = hour_end
             continue

@@ -59,7 +59,7 @@ class SyntheticCluster:
         self.name = name or "cluster-one"
         self.items = [
             Container(
-                namespace=f"ns-{i % namespaces:04d}",
+                namespace=f"ns-{(i // 4) % namespaces:04d}",
                 controller=f"app-{i // 4:05d}",
                 pod=f"app-{i // 4:05d}-{i % 4}",
                 container="main",
