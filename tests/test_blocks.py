@@ -201,3 +201,31 @@ async def test_a_failing_block_degrades_one_answer_and_says_which_day(
     again = await costs.summary(week, EVERYONE)
     assert again.provenance.missing == []
     await source.close()
+
+
+async def test_a_window_is_one_row_per_allocation_and_asked_again_reads_only_its_live_piece(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis, cluster: SyntheticCluster
+) -> None:
+    clock = FakeClock(NOW)
+    source = blocked(standin.url, http, redis, clock)
+    month = parse_window("30d", NOW)
+    start, end = align(month.start, month.end, NOW)
+    query = AllocationQuery(start=start, end=end, aggregate="namespace", include_idle=True)
+    first = await source.allocations(query)
+    names = [row.name for row in first.rows()]
+    assert len(names) == len(set(names)) == 8 + 1  # eight namespaces and idle, summed over days
+    total = sum(row.cost() for row in first.rows())
+    hours = (min(end, NOW) - start).total_seconds() / 3600
+    assert total == pytest.approx(cluster.expected_total(start, end, None) + IDLE_PER_HOUR * hours)
+    one = next(row for row in first.rows() if row.name == "ns-0001")
+    assert (one.start, one.end) == (f"{start:%Y-%m-%dT%H:%M:%SZ}", "2026-11-27T16:55:00Z")
+    containers = sum(1 for item in cluster.items if item.namespace == "ns-0001")
+    assert one.minutes == pytest.approx(hours * 60 * containers)
+    assert one.cpu_core_request_average == pytest.approx(
+        0.5 * containers
+    )  # an average, not a sum over days
+
+    hits = source.hits
+    again = await source.allocations(query)
+    assert source.hits - hits == 1  # the live piece; the settled days are summed in process
+    assert sum(row.cost() for row in again.rows()) == pytest.approx(total)

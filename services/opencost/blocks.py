@@ -34,6 +34,7 @@ import asyncio
 import hashlib
 import secrets
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ import structlog
 from redis.asyncio import Redis
 
 from services.errors import OpenCostError, OpenCostUnavailable, StoreUnavailable
+from services.opencost.accumulate import accumulate
 from services.opencost.models import Allocation, AllocationData, AllocationQuery, AssetData
 from services.ports import Clock
 from services.storage.guard import degrade, required
@@ -57,6 +59,7 @@ DAY = timedelta(days=1)
 _OVERHEAD = 96  # bytes counted per entry besides key and value (Redis' own bookkeeping)
 _FIRST_POLL, _MAX_POLL = 0.025, 0.25
 CACHE = "cost blocks"
+SUMMED_WINDOWS = 8  # settled parts of whole-window answers kept summed in process
 
 _CODEC = b"d"  # deflate; the first byte of every stored value names its codec
 
@@ -244,6 +247,7 @@ class BlockedCostSource:
         self._release = redis.register_script(_RELEASE)
         self._on_event = on_event or (lambda _event: None)
         self._retrying: dict[str, asyncio.Task[None]] = {}
+        self._summed: OrderedDict[tuple[str, ...], _Stored] = OrderedDict()
         self.requests = 0
         self.hits = 0
         self.evictions = 0
@@ -271,19 +275,41 @@ class BlockedCostSource:
         pieces = plan(query.start, query.end, now, self._settings.settle)
         if not pieces:
             return AllocationData(steps=[[]], fetched_at=now.timestamp())
+        settled = tuple(self.block_key(query, p) for p in pieces if p.immutable)
+        summed = self._summed.get(settled) if query.step == "" and settled else None
+        if summed is not None:  # the settled part of this window, already summed here
+            self._summed.move_to_end(settled)
+            pieces = [piece for piece in pieces if not piece.immutable]
         results = await asyncio.gather(*(self._piece(query, piece) for piece in pieces))
         got = [(piece, found) for piece, found in zip(pieces, results, strict=True)]
+        if summed is not None:
+            got.insert(0, (Piece(query.start, query.start, True), summed))
         errors = [found for _, found in got if isinstance(found, OpenCostError)]
         if len(errors) == len(got):
             raise _first(errors)
         missing = [self._named(p.label()) for p, found in got if isinstance(found, OpenCostError)]
         present = [(piece, found) for piece, found in got if isinstance(found, _Stored)]
+        if query.step == "" and settled and summed is None and not errors:
+            summed = self._remember_sum(settled, [found for p, found in present if p.immutable])
+            live = [(piece, found) for piece, found in present if not piece.immutable]
+            present = [(Piece(query.start, query.start, True), summed), *live]
         return AllocationData(
             steps=_steps(present, query.step),
             fetched_at=min(found.fetched_at for _, found in present),
             demo=getattr(self._inner, "demo", False),
             missing=missing,
         )
+
+    def _remember_sum(self, settled: tuple[str, ...], blocks: list[_Stored]) -> _Stored:
+        """Keep the settled part of a whole-window answer summed in process: settled blocks
+        never change, so the same window asked again reads and sums only its live piece."""
+        rows = accumulate(row for block in blocks for row in block.rows)
+        first = min(block.fetched_at for block in blocks)
+        summed = _Stored(fetched_at=first, end=max(block.end for block in blocks), rows=rows)
+        self._summed[settled] = summed
+        while len(self._summed) > SUMMED_WINDOWS:
+            self._summed.popitem(last=False)
+        return summed
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
         """Assets are asked per window (recommendations: whole days), straight through."""
@@ -431,9 +457,12 @@ class BlockedCostSource:
 
 
 def _steps(present: Sequence[tuple[Piece, _Stored]], step: str) -> list[list[Allocation]]:
-    """One step for the whole window, or one per UTC day (pieces of a day merged)."""
+    """One step for the whole window (each allocation's pieces summed into one row, as OpenCost
+    accumulates a window), or one per UTC day (pieces of a day side by side)."""
     if step != "1d":
-        return [[row for _, stored in present for row in stored.rows]]
+        if len(present) == 1:
+            return [list(present[0][1].rows)]
+        return [accumulate(row for _, stored in present for row in stored.rows)]
     days: dict[datetime, list[Allocation]] = {}
     for piece, stored in present:
         day = piece.start.replace(hour=0)
