@@ -83,11 +83,13 @@ def test_a_day_still_settling_is_live_and_becomes_one_day_block_once_settled() -
     early = plan(
         datetime(2026, 11, 24, tzinfo=UTC), just_after_midnight, just_after_midnight, settle
     )
-    # Yesterday has not settled at 01:30: it is in the live piece with today, not 22 hours.
-    assert [(p.start, p.immutable) for p in early] == [
-        (datetime(2026, 11, 24, tzinfo=UTC), True),
-        (datetime(2026, 11, 25, tzinfo=UTC), True),
-        (datetime(2026, 11, 26, tzinfo=UTC), False),
+    # Yesterday has not settled at 01:30: it is live (one piece, not 22 hour blocks), and so is
+    # today, each piece within one UTC day.
+    assert [(p.start, p.end, p.immutable) for p in early] == [
+        (datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC), True),
+        (datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC), True),
+        (datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC), False),
+        (datetime(2026, 11, 27, tzinfo=UTC), just_after_midnight, False),
     ]
     later = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)
     settled = plan(datetime(2026, 11, 24, tzinfo=UTC), later, later, settle)
@@ -229,3 +231,30 @@ async def test_a_window_is_one_row_per_allocation_and_asked_again_reads_only_its
     again = await source.allocations(query)
     assert source.hits - hits == 1  # the live piece; the settled days are summed in process
     assert sum(row.cost() for row in again.rows()) == pytest.approx(total)
+
+
+async def test_a_settled_asset_window_is_fetched_once_across_replicas(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis
+) -> None:
+    clock = FakeClock(NOW)
+    one = blocked(standin.url, http, redis, clock)
+    two = blocked(standin.url, http, redis, clock)
+    midnight = NOW.replace(hour=0, minute=0)
+    start = midnight - timedelta(days=14)
+    first = await one.assets(start, midnight)  # settled: midnight + 2 h is before 16:55
+    again = await two.assets(start, midnight)
+    await one.assets(start, midnight)
+    assert len(standin.requests_to("/assets")) == 1
+    assert again == first
+    assert await used_bytes(redis) > 0  # counted against the cap like the blocks
+
+    standin.reset()
+    await one.assets(midnight - timedelta(days=1), NOW)  # still running: a live entry
+    await two.assets(midnight - timedelta(days=1), NOW)
+    assert len(standin.requests_to("/assets")) == 1
+    lifetimes = {
+        key.decode().split(":assets:")[1].split(":")[0]: await redis.pttl(key)
+        for key in await redis.keys("*:assets:*")
+    }
+    assert lifetimes["b"] == -1  # settled: kept until the cap evicts it
+    assert 0 < lifetimes["live"] <= BlockSettings().live_ttl * 1000  # running: refreshed

@@ -10,12 +10,15 @@ A window [start, end) is cut into:
 - whole settled UTC days → one day block each;
 - settled hours at the edges of settled days (a window starting at a local midnight away
   from UTC, a previous window ending mid-day) → one hour block each;
-- what has not settled yet (today, and yesterday until it settles) → one live piece, cached
-  for `live_ttl`.
+- what has not settled yet (today, and yesterday until it settles) → one live piece per UTC
+  day, cached for `live_ttl`.
 No OpenCost request covers more than one block; at most `concurrency` run at once, each bounded
 by `block_timeout`. A block that fails is left out of the answer (named in
 `AllocationData.missing`) and retried once in the background; a window whose every block failed
 raises the first error, as a single request would.
+
+Asset windows (recommendations ask whole days) are cached the same way: one immutable entry per
+settled window, a live one refreshed every `live_ttl` while the window is settling.
 
 Storage is bounded by the bot itself: each entry's size is recorded in a hash and its last use in
 a sorted set; a write that takes the total past `max_bytes` evicts the least recently used
@@ -31,14 +34,15 @@ adapter: only `bot/` imports it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import secrets
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import msgspec
 import structlog
@@ -46,7 +50,13 @@ from redis.asyncio import Redis
 
 from services.errors import OpenCostError, OpenCostUnavailable, StoreUnavailable
 from services.opencost.accumulate import accumulate
-from services.opencost.models import Allocation, AllocationData, AllocationQuery, AssetData
+from services.opencost.models import (
+    Allocation,
+    AllocationData,
+    AllocationQuery,
+    Asset,
+    AssetData,
+)
 from services.ports import Clock
 from services.storage.guard import degrade, required
 
@@ -139,20 +149,29 @@ class _Stored(msgspec.Struct, frozen=True, array_like=True):
     rows: list[Allocation]
 
 
+class _StoredAssets(msgspec.Struct, frozen=True, array_like=True):
+    """A window of assets as stored: when it left OpenCost, and the assets."""
+
+    fetched_at: float
+    assets: list[Asset]
+
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Stored)
+_assets_decoder = msgspec.msgpack.Decoder(_StoredAssets)
+_Entry = TypeVar("_Entry", _Stored, _StoredAssets)
 
 
-def encode(stored: _Stored) -> bytes:
+def encode(stored: _Stored | _StoredAssets) -> bytes:
     return _CODEC + zlib.compress(_encoder.encode(stored), 6)
 
 
-def decode(blob: bytes) -> _Stored | None:
-    """The stored block, or None when it is unreadable (another codec or an older schema)."""
+def decode(blob: bytes, decoder: msgspec.msgpack.Decoder[_Entry]) -> _Entry | None:
+    """The stored entry, or None when it is unreadable (another codec or an older schema)."""
     try:
         if blob[:1] != _CODEC:
             return None
-        return _decoder.decode(zlib.decompress(blob[1:]))
+        return decoder.decode(zlib.decompress(blob[1:]))
     except (zlib.error, msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         log.warning("blocks.unreadable", error=str(exc))
         return None
@@ -191,7 +210,8 @@ def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> li
     local midnight east or west of UTC, a previous window ending mid-day). The days still
     running or settling are one live piece from their UTC midnight: an hour block there would
     hold as many rows as a day block and be superseded by the day block within a day, so a day
-    of traffic would cost OpenCost 24 blocks per aggregation level instead of one."""
+    of traffic would cost OpenCost 24 blocks per aggregation level instead of one. The live
+    rest is one piece per UTC day (yesterday, until it settles, and today)."""
     start, end = align(start, end, now)
     pieces: list[Piece] = []
     cursor = start
@@ -208,8 +228,11 @@ def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> li
             pieces.append(Piece(cursor, hour_end, True))
             cursor = hour_end
             continue
-        pieces.append(Piece(cursor, end, False))
         break
+    while cursor < end:  # the live rest, cut at UTC midnights: no request spans two days
+        piece_end = min(end, cursor.replace(hour=0) + DAY)
+        pieces.append(Piece(cursor, piece_end, False))
+        cursor = piece_end
     return pieces
 
 
@@ -312,20 +335,44 @@ class BlockedCostSource:
         return summed
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
-        """Assets are asked per window (recommendations: whole days), straight through."""
-        return await self._inner.assets(start, end)
+        """Assets are asked for whole-day windows (recommendations' history). A window that has
+        settled is one immutable entry (a further day costs one request), a window still
+        running is refreshed every `live_ttl`; both count against the byte cap."""
+        settled = end + self._settings.settle <= self._clock.now()
+        span = f"{int(start.timestamp())}-{int(end.timestamp())}"
+        kind = "b" if settled else "live"
+        key = f"{self._base()}:v{SCHEMA}:{self._identity}:assets:{kind}:{span}"
+
+        async def fetch() -> _StoredAssets:
+            async with self._limit:
+                self.requests += 1
+                data = await self._inner.assets(start, end)
+            return _StoredAssets(fetched_at=data.fetched_at, assets=data.assets)
+
+        demo = getattr(self._inner, "demo", False)
+        try:
+            found = await self._read(key, _assets_decoder)
+            if found is None:
+                read = functools.partial(self._read, key, _assets_decoder)
+                found = await self._single_flight(key, fetch, read, immutable=settled)
+        except StoreUnavailable as exc:  # Redis failed: ask OpenCost directly, store nothing
+            log.warning("blocks.redis_degraded", error=str(exc))
+            found = await fetch()
+        return AssetData(assets=found.assets, fetched_at=found.fetched_at, demo=demo)
 
     # --- one piece ------------------------------------------------------------------------------
     async def _piece(self, query: AllocationQuery, piece: Piece) -> _Stored | OpenCostError:
         key = self.block_key(query, piece)
         try:
-            found = await self._read(key)
+            found = await self._read(key, _decoder)
             if found is not None:
                 self.hits += 1
                 self._on_event("hit")
                 return found
             self._on_event("miss")
-            return await self._single_flight(key, query, piece)
+            fetch = functools.partial(self._fetch, query, piece)
+            read = functools.partial(self._read, key, _decoder)
+            return await self._single_flight(key, fetch, read, immutable=piece.immutable)
         except OpenCostError as exc:
             if piece.immutable:
                 self._retry_later(key, query, piece)
@@ -337,19 +384,26 @@ class BlockedCostSource:
             except OpenCostError as error:
                 return error
 
-    async def _read(self, key: str) -> _Stored | None:
+    async def _read(self, key: str, decoder: msgspec.msgpack.Decoder[_Entry]) -> _Entry | None:
         blob = await required(self._redis.get(key), CACHE)
         if blob is None:
             return None
-        found = decode(blob if isinstance(blob, bytes) else blob.encode())
+        found = decode(blob if isinstance(blob, bytes) else blob.encode(), decoder)
         if found is not None:
             lru = self.meta_keys()[0]
             touch = self._redis.zadd(lru, {key: self._now_ms()}, xx=True)
             await degrade(touch, None, what="blocks.touch", logger=log)
         return found
 
-    async def _single_flight(self, key: str, query: AllocationQuery, piece: Piece) -> _Stored:
-        """One fetch per block across replicas: the lock winner fetches, the others poll."""
+    async def _single_flight(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[_Entry]],
+        read: Callable[[], Awaitable[_Entry | None]],
+        *,
+        immutable: bool,
+    ) -> _Entry:
+        """One fetch per entry across replicas: the lock winner fetches, the others poll."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.wait_timeout
         lock = f"{key}:lock"
@@ -358,11 +412,11 @@ class BlockedCostSource:
             px = self._settings.lock_ttl * 1000
             if await required(self._redis.set(lock, token, nx=True, px=px), CACHE):
                 try:
-                    again = await self._read(key)  # filled between our miss and our lock
+                    again = await read()  # filled between our miss and our lock
                     if again is not None:
                         return again
-                    stored = await self._fetch(query, piece)
-                    await self._write(key, stored, piece)
+                    stored = await fetch()
+                    await self._write(key, stored, immutable=immutable)
                     return stored
                 finally:
                     await degrade(
@@ -372,14 +426,14 @@ class BlockedCostSource:
             while loop.time() < deadline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.6, _MAX_POLL)
-                found = await self._read(key)
+                found = await read()
                 if found is not None:
                     return found
                 if not await required(self._redis.exists(lock), CACHE):
                     break  # the winner gave up (its fetch failed): try to be the winner
             if loop.time() >= deadline:
                 break
-        return await self._fetch(query, piece)
+        return await fetch()
 
     async def _fetch(self, query: AllocationQuery, piece: Piece) -> _Stored:
         """One OpenCost request for exactly this piece, within the concurrency bound and the
@@ -406,9 +460,9 @@ class BlockedCostSource:
         end = min(piece.end, self._clock.now())
         return _Stored(fetched_at=data.fetched_at, end=end.timestamp(), rows=rows)
 
-    async def _write(self, key: str, stored: _Stored, piece: Piece) -> None:
+    async def _write(self, key: str, stored: _Stored | _StoredAssets, *, immutable: bool) -> None:
         blob = encode(stored)
-        ttl_ms = 0 if piece.immutable else max(1, self._settings.live_ttl) * 1000
+        ttl_ms = 0 if immutable else max(1, self._settings.live_ttl) * 1000
         lru, sizes, total = self.meta_keys()
         size = len(blob) + len(key) + _OVERHEAD
         args: list[bytes | int] = [blob, ttl_ms, self._now_ms(), self._settings.max_bytes, size]
@@ -431,7 +485,7 @@ class BlockedCostSource:
             try:
                 await asyncio.sleep(self._settings.retry_after)
                 if await degrade(self._redis.exists(key), 1, what="blocks.retry_check") == 0:
-                    await self._write(key, await self._fetch(query, piece), piece)
+                    await self._write(key, await self._fetch(query, piece), immutable=True)
             except OpenCostError as exc:
                 log.warning("blocks.retry_failed", block=piece.label(), error=str(exc))
             finally:
