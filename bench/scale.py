@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -85,16 +86,20 @@ def serve(containers: int) -> None:
     cluster = SyntheticCluster(
         containers, max(10, containers // 20), end=NOW + timedelta(days=1), days=HISTORY_DAYS + 1
     )
-    stats = {"requests": 0, "bytes": 0}
+    stats: dict[str, object] = {"requests": 0, "bytes": 0, "kinds": {}}
 
     def respond(path: str, params: dict[str, str]) -> tuple[int, str, bytes]:
         if path == "/__stats":
             body = json.dumps(stats).encode()
-            stats.update(requests=0, bytes=0)
+            stats.update(requests=0, bytes=0, kinds={})
             return 200, "application/json", body
         status, kind, body = cluster.respond(path, params)
-        stats["requests"] += 1
-        stats["bytes"] += len(body)
+        stats["requests"] = int(str(stats["requests"])) + 1
+        stats["bytes"] = int(str(stats["bytes"])) + len(body)
+        kinds = stats["kinds"]
+        assert isinstance(kinds, dict)
+        what = _request_kind(path, params)
+        kinds[what] = kinds.get(what, 0) + 1
         return status, kind, body
 
     standin = OpenCostStandIn(responder=respond).start()
@@ -103,16 +108,33 @@ def serve(containers: int) -> None:
     standin.stop()
 
 
+def _request_kind(path: str, params: dict[str, str]) -> str:
+    """`namespace day`, `container hour`, `assets 14d`, …: what one request asked for."""
+    first, last = (
+        datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        for moment in params.get("window", ",").split(",")
+    )
+    hours = (last - first).total_seconds() / 3600
+    span = {1.0: "hour", 24.0: "day"}.get(hours, f"{hours:g}h")
+    if path.endswith("/assets"):
+        return f"assets {span}"
+    level = {"namespace,controllerKind,controller": "controller"}.get(
+        params.get("aggregate", ""), params.get("aggregate", "") or "container"
+    )
+    return f"{level} {span}{' daily' if params.get('step') == '1d' else ''}"
+
+
 @dataclass
 class _Served:
     requests: int
     mib: float
+    kinds: dict[str, int]
 
 
 async def _served(url: str) -> _Served:
     async with httpx.AsyncClient() as http:
         stats = (await http.get(f"{url}/__stats")).json()
-    return _Served(int(stats["requests"]), stats["bytes"] / 2**20)
+    return _Served(int(stats["requests"]), stats["bytes"] / 2**20, dict(stats["kinds"]))
 
 
 # --- one (mode, size) run, in its own process --------------------------------------------------
@@ -158,6 +180,8 @@ async def _measure(url: str, mode: str, containers: int, redis_url: str) -> dict
             ("namespaced summary 7d", lambda: costs.summary(parse_window("7d", clock.now()), TEAM)),
         ]
 
+        last_kinds: dict[str, int] = {}
+
         async def run(name: str, call: Callable[[], Awaitable[object]]) -> list[object]:
             await _served(url)  # reset the counters
             wall, cpu = time.perf_counter(), time.process_time()
@@ -167,6 +191,8 @@ async def _measure(url: str, mode: str, containers: int, redis_url: str) -> dict
                 result = exc
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             served = await _served(url)
+            last_kinds.clear()
+            last_kinds.update(served.kinds)
             used = int((await redis.info("memory"))["used_memory"]) - empty
             return [
                 f"{wall:.2f}",
@@ -185,12 +211,14 @@ async def _measure(url: str, mode: str, containers: int, redis_url: str) -> dict
 
         # Steady state: a day later (the live piece expired long ago), every command once more.
         clock.now_value = NOW + timedelta(days=1)
-        requests, mib = 0, 0.0
+        requests, mib, kinds = 0, 0.0, Counter[str]()
         for name, call in commands:
             measured = await run(name, call)
             requests += int(str(measured[5]))
             mib += float(str(measured[6]))
-        steady.append([mode, containers, requests, f"{mib:.1f}"])
+            kinds.update(last_kinds)
+        what = ", ".join(f"{count}× {kind}" for kind, count in sorted(kinds.items()))
+        steady.append([mode, containers, requests, f"{mib:.1f}", what])
 
         # A user who may see nothing, 50 distinct windows: what it costs OpenCost and Redis.
         await _served(url)
@@ -219,7 +247,8 @@ def run_one(mode: str, containers: int, redis_url: str) -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     url = child.stdout.readline().strip()
     try:
         result = asyncio.run(_measure(url, mode, containers, redis_url))
@@ -259,7 +288,7 @@ def main() -> None:
     print_table("per command (Redis MiB: used_memory above an empty Redis)", header, rows)
     print_table(
         "steady state: every command once more, one simulated day later",
-        ["mode", "containers", "OC requests", "OC MiB"],
+        ["mode", "containers", "OC requests", "OC MiB", "what was asked"],
         steady,
     )
     print_table(

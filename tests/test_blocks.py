@@ -73,7 +73,9 @@ def test_plan_cuts_a_window_into_settled_days_hours_and_one_live_piece() -> None
     assert pieces[-1].end == NOW
     # The running day is one live piece from its UTC midnight, not 14 settled hour blocks.
     assert pieces[-1].start == datetime(2026, 11, 27, tzinfo=UTC)
-    assert [p.end - p.start for p in pieces[:8]] == [timedelta(hours=1)] * 8  # 16:00–24:00
+    # The first day's settled hours, 16:00–24:00, are one edge block, not eight.
+    assert (pieces[0].end, pieces[0].immutable) == (datetime(2026, 11, 21, tzinfo=UTC), True)
+    assert len(pieces) == 1 + 6 + 1
     assert all(a.end == b.start for a, b in itertools.pairwise(pieces))
 
 

@@ -8,8 +8,8 @@ not settled yet (the "live" piece) is refreshed, every `live_ttl` seconds.
 
 A window [start, end) is cut into:
 - whole settled UTC days → one day block each;
-- settled hours at the edges of settled days (a window starting at a local midnight away
-  from UTC, a previous window ending mid-day) → one hour block each;
+- the settled hours at an edge of a settled day (a window starting at a local midnight away
+  from UTC, a previous window ending mid-day) → one block of whole hours;
 - what has not settled yet (today, and yesterday until it settles) → one live piece per UTC
   day, cached for `live_ttl`.
 No OpenCost request covers more than one block; at most `concurrency` run at once, each bounded
@@ -138,7 +138,8 @@ class Piece:
     def label(self) -> str:
         if self.end - self.start == DAY and self.start.hour == 0:
             return f"{self.start:%Y-%m-%d}"
-        return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+        until = "24:00" if self.end == self.start.replace(hour=0) + DAY else f"{self.end:%H:%M}"
+        return f"{self.start:%Y-%m-%d %H:%M}–{until} UTC"
 
 
 class _Stored(msgspec.Struct, frozen=True, array_like=True):
@@ -203,15 +204,14 @@ def align(start: datetime, end: datetime, now: datetime) -> tuple[datetime, date
 
 
 def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> list[Piece]:
-    """Pieces covering [start, end): whole settled days, settled hours at the edges, then one
-    live piece.
+    """Pieces covering [start, end): whole settled days, the settled hours at each edge as one
+    piece, then the live rest.
 
-    Hour blocks are only cut from days that have settled as a whole (a window starting at a
-    local midnight east or west of UTC, a previous window ending mid-day). The days still
-    running or settling are one live piece from their UTC midnight: an hour block there would
-    hold as many rows as a day block and be superseded by the day block within a day, so a day
-    of traffic would cost OpenCost 24 blocks per aggregation level instead of one. The live
-    rest is one piece per UTC day (yesterday, until it settles, and today)."""
+    An edge (a window starting at a local midnight east or west of UTC, a previous window
+    ending mid-day) is one block of whole hours inside one settled day, not one block per hour:
+    an hour of container rows is as many rows as a day, so hour blocks would cost OpenCost up
+    to 24 requests where one does. The days still running or settling are live pieces from
+    their UTC midnight, one per UTC day (yesterday, until it settles, and today)."""
     start, end = align(start, end, now)
     pieces: list[Piece] = []
     cursor = start
@@ -223,10 +223,10 @@ def plan(start: datetime, end: datetime, now: datetime, settle: timedelta) -> li
             pieces.append(Piece(cursor, day_end, True))
             cursor = day_end
             continue
-        hour_end = cursor + HOUR
-        if hour_end <= end and day_settled:
-            pieces.append(Piece(cursor, hour_end, True))
-            cursor = hour_end
+        edge_end = min(end, day_start + DAY)  # settled hours up to midnight or the window's end
+        if cursor + HOUR <= edge_end and day_settled:
+            pieces.append(Piece(cursor, edge_end, True))
+            cursor = edge_end
             continue
         break
     while cursor < end:  # the live rest, cut at UTC midnights: no request spans two days
