@@ -368,6 +368,14 @@ class Runtime:
             raw_sources=raw,
         )
 
+    async def stop_background(self) -> None:
+        """Cancel the block sources' background retries before shutdown drains the tasks still
+        running: they are no answer in progress, and one sleeps for half a minute."""
+        sources = self.source.sources if isinstance(self.source, MultiClusterSource) else {}
+        for source in (self.source, *sources.values()):
+            if isinstance(source, BlockedCostSource):
+                await source.close()
+
     async def aclose(self) -> None:
         await self.http.aclose()
         await self.redis.aclose()

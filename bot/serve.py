@@ -89,6 +89,7 @@ async def serve(settings: Settings, *, demo: DemoParts | None = None) -> int:
             await close_socket_mode(handler)
         if scheduler is not None:
             await scheduler.stop()
+        await bot.runtime.stop_background()
         await drain_tasks()
         await bot.aclose()
 

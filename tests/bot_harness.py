@@ -87,6 +87,7 @@ class BotServer:
             await asyncio.sleep(0.01)
         self._ready.set()
         await serving
+        await bot.runtime.stop_background()
         await drain_tasks()
         await bot.aclose()
 

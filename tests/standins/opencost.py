@@ -30,6 +30,7 @@ from tests.standins.opencost_data import (
 from tests.standins.server import ServerThread, StandIn
 
 __all__ = [
+    "Hold",
     "Mode",
     "OpenCostRequest",
     "OpenCostStandIn",
@@ -47,6 +48,8 @@ Mode = Literal[
 MODES: frozenset[str] = frozenset(get_args(Mode))
 # path (without the Kubecost-style /model prefix), params -> (status, content type, body)
 Responder = Callable[[str, dict[str, str]], tuple[int, str, bytes]]
+# path (without the /model prefix), params -> whether to hold that request until `release()`
+Hold = Callable[[str, dict[str, str]], bool]
 
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -81,6 +84,9 @@ class OpenCostStandIn(StandIn):
         self._mode: Mode = "ok"
         self._lock = threading.Lock()
         self._requests: list[OpenCostRequest] = []
+        self._held: Hold | None = None
+        self._gate = threading.Event()
+        self.held_count = 0  # requests that reached the gate while `hold` applied
         self.bytes_sent = 0  # body bytes of every answer, for the data-plane tests and bench
         self._server = ServerThread(self._make_app, name="opencost-standin")
 
@@ -124,6 +130,19 @@ class OpenCostStandIn(StandIn):
 
     def requests_to(self, path: str) -> list[OpenCostRequest]:
         return [request for request in self.requests if request.path == path]
+
+    # --- one slow period ------------------------------------------------------------------------
+    def hold(self, which: Hold) -> None:
+        """Keep the requests `which` picks unanswered until `release()` (other requests are
+        answered meanwhile: the wait does not block the stand-in's loop), as an OpenCost that
+        is slow for one period only."""
+        self._gate.clear()
+        self._held = which
+
+    def release(self) -> None:
+        """Answer the held requests (those whose client is still waiting) and hold no more."""
+        self._held = None
+        self._gate.set()
 
     def reset(self) -> None:
         """Forget requests and faults; keep the data and the responder."""
@@ -187,6 +206,11 @@ class OpenCostStandIn(StandIn):
         if self.delay_seconds > 0:
             await asyncio.sleep(self.delay_seconds)
         path = request.path.removeprefix("/model") or "/"
+        held = self._held
+        if held is not None and held(path, params):
+            with self._lock:
+                self.held_count += 1
+            await asyncio.to_thread(self._gate.wait, 60)
         status, content_type, body = self._answer(path, params)
         with self._lock:
             self.bytes_sent += len(body)
