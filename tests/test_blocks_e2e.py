@@ -171,14 +171,6 @@ def test_14d_after_7d_fetches_only_the_days_7d_did_not_have(
     assert all(_span(r) <= DAY for r in allocations), [r.params for r in allocations]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "with COST_BLOCKS=true BlockedCostSource.assets goes straight through, uncached: every "
-        "cost answer to a cluster-wide asker (its open-savings line → recommendation engine) "
-        "sends OpenCost a 14-day /assets request, again on every ask and every replica"
-    ),
-)
 def test_no_opencost_request_of_a_second_ask_spans_several_days(
     world: World, opencost: OpenCostStandIn
 ) -> None:
