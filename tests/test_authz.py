@@ -3,7 +3,7 @@ the Redis decision cache, and the docs/rbac.md policy (scope, acting, digests, f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
