@@ -287,3 +287,21 @@ async def test_a_rotated_credential_is_picked_up(kube_api: KubeApiStandIn, tmp_p
 
 def _bearers(standin: KubeApiStandIn) -> list[str]:
     return [headers.get("Authorization", "") for headers in standin.headers]
+
+
+# --- kept-alive connections ---------------------------------------------------------------------
+async def test_a_connection_the_server_dropped_is_replaced_not_an_outage(
+    kube_api: KubeApiStandIn,
+) -> None:
+    """The API server restarts (or a load balancer drops an idle connection) between two
+    reviews: the second goes out on a new connection instead of failing closed."""
+    assert kube_api.kubeconfig is not None
+    api = KubeApi.from_config(str(kube_api.kubeconfig), timeout=2.0)
+    try:
+        assert await api.subject_access_review("alice", ["payments-devs"], PODS_IN_PAYMENTS)
+        kube_api.set_mode("down")  # closes the kept-alive connection
+        kube_api.set_mode("ok")  # listening again, on the same port
+        assert await api.subject_access_review("alice", ["payments-devs"], PODS_IN_PAYMENTS)
+    finally:
+        await api.aclose()
+    assert kube_api.requests["sar"] == 2

@@ -251,24 +251,33 @@ class KubeApi:
     # --- SubjectAccessReviews on the event loop -------------------------------------------------
     async def _post_review(self, body: bytes) -> bytes:
         """POST one review; its raw answer. Transport failures and refusals raise
-        AuthorizationUnavailable naming the host (never the token)."""
+        AuthorizationUnavailable naming the host (never the token).
+
+        A dropped connection is tried once more on a fresh one (the client's `retries = 1`): a
+        kept-alive connection the server or a load balancer closed while idle is not an
+        outage, and a review changes nothing, so sending it twice is harmless. Timeouts and
+        answers are never retried."""
         what = "create subjectaccessreviews"
         session = self._current_session()
         headers = {**_JSON_HEADERS, "Authorization": await self._authorization(session)}
-        try:
-            async with session.http.post(
-                self._sar_url, data=body, headers=headers, **session.options
-            ) as response:
-                raw = await response.read()
-                status, reason = response.status, response.reason
-        except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
-            raise AuthorizationUnavailable(
-                f"cannot reach the Kubernetes API at {self.host} ({what}): timed out"
-            ) from exc
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
-            raise AuthorizationUnavailable(
-                f"cannot reach the Kubernetes API at {self.host} ({what}): {_reason(exc)}"
-            ) from exc
+        for attempt in (1, 2):
+            try:
+                async with session.http.post(
+                    self._sar_url, data=body, headers=headers, **session.options
+                ) as response:
+                    raw = await response.read()
+                    status, reason = response.status, response.reason
+                break
+            except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too
+                raise AuthorizationUnavailable(
+                    f"cannot reach the Kubernetes API at {self.host} ({what}): timed out"
+                ) from exc
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                if attempt == 1 and isinstance(exc, aiohttp.ClientConnectionError | OSError):
+                    continue
+                raise AuthorizationUnavailable(
+                    f"cannot reach the Kubernetes API at {self.host} ({what}): {_reason(exc)}"
+                ) from exc
         if status >= 300:
             raise AuthorizationUnavailable(_refused(what, status, reason, raw))
         return raw
@@ -327,7 +336,7 @@ class _Session:
         held one is bounded by the timeouts."""
         connect, read = api._timeout
         cfg = api._config
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = {"allow_redirects": False}  # a 3xx is a refusal
         if cfg.proxy and not _bypass(api.host, cfg.no_proxy):
             options["proxy"] = cfg.proxy
         if api._sni:
@@ -336,7 +345,7 @@ class _Session:
             connector=aiohttp.TCPConnector(limit=api._connections, ssl=api._tls),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read),
             trust_env=False,  # the Configuration already read the proxy environment
-            auto_decompress=False,
+            headers={"User-Agent": str(api._client.user_agent)},  # as the client's own calls
         )
         return cls(loop, http, options)
 
