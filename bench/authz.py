@@ -60,7 +60,7 @@ async def measure(kubeconfig: Path, redis_url: str, names: list[str]) -> list[li
             rows.append([label, f"{cpu * 1000:.1f}", f"{wall * 1000:.1f}", seen])
     finally:
         await redis.aclose()
-        kube.close()
+        await kube.aclose()
     return rows
 
 

@@ -380,7 +380,7 @@ class Runtime:
         await self.http.aclose()
         await self.redis.aclose()
         for kube in self.kubes or ((self.kube,) if self.kube is not None else ()):
-            kube.close()
+            await kube.aclose()
         if self.embedded is not None:
             self.embedded.stop()
 

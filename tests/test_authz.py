@@ -3,7 +3,7 @@ the Redis decision cache, and the docs/rbac.md policy (scope, acting, digests, f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +178,11 @@ async def test_demo_rbac_gives_the_demo_users_their_documented_rights() -> None:
 
 # --- the real kubernetes client against the stand-in ---------------------------------------------
 @pytest.fixture
-def kube(kube_api: KubeApiStandIn) -> Iterator[KubeApi]:
+async def kube(kube_api: KubeApiStandIn) -> AsyncIterator[KubeApi]:
     assert kube_api.kubeconfig is not None
     api = KubeApi.from_config(str(kube_api.kubeconfig), timeout=2.0)
     yield api
-    api.close()
+    await api.aclose()
 
 
 async def test_sar_answers_per_namespace_with_groups_in_the_spec(
@@ -234,7 +234,7 @@ async def test_slow_api_times_out_as_unavailable(kube_api: KubeApiStandIn) -> No
         with pytest.raises(AuthorizationUnavailable, match="timed out"):
             await api.subject_access_review("admin", [], pods_in("web"))
     finally:
-        api.close()
+        await api.aclose()
 
 
 async def test_bot_without_sar_permission_is_told_what_to_grant(tmp_path: Path) -> None:
@@ -249,7 +249,7 @@ async def test_bot_without_sar_permission_is_told_what_to_grant(tmp_path: Path) 
         with pytest.raises(KubeApiUnavailable, match="403"):
             await api.cpu_hpas()
     finally:
-        api.close()
+        await api.aclose()
         standin.stop()
 
 
@@ -265,7 +265,7 @@ async def test_wrong_token_is_unavailable_not_denied(
         with pytest.raises(AuthorizationUnavailable, match="401"):
             await api.subject_access_review("admin", [], pods_in("web"))
     finally:
-        api.close()
+        await api.aclose()
 
 
 def test_missing_kubeconfig_is_a_clear_error(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ another replica (one MGET from Redis), denies re-asked after their short TTL, al
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,10 +53,10 @@ def standin(tmp_path: Path) -> Iterator[KubeApiStandIn]:
 
 
 @pytest.fixture
-def kube(standin: KubeApiStandIn) -> Iterator[KubeApi]:
+async def kube(standin: KubeApiStandIn) -> AsyncIterator[KubeApi]:
     api = KubeApi.from_config(str(standin.kubeconfig), timeout=5.0)
     yield api
-    api.close()
+    await api.aclose()
 
 
 def policy(kube: KubeApi, redis: Redis, clock: FakeClock) -> AccessPolicy:

@@ -73,7 +73,7 @@ async def test_a_review_that_is_not_a_boolean_allow_is_a_deny(
         assert not await api.subject_access_review("admin", ["platform-admins"], PODS_IN_WEB)
         assert not await api.can_create_sar()
     finally:
-        api.close()
+        await api.aclose()
 
 
 def test_a_string_false_from_the_api_server_shows_nothing(world: World) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import secrets
+import ssl
 import threading
 import time
 from collections import Counter
@@ -100,6 +101,7 @@ def _status(code: int, reason: str, message: str) -> web.Response:
 
 class KubeApiStandIn:
     """Modes: "ok", "down" (nothing listens on the port), "status_500" (every call fails).
+    With `ssl_context` it serves https (its certificate, and whether it asks for a client's).
 
     `requests` counts calls by kind ("sar", "self_sar", "hpa", "version", "api"); `delay` slows
     SARs so tests can watch `max_in_flight`. `allowed_as`, when not None, is sent verbatim as
@@ -114,8 +116,10 @@ class KubeApiStandIn:
         bot_user: str = BOT_SERVICE_ACCOUNT,
         bot_groups: tuple[str, ...] = ("system:serviceaccounts", "system:serviceaccounts:costbot"),
         hpas: Iterable[dict[str, Any]] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.rbac = StaticRbac(rbac_objects)
+        self.ssl_context = ssl_context  # serve https with it (a test's own CA) when given
         self.token, self.bot_user, self.bot_groups = token, bot_user, bot_groups
         self.hpas = list(hpas)
         self.mode = "ok"
@@ -140,7 +144,8 @@ class KubeApiStandIn:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     # --- life cycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,7 +180,7 @@ class KubeApiStandIn:
         app.router.add_get("/api", self._api)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
