@@ -8,23 +8,24 @@ from __future__ import annotations
 
 from services.access.models import Identity, Scope
 from services.access.policy import AccessPolicy
+from services.costs.scoping import WindowScope, window_scope
 from services.costs.service import CostService
 from services.costs.windows import TimeRange
 
 
-async def present(costs: CostService, window: TimeRange, **how: object) -> dict[str, set[str]]:
-    """cluster → namespaces in the data for this window (asked as the answer will ask)."""
-    step = str(how.get("step", ""))
-    return await costs.visible_namespaces(
-        window, step=step, with_previous=bool(how.get("with_previous", False))
-    )
-
-
 async def scope_for(
-    access: AccessPolicy, identity: Identity, in_data: dict[str, set[str]]
-) -> Scope:
-    """What `identity` may see among the namespaces present in the data, cluster by cluster."""
-    return await access.scope(identity, in_data)
+    costs: CostService, access: AccessPolicy, identity: Identity, window: TimeRange, **how: object
+) -> WindowScope:
+    """What `identity` may see of the namespaces in the window's data, cluster by cluster
+    (services/costs/scoping.py: someone who may see nothing costs no OpenCost request)."""
+    return await window_scope(
+        costs,
+        access,
+        identity,
+        window,
+        step=str(how.get("step", "")),
+        with_previous=bool(how.get("with_previous", False)),
+    )
 
 
 def per_cluster(in_data: dict[str, set[str]], scope: Scope) -> dict[str, tuple[bool, list[str]]]:

@@ -144,8 +144,7 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
         return parse_window(" ".join(words), s.clock.now(), tz=zone)
 
     async def scoped(identity: Identity, window: TimeRange, **how: object) -> Scope:
-        present = await access.present(s.costs, window, **how)
-        scope = await access.scope_for(s.access, identity, present)
+        scope = (await access.scope_for(s.costs, s.access, identity, window, **how)).scope
         if scope.empty:
             raise ApiProblem(
                 403,
@@ -159,8 +158,9 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
 
     @router.get("/v1/whoami", response_model=m.WhoAmI, tags=["identity"])
     async def whoami(identity: Caller) -> m.WhoAmI:
-        present = await access.present(s.costs, window_of(DEFAULT_WINDOW))
-        scope = await access.scope_for(s.access, identity, present)
+        scope, present = await access.scope_for(
+            s.costs, s.access, identity, window_of(DEFAULT_WINDOW)
+        )
         return m.WhoAmI(
             user=identity.k8s_user or "",
             uid=identity.uid,
@@ -224,8 +224,7 @@ def _routes(router: FastAPI, s: ApiServices, limiter: RateLimiter) -> None:  # n
         window: WindowQ = "7d",
     ) -> Any:
         span = window_of(window)
-        present = await access.present(s.costs, span)
-        scope = await access.scope_for(s.access, identity, present)
+        scope = (await access.scope_for(s.costs, s.access, identity, span)).scope
         result = await s.costs.namespace(ns, span, scope)  # hidden or absent: the same 404
         model = translate.namespace(result, s.currency)
         return answer(request, model, model.workloads, f"namespace-{ns}")

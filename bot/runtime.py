@@ -38,6 +38,7 @@ from services.access.identity import (
     SlackDirectory,
 )
 from services.access.models import AccessCheck, Identity
+from services.access.namespaces import KubeNamespaces
 from services.access.policy import AccessPolicy
 from services.access.resolver import IdentityResolver
 from services.access.sar import SarAuthorizer
@@ -312,6 +313,7 @@ class Runtime:
             settings.authz_group,
             clusters=list(settings.opencost_clusters),
             shared_clusters=shared,
+            namespaces=_namespace_source(settings, kubes, clock, demo),
         )
         admin_groups = frozenset(settings.admin_groups or _demo_admins(settings, demo))
         recs = _recommendations(settings, clock, redis, source, _hpa_source(settings, kubes, demo))
@@ -513,6 +515,27 @@ def _authorizer(
     if demo is not None:
         return demo.authorizer
     return NoKubernetes()
+
+
+def _namespace_source(
+    settings: Settings,
+    kubes: Mapping[Authority, KubeApi | None],
+    clock: Clock,
+    demo: DemoParts | None,
+) -> KubeNamespaces | None:
+    """Each cluster's namespace list from its own API (None on the demo, whose RBAC is static:
+    the data's namespaces are the candidates there)."""
+    if demo is not None:
+        return None
+    if not settings.opencost_clusters:
+        home = kubes.get(HOME)
+        return KubeNamespaces({"": home}, clock) if home is not None else None
+    apis = {
+        name: kube
+        for name, authority in settings.authorities().items()
+        if (kube := kubes.get(authority)) is not None
+    }
+    return KubeNamespaces(apis, clock) if apis else None
 
 
 def _hpa_source(

@@ -133,6 +133,10 @@ class StaticRbac:
         except ValueError as exc:
             raise ValueError(f"{_label(index, obj)}: {exc}") from exc
 
+    def namespaces(self) -> set[str]:
+        """The namespaces these objects live in (Roles and RoleBindings)."""
+        return {ns for ns, _ in self._roles if ns} | set(self._bindings)
+
     def allowed(self, user: str, groups: Iterable[str], check: AccessCheck) -> tuple[bool, str]:
         """(allowed, reason) for `user` in `groups`; the reason names the granting binding."""
         effective = frozenset(groups) | (
@@ -289,7 +293,7 @@ DEMO_RBAC: list[dict[str, Any]] = [
         for role in ("demo-view", "demo-patch-workloads")
     ),
     # contractors (U0DAVE): deliberately no binding, so a mapped user can see nothing at all.
-    # The bot itself: ask SubjectAccessReviews and read HPAs (see deploy/ for the real one).
+    # The bot itself: ask SubjectAccessReviews, read HPAs and list namespaces (see deploy/).
     _cluster_role(
         "costbot",
         [
@@ -308,6 +312,7 @@ DEMO_RBAC: list[dict[str, Any]] = [
                 "resources": ["horizontalpodautoscalers"],
                 "verbs": ["list"],
             },
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]},
         ],
     ),
     {

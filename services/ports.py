@@ -48,6 +48,16 @@ class BatchAuthorizer(Authorizer, Protocol):
     ) -> list[bool]: ...
 
 
+class NamespaceSource(Protocol):
+    """Every namespace of a cluster as its Kubernetes API lists them (`services.access.
+    namespaces.KubeNamespaces`)."""
+
+    async def namespaces(self, cluster: str) -> frozenset[str] | None:
+        """The names in `cluster` ("" with one cluster); None when unknown (no API for it, or
+        it could not be asked): the caller then learns the namespaces from the cost data."""
+        ...
+
+
 # --- Slack-side effects, as services see them ----------------------------------------------------
 class ChatPoster(Protocol):
     """Posting to channels, used by digests and alerts (implemented over slack_sdk in bot/)."""

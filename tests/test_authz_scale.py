@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from demo.rbac import DEMO_RBAC
+from demo.rbac import DEMO_RBAC, StaticRbac
 from services.access.kube import KubeApi
 from services.access.models import Identity
+from services.access.namespaces import KubeNamespaces
 from services.access.policy import AccessPolicy
 from services.access.sar import DENY_TTL, SarAuthorizer
 from tests.conftest import FakeClock
@@ -102,3 +104,57 @@ async def test_denies_expire_quickly_allows_stay_and_new_groups_are_asked_again(
     promoted = Identity(TEAM.slack_user_id, TEAM.k8s_user, ("team-x", "platform-admins"))
     assert (await access.scope(promoted, few)).cluster_wide
     assert standin.requests["sar"] == cold + denied + 1
+
+
+NOBODY = Identity("U2", k8s_user="erin", groups=("team-y",), source="explicit")
+ADMIN = Identity(
+    "U3", k8s_user="admin@demo.example", groups=("platform-admins",), source="explicit"
+)
+
+
+def listing_policy(kube: KubeApi, redis: Redis, clock: FakeClock) -> AccessPolicy:
+    authz = SarAuthorizer(kube, redis, ttl=60, clock=clock)
+    lister = KubeNamespaces({"": kube}, clock)
+    return AccessPolicy(authz, "list", "pods", "", concurrency=CONCURRENCY, namespaces=lister)
+
+
+async def test_someone_no_listed_namespace_allows_is_known_to_see_nothing(
+    kube: KubeApi, standin: KubeApiStandIn, redis: Redis
+) -> None:
+    clock = FakeClock(datetime(2026, 11, 27, 9, tzinfo=UTC))
+    standin.extra_namespaces = set(NAMESPACES)
+    access = listing_policy(kube, redis, clock)
+    assert await access.sees_nothing(NOBODY)
+    pages = -(-len(standin.namespace_names()) // 500)  # the list is read 500 at a time
+    assert pages > 1
+    assert standin.requests["namespaces"] == pages
+    assert not await access.sees_nothing(TEAM)  # 200 namespaces allow the team
+    assert not await access.sees_nothing(ADMIN)  # cluster-wide: no list needed to know
+    assert standin.requests["namespaces"] == pages  # the list is kept for a minute
+    clock.advance(seconds=61)
+    assert await access.sees_nothing(NOBODY)
+    assert standin.requests["namespaces"] == 2 * pages
+
+
+async def test_without_a_namespace_list_nobody_is_assumed_to_see_nothing(
+    kube: KubeApi, standin: KubeApiStandIn, redis: Redis
+) -> None:
+    """The bot may not list namespaces (or the API fails): the list is an optimisation only, so
+    the caller goes by the namespaces in the data, as before."""
+    clock = FakeClock(datetime(2026, 11, 27, 9, tzinfo=UTC))
+    without_listing = [_without_namespace_rule(obj) for obj in DEMO_RBAC]
+    standin.rbac = StaticRbac([*without_listing, *bindings("team-x", VISIBLE)])
+    access = listing_policy(kube, redis, clock)
+    assert not await access.sees_nothing(NOBODY)
+    assert standin.requests["namespaces"] == 1  # asked, refused (403), not trusted
+    scope = await access.scope(TEAM, NAMESPACES)  # the data's namespaces still decide
+    assert scope.namespaces == VISIBLE
+
+
+def _without_namespace_rule(obj: dict[str, Any]) -> dict[str, Any]:
+    """The bot's ClusterRole without `list namespaces`; every other object as it is."""
+    if obj.get("kind") != "ClusterRole" or obj["metadata"]["name"] != "costbot":
+        return obj
+    rules = [rule for rule in obj["rules"] if "namespaces" not in rule["resources"]]
+    assert len(rules) == len(obj["rules"]) - 1
+    return {**obj, "rules": rules}

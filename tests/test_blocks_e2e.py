@@ -246,18 +246,7 @@ FIFTY = [
     "user",
     [
         pytest.param(MALLORY, id="unmapped"),
-        pytest.param(
-            DAVE,
-            id="mapped-without-bindings",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "answer_scope asks OpenCost for the window's namespaces (visible_namespaces) "
-                    "before any access decision, so a mapped user whom no binding names makes the "
-                    "bot fetch and store blocks for every new window before being told NoAccess"
-                ),
-            ),
-        ),
+        pytest.param(DAVE, id="mapped-without-bindings"),
     ],
 )
 def test_a_user_with_no_access_costs_no_opencost_request_and_no_cache_entry(

@@ -32,6 +32,7 @@ from starlette.types import Scope as AsgiScope
 from services.access.models import Identity, Scope
 from services.access.policy import AccessPolicy
 from services.audit.log import AuditLog
+from services.costs.scoping import window_scope
 from services.costs.service import CostService
 from services.costs.views import Focus
 from services.costs.windows import TimeRange, parse_window
@@ -194,8 +195,7 @@ def build_web(s: WebServices) -> ASGIApp:  # noqa: PLR0915 - the routes share cl
         return text, parse_window(text, s.clock.now())
 
     async def scope_for(identity: Identity, window: TimeRange, **how: Any) -> Scope:
-        present = await s.costs.visible_namespaces(window, **how)
-        return await s.access.scope(identity, present)
+        return (await window_scope(s.costs, s.access, identity, window, **how)).scope
 
     def page(
         handler: Callable[[Request], Awaitable[Response]],

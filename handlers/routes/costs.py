@@ -32,7 +32,8 @@ from handlers.render.recs import with_savings
 from handlers.render.reply import Reply
 from handlers.render.workload import render_workload
 from services.access.models import Scope
-from services.costs.service import TREND_STEP, require_access
+from services.costs.scoping import window_scope
+from services.costs.service import TREND_STEP
 from services.costs.windows import TimeRange
 from services.errors import CostbotError
 from services.recommendations.actions import OpenSavings
@@ -41,10 +42,12 @@ from services.recommendations.actions import OpenSavings
 async def visible_scope(
     deps: Deps, asker: Asker, window: TimeRange, *, step: str = "", with_previous: bool = False
 ) -> Scope:
-    """The namespaces present in the data that Kubernetes lets this identity see (asked with
-    the answer's own `step`, and over both periods of a comparison)."""
-    present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
-    return await deps.access.scope(asker.identity, present)
+    """What this identity may see of the namespaces in the data (asked with the answer's own
+    `step`, and over both periods of a comparison); see services/costs/scoping.py."""
+    found = await window_scope(
+        deps.costs, deps.access, asker.identity, window, step=step, with_previous=with_previous
+    )
+    return found.scope
 
 
 async def answer_scope(
@@ -52,10 +55,16 @@ async def answer_scope(
 ) -> Scope:
     """The scope of a cost answer: `visible_scope`, where an empty one is NoAccess (the
     services' rule), raised before anything is fetched for the answer."""
-    present = await deps.costs.visible_namespaces(window, step=step, with_previous=with_previous)
-    candidates = sorted({ns for names in present.values() for ns in names if ns})
-    scope = await deps.access.scope(asker.identity, candidates)
-    return require_access(asker.identity, scope, candidates, deps.access.see_check())
+    found = await window_scope(
+        deps.costs,
+        deps.access,
+        asker.identity,
+        window,
+        step=step,
+        with_previous=with_previous,
+        require=True,
+    )
+    return found.scope
 
 
 async def summary(cmd: grammar.Summary, deps: Deps, asker: Asker) -> Reply:

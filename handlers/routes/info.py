@@ -12,6 +12,7 @@ from handlers.render.blocks import context, header, section
 from handlers.render.mrkdwn import escape
 from handlers.render.reply import Reply
 from services.access.models import Scope
+from services.costs.scoping import window_scope
 from services.costs.windows import DEFAULT_WINDOW, parse_window
 from services.errors import NotAllowed
 
@@ -117,8 +118,7 @@ async def whoami(cmd: grammar.Whoami, deps: Deps, asker: Asker) -> Reply:
     if not identity.mapped:
         return Reply([header("Who you are"), section(_unmapped_words(asker))]).finished()
     window = parse_window(DEFAULT_WINDOW, deps.clock.now(), tz=asker.tz)
-    present = await deps.costs.visible_namespaces(window)
-    scope = await deps.access.scope(identity, present)
+    scope, present = await window_scope(deps.costs, deps.access, identity, window)
     groups = ", ".join(f"`{escape(g)}`" for g in identity.groups) or "none"
     how = MAPPED_BY.get(identity.source, escape(identity.source))
     lines = [

@@ -218,6 +218,40 @@ class KubeApi:
         )
         return _allowed(raw)
 
+    async def namespace_names(self) -> list[str]:
+        """Every namespace's name (paged, read raw: the model layer would cost ~1 ms each)."""
+        api = client.CoreV1Api(self._client)
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            raw = await self._call(
+                "list namespaces",
+                functools.partial(
+                    lambda cont: _read(
+                        api.list_namespace(
+                            limit=_HPA_PAGE,
+                            _continue=cont,
+                            _request_timeout=self._timeout,
+                            _preload_content=False,
+                        )
+                    ),
+                    token,
+                ),
+                KubeApiUnavailable,
+            )
+            page = orjson.loads(raw)
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise KubeApiUnavailable(
+                    f"the Kubernetes API at {self.host} sent no namespace list"
+                )
+            for item in page["items"]:
+                name = (item.get("metadata") or {}).get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name:
+                    names.append(name)
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return names
+
     async def cpu_hpas(self) -> list[CpuHpa]:
         """Every HPA with a CPU `Utilization` target, across all namespaces (paged)."""
         api = client.AutoscalingV2Api(self._client)

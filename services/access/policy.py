@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from services.access.models import NOTHING_VIEW, AccessCheck, Identity, Scope
-from services.ports import Authorizer, BatchAuthorizer
+from services.ports import Authorizer, BatchAuthorizer, NamespaceSource
 
 # A namespace name is a DNS-1123 label; anything else (OpenCost's `__idle__`, "") is not one
 # and is never asked about (an empty namespace would even mean "all namespaces").
@@ -59,8 +59,10 @@ class AccessPolicy:
         *,
         clusters: Sequence[str] = (),
         shared_clusters: Sequence[str] = (),
+        namespaces: NamespaceSource | None = None,
     ) -> None:
         self._authz = authorizer
+        self._namespaces = namespaces
         self._verb, self._resource, self._group = verb, resource, group
         self._concurrency = max(1, concurrency)
         names = tuple(dict.fromkeys(clusters))
@@ -83,6 +85,28 @@ class AccessPolicy:
         if not identity.mapped or not targets:
             return False
         return all(await self._each(identity, [self.see_check("", c) for c in targets]))
+
+    async def sees_nothing(self, identity: Identity) -> bool:
+        """True only when it is certain that `identity` may see no namespace of any cluster:
+        unmapped, or no cluster-wide access and no namespace that Kubernetes lists for a
+        cluster passes the check there. Asked before anything is read from OpenCost, so such a
+        user costs no OpenCost request and no cache write. False when it cannot be sure (no
+        namespace list for some cluster): the caller then goes by the namespaces in the data."""
+        if not identity.mapped:
+            return True
+        if self._namespaces is None:
+            return False
+        targets = self._targets(None)
+        if any(await self._each(identity, [self.see_check("", c) for c in targets])):
+            return False
+        for cluster in targets:
+            names = await self._namespaces.namespaces(cluster)
+            if names is None:
+                return False
+            checks = [self.see_check(ns, cluster) for ns in sorted(names) if _NAMESPACE.match(ns)]
+            if checks and any(await self._each(identity, checks)):
+                return False
+        return True
 
     async def scope(self, identity: Identity, candidates: Candidates) -> Scope:
         """What `identity` may see among `candidates` (usually the namespaces in the data).

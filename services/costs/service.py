@@ -557,10 +557,10 @@ def require_access(
         return scope
     if not any(candidates):
         return scope
-    return _refuse(identity, check)
+    return refuse(identity, check)
 
 
-def _refuse(identity: Identity, check: AccessCheck) -> Scope:
+def refuse(identity: Identity, check: AccessCheck) -> Scope:
     raise NoAccess(
         identity.k8s_user or identity.slack_user_id,
         identity.groups,

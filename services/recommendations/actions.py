@@ -19,6 +19,7 @@ import msgspec
 from services.access.models import Identity, Scope
 from services.access.policy import CLUSTER_RESOURCES, AccessPolicy
 from services.audit.log import AuditLog
+from services.costs.scoping import window_scope
 from services.costs.service import CostService
 from services.costs.windows import DEFAULT_WINDOW, normalize_zone, parse_window
 from services.errors import (
@@ -97,8 +98,7 @@ class RecommendationActions:
         """What the identity may see among the namespaces present in the default window."""
         zone = normalize_zone(identity.tz or "") or "UTC"  # the asker's days, like /cost
         window = parse_window(DEFAULT_WINDOW, self._clock.now(), tz=zone)
-        present = await self._costs.visible_namespaces(window)
-        return await self._access.scope(identity, present)
+        return (await window_scope(self._costs, self._access, identity, window)).scope
 
     async def board(
         self,

@@ -28,6 +28,7 @@ from services.access.models import AccessCheck
 SAR_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 SELF_SAR_PATH = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 HPA_PATH = "/apis/autoscaling/v2/horizontalpodautoscalers"
+NAMESPACES_PATH = "/api/v1/namespaces"
 TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 TOKEN = "costbot-test-token"
 
@@ -122,6 +123,8 @@ class KubeApiStandIn:
         self.ssl_context = ssl_context  # serve https with it (a test's own CA) when given
         self.token, self.bot_user, self.bot_groups = token, bot_user, bot_groups
         self.hpas = list(hpas)
+        # Namespaces the API lists: those of the RBAC objects, `kube-system`, `default`, plus these.
+        self.extra_namespaces: set[str] = set()
         self.mode = "ok"
         self.delay = 0.0
         self.allowed_as: Any = None
@@ -176,6 +179,7 @@ class KubeApiStandIn:
         app.router.add_post(SELF_SAR_PATH, self._self_sar)
         app.router.add_post(TOKEN_REVIEW_PATH, self._token_review)
         app.router.add_get(HPA_PATH, self._hpas)
+        app.router.add_get(NAMESPACES_PATH, self._namespaces)
         app.router.add_get("/version", self._version)
         app.router.add_get("/api", self._api)
         self._runner = web.AppRunner(app, access_log=None)
@@ -356,6 +360,33 @@ class KubeApiStandIn:
                 "metadata": meta,
                 "items": page,
             }
+        )
+
+    def namespace_names(self) -> list[str]:
+        return sorted({"default", "kube-system", *self.rbac.namespaces(), *self.extra_namespaces})
+
+    async def _namespaces(self, request: web.Request) -> web.Response:
+        if refused := self._refuse(request, "namespaces"):
+            return refused
+        if not self._bot_may("list", "", "namespaces"):
+            return _status(
+                403,
+                "Forbidden",
+                f'namespaces is forbidden: User "{self.bot_user}" cannot list resource '
+                '"namespaces" in API group "" at the cluster scope',
+            )
+        names = self.namespace_names()
+        start = int(request.query.get("continue") or 0)
+        limit = int(request.query.get("limit") or len(names) or 1)
+        meta: dict[str, Any] = {"resourceVersion": "4712"}
+        if start + limit < len(names):
+            meta["continue"] = str(start + limit)
+        items = [
+            {"metadata": {"name": name, "uid": f"uid-{name}"}, "status": {"phase": "Active"}}
+            for name in names[start : start + limit]
+        ]
+        return web.json_response(
+            {"kind": "NamespaceList", "apiVersion": "v1", "metadata": meta, "items": items}
         )
 
     async def _version(self, request: web.Request) -> web.Response:
