@@ -255,7 +255,7 @@ async def test_a_settled_asset_window_is_fetched_once_across_replicas(
     await two.assets(midnight - timedelta(days=1), NOW)
     assert len(standin.requests_to("/assets")) == 1
     lifetimes = {
-        key.decode().split(":assets:")[1].split(":")[0]: await redis.pttl(key)
+        bytes(key).decode().split(":assets:")[1].split(":")[0]: await redis.pttl(key)
         for key in await redis.keys("*:assets:*")
     }
     assert lifetimes["b"] == -1  # settled: kept until the cap evicts it
