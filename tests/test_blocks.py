@@ -254,9 +254,7 @@ async def test_a_settled_asset_window_is_fetched_once_across_replicas(
     await one.assets(midnight - timedelta(days=1), NOW)  # still running: a live entry
     await two.assets(midnight - timedelta(days=1), NOW)
     assert len(standin.requests_to("/assets")) == 1
-    lifetimes = {
-        bytes(key).decode().split(":assets:")[1].split(":")[0]: await redis.pttl(key)
-        for key in await redis.keys("*:assets:*")
-    }
+    names = [k if isinstance(k, str) else k.decode() for k in await redis.keys("*:assets:*")]
+    lifetimes = {name.split(":assets:")[1].split(":")[0]: await redis.pttl(name) for name in names}
     assert lifetimes["b"] == -1  # settled: kept until the cap evicts it
     assert 0 < lifetimes["live"] <= BlockSettings().live_ttl * 1000  # running: refreshed
