@@ -162,7 +162,11 @@ def main() -> None:
         with _world(Path(tmp) / "help") as world:
             acks, answers = help_ack(world, pick(50, 3))
             down = kube_down(world, runs)
-        with _world(Path(tmp) / "faults", opencost_timeout=1.0, cache_ttl=1) as world:
+        # The stale-copy path is the per-window cache's (with blocks, settled days simply stay).
+        faults_world = _world(
+            Path(tmp) / "faults", opencost_timeout=1.0, cache_ttl=1, cost_blocks=False
+        )
+        with faults_world as world:
             faults = fault_replies(world, pick(3, 1))
     deadline = asyncio.run(_client_deadline(runs))
     rows = [

@@ -153,7 +153,15 @@ def demo_world_env(
         # Denies as long as allows: "a warm cache asks nothing" must hold on a slow machine.
         "authz_deny_cache_ttl": 60,
         "data_dir": str(tmp / "data"),
+        # Blocks (the default) need an OpenCost that answers each window as asked; a stand-in
+        # serving fixed sets answers every block with the whole set, so it is asked per window.
+        "cost_blocks": not answers_fixed_sets(opencost),
     }
+
+
+def answers_fixed_sets(opencost: OpenCostStandIn) -> bool:
+    """True for a stand-in serving its fixed allocation sets whatever the window."""
+    return opencost.responder == opencost.default_responder
 
 
 def seed_slack_users(slack: SlackStandIn) -> None:

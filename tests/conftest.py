@@ -16,10 +16,9 @@ from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.standins.fixtures", "tests.standins.kube", "tests.bot_harness"]
 
-# The fixed-set OpenCost stand-in answers the same rows whatever the window, so bots under test
-# use the per-window cache; the block data plane is tested against the window-aware stand-in
-# (tests/standins/opencost_days.py) in tests/test_blocks.py.
-os.environ.setdefault("COST_BLOCKS", "false")
+# Bots under test answer from blocks, as in production, unless their OpenCost stand-in serves
+# fixed sets whatever the window (tests/bot_harness.py `demo_world_env` then asks per window).
+os.environ.setdefault("COST_BLOCKS", "true")
 
 # Bolt switches to OAuth mode when these are set; tests never want that.
 for _var in ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"):

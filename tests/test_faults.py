@@ -17,6 +17,8 @@ import redis
 
 from bot.settings import Settings
 from demo.cluster import DemoCluster
+from services.costs.windows import parse_window
+from services.opencost.models import parse_time
 from tests.bot_harness import BotServer, MovableClock, World, demo_world_env, seed_slack_users
 from tests.redis_server import RedisServer, free_port
 from tests.standins.fixtures import SIGNING_SECRET
@@ -24,7 +26,7 @@ from tests.standins.kube import KubeApiStandIn
 from tests.standins.opencost import OpenCostStandIn, Responder
 from tests.standins.signing import SignedSlackClient, block_actions_payload
 from tests.standins.slack import SlackStandIn
-from tests.waiting import wait_for, wait_for_fresh_copies_to_expire
+from tests.waiting import wait_for, wait_for_fresh_copies_to_expire, wait_for_live_pieces_to_expire
 
 
 @contextlib.contextmanager
@@ -55,8 +57,23 @@ def running_world(
 
 @pytest.fixture
 def fault_world(redis_url: str, tmp_path: Path) -> Iterator[World]:
-    """The real bot with a 1 s OpenCost timeout and a 1 s cache TTL (fresh copies expire fast)."""
-    with running_world(redis_url, tmp_path, opencost_timeout=1.0, cache_ttl=1) as world:
+    """The real bot with a 1 s OpenCost timeout and a 1 s cache TTL (fresh copies expire fast),
+    answering from the per-window cache (`COST_BLOCKS=false`), whose last good copy is served
+    stale when OpenCost fails."""
+    overrides: dict[str, Any] = {"opencost_timeout": 1.0, "cache_ttl": 1, "cost_blocks": False}
+    with running_world(redis_url, tmp_path, **overrides) as world:
+        yield world
+
+
+@pytest.fixture
+def block_world(redis_url: str, tmp_path: Path) -> Iterator[World]:
+    """The same with blocks (the default): settled days never expire, the running day does."""
+    overrides: dict[str, Any] = {
+        "opencost_timeout": 1.0,
+        "cache_ttl": 1,
+        "opencost_block_timeout": 1.0,
+    }
+    with running_world(redis_url, tmp_path, **overrides) as world:
         yield world
 
 
@@ -117,6 +134,34 @@ def test_opencost_fault_gets_the_stale_copy_or_a_friendly_reply(
     assert "OpenCost is not answering" in stale  # the provenance line says so
     assert _figures(fresh) == _figures(stale) != []
     # A window nobody asked before has no copy: a plain sentence, not an error page.
+    text = _ask(world, "summary 2024-01-01..2024-01-03")
+    assert FAULTS[fault] in text, text
+    assert "Traceback" not in text
+    assert "Something went wrong" not in text
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_with_blocks_a_failing_opencost_leaves_settled_days_answering(
+    block_world: World, fault: str
+) -> None:
+    """Blocks: a finished window is settled days, kept until the byte cap evicts them, so it is
+    answered the same while OpenCost fails, without asking it; a window never asked still gets
+    the plain sentence."""
+    world = block_world
+    fresh = _ask(world, "summary lastweek")
+    assert "$" in fresh
+    wait_for_live_pieces_to_expire(world.bot.settings.redis_url or "")
+    world.opencost.reset()
+    _inject(world, fault)
+    again = _ask(world, "summary lastweek")
+    assert _figures(again) == _figures(fresh) != []
+    assert "not answering" not in again
+    week = parse_window("lastweek", world.clock.now())
+    for request in world.opencost.requests:  # none for last week's days: they were stored
+        first, last = (parse_time(t) for t in request.params.get("window", ",").split(","))
+        assert first is not None, request
+        assert last is not None, request
+        assert not (week.start <= first and last <= week.end), request
     text = _ask(world, "summary 2024-01-01..2024-01-03")
     assert FAULTS[fault] in text, text
     assert "Traceback" not in text
@@ -191,17 +236,19 @@ def test_redis_killed_and_restarted_mid_traffic_recovers_without_losing_acknowle
         assert everything.count("Acknowledged by") == 2  # the pre-crash one survived the kill
         world.ask("summary 7d", "U0DEMOADMIN")
         client = redis.Redis.from_url(private_redis.url)
-        keys = client.keys("costbot:cost:v1:*")
+        keys = client.keys("costbot:cost:v1:*") + client.keys("costbot:{costcache}:v*")
         client.close()
         assert keys, "answers are cached again after the restart"
 
 
+@pytest.mark.parametrize("blocks", [True, False], ids=["blocks", "per-window cache"])
 def test_a_question_in_flight_when_redis_dies_does_not_hold_up_the_next_one(
-    private_redis: RedisServer, tmp_path: Path
+    private_redis: RedisServer, tmp_path: Path, blocks: bool
 ) -> None:
     """The fetch's lock is in the append-only file, but its release failed while Redis was
-    down: after the restart the same question used to wait out the lock (20 s)."""
-    with running_world(private_redis.url, tmp_path, opencost_timeout=5.0) as world:
+    down: after the restart the same question used to wait out the lock (20 s; a block's 60 s)."""
+    overrides: dict[str, Any] = {"opencost_timeout": 5.0, "cost_blocks": blocks}
+    with running_world(private_redis.url, tmp_path, **overrides) as world:
         world.opencost.delay_seconds = 1.0
         url = world.slack.new_response_url()
         world.client.slash("summary yesterday", user_id="U0DEMOADMIN", response_url=url)

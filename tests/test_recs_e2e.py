@@ -398,7 +398,9 @@ def drop_world(tmp_path: Path) -> Iterator[tuple[World, RequestsDrop]]:
         drops.append(RequestsDrop(cluster))
         return drops[0].respond
 
-    with shared_world(tmp_path, responder=wrap) as (world, _cluster):
+    # Per-window answers: `_refreshes` counts the measurement's own 3-day OpenCost questions
+    # (with blocks those days would be shared with every other answer).
+    with shared_world(tmp_path, responder=wrap, cost_blocks=False) as (world, _cluster):
         assert _board(world).realized is not None  # the runtime's board measures savings
         yield world, drops[0]
 

@@ -59,6 +59,21 @@ def wait_for_fresh_copies_to_expire(redis_url: str, timeout: float = 10) -> None
     assert _cost_keys(redis_url), "the stale copies expired with the fresh ones"
 
 
+def wait_for_live_pieces_to_expire(redis_url: str, timeout: float = 10) -> None:
+    """Blocks: until Redis has expired every live piece (CACHE_TTL passed); settled blocks stay."""
+
+    def keys(kind: str) -> list[bytes]:
+        client = redis.Redis.from_url(redis_url)
+        try:
+            return list(client.scan_iter(match=f"*{{costcache}}:v*:{kind}:*".encode()))
+        finally:
+            client.close()
+
+    assert keys("b"), "no settled block was stored"
+    wait_for(lambda: not keys("live"), "the live pieces expired", timeout)
+    assert keys("b"), "settled blocks expired with the live pieces"
+
+
 def _cost_keys(redis_url: str) -> list[bytes]:
     client = redis.Redis.from_url(redis_url)
     try:

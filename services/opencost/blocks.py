@@ -59,6 +59,7 @@ from services.opencost.models import (
 )
 from services.ports import Clock
 from services.storage.guard import degrade, required
+from services.storage.locks import RELEASE, Locks
 
 log = structlog.get_logger(__name__)
 
@@ -98,10 +99,6 @@ while used > cap do
   evicted = evicted + 1
 end
 return evicted
-"""
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
 """
 
 
@@ -286,7 +283,7 @@ class BlockedCostSource:
         self._settings = settings
         self._limit = asyncio.Semaphore(max(1, settings.concurrency))
         self._store_script = redis.register_script(_STORE)
-        self._release = redis.register_script(_RELEASE)
+        self._locks = Locks(redis.register_script(RELEASE), CACHE)
         self._on_event = on_event or (lambda _event: None)
         self._retrying: dict[str, asyncio.Task[None]] = {}
         self._summed: OrderedDict[tuple[str, ...], _Stored] = OrderedDict()
@@ -423,6 +420,7 @@ class BlockedCostSource:
         immutable: bool,
     ) -> _Entry:
         """One fetch per entry across replicas: the lock winner fetches, the others poll."""
+        await self._locks.release_orphans()  # a lock stranded by a Redis restart never stalls us
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.wait_timeout
         lock = f"{key}:lock"
@@ -438,9 +436,7 @@ class BlockedCostSource:
                     await self._write(key, stored, immutable=immutable)
                     return stored
                 finally:
-                    await degrade(
-                        self._release(keys=[lock], args=[token]), None, what="blocks.unlock"
-                    )
+                    await self._locks.release(lock, token)
             delay = _FIRST_POLL
             while loop.time() < deadline:
                 await asyncio.sleep(delay)

@@ -29,15 +29,11 @@ from services.errors import (
 from services.opencost.models import AllocationData, AllocationQuery, AssetData
 from services.ports import Clock, CostSource
 from services.storage.guard import degrade, required
+from services.storage.locks import RELEASE, Locks
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T", AllocationData, AssetData)
 
-# Delete the lock only while it still holds our token (it may have expired and been re-taken).
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 _FIRST_POLL, _MAX_POLL = 0.025, 0.2
 _ERROR_TTL_MS = 5000  # how long waiters can learn that the fetch they waited for failed
 CACHE = "cost cache"  # how StoreUnavailable names it
@@ -92,10 +88,8 @@ class CachedCostSource:
         self._wait_timeout = wait_timeout
         self._on_event = on_event
         self._partial_ttl = max(1, min(partial_ttl, self._ttl))
-        self._release = redis.register_script(_RELEASE)
-        # Locks we hold but could not release (Redis failed mid-way): a persistent Redis keeps
-        # them across its restart, and every waiter would sit out `lock_ttl` for nothing.
-        self._orphans: dict[str, str] = {}
+        # Locks we could not release (Redis failed mid-way) are released at the next miss.
+        self._locks = Locks(redis.register_script(RELEASE), CACHE)
         # The last few decoded entries, keyed by cache key and checked against the raw bytes:
         # one command reads the same entry twice (scope, then answer), and decoding a large
         # cluster costs far more than comparing bytes.
@@ -183,7 +177,7 @@ class CachedCostSource:
         self, key: str, kind: type[_T], load: Callable[[], Awaitable[_T]], last: str | None
     ) -> _T:
         """One fetch per key across processes: the lock winner loads, the others wait for it."""
-        await self._release_orphans()
+        await self._locks.release_orphans()
         deadline = asyncio.get_running_loop().time() + self._wait_timeout
         for _ in range(2):  # if the winner vanished without an answer, try once to be the winner
             token = secrets.token_hex(16)
@@ -296,19 +290,7 @@ class CachedCostSource:
         await degrade(told, None, what="cache.publish_failure")
 
     async def _unlock(self, key: str, token: str) -> None:
-        try:
-            await required(self._release(keys=[f"{key}:lock"], args=[token]), CACHE)
-        except StoreUnavailable as exc:  # released on our next miss, or expires after lock_ttl
-            self._orphans[f"{key}:lock"] = token
-            _degraded("unlock", exc)
-
-    async def _release_orphans(self) -> None:
-        for lock, token in list(self._orphans.items()):
-            try:
-                await required(self._release(keys=[lock], args=[token]), CACHE)
-            except StoreUnavailable:
-                return  # still down; the next miss tries again
-            self._orphans.pop(lock, None)
+        await self._locks.release(f"{key}:lock", token)
 
     async def _call(self, pending: Awaitable[Any]) -> Any:
         """One command of the single-flight protocol; StoreUnavailable ends it (see `_cached`)."""
