@@ -29,7 +29,7 @@ from services.digests.alerts import BudgetAlert
 from services.digests.budgets import BudgetStatus
 from services.digests.content import DigestData, Rendered
 from services.digests.models import Budget, RunRecord, Subscription
-from services.numbers import change_pct, money, pct
+from services.numbers import change_pct, delta_money, money, pct
 
 ACK_ACTION = "alert_ack"
 NAME_WIDTH = 60
@@ -48,7 +48,7 @@ class DigestBlocks:
     def summary(self, d: DigestData) -> Rendered:
         sub, cur = d.subscription, self._currency
         late = " (late)" if d.late else ""
-        change = f"{_signed(d.delta, cur)}, {change_pct(d.delta_pct)}"
+        change = f"{delta_money(d.delta, cur)}, {change_pct(d.delta_pct)}"
         headline = (
             f"{change_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
         )
@@ -328,13 +328,9 @@ def _idle(d: DigestData, cur: str) -> str:
 
 def _movers(movers: Sequence[Mover], cur: str) -> list[list[str]]:
     return [
-        [_name(m.name), money(m.after, cur), _signed(m.delta, cur), change_pct(m.delta_pct)]
+        [_name(m.name), money(m.after, cur), delta_money(m.delta, cur), change_pct(m.delta_pct)]
         for m in movers
     ]
-
-
-def _signed(amount: float, cur: str) -> str:
-    return ("+" if amount >= 0 else "−") + money(abs(amount), cur)
 
 
 def _name(text: str) -> str:
