@@ -140,7 +140,9 @@ class DigestBlocks:
             text = self._jump_text(alert)
         else:
             text = f"{_alert_title(alert, budget_target(b))}\n{self._budget_text(alert)}"
-        note = f"Budget `{escape(b.id)}` · calendar months in {escape(b.tz)} · `/cost budget list`"
+        note = (
+            f"Budget `{escape(b.id)}` · calendar months in {escape(b.zone)} · `/cost budget list`"
+        )
         ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
         return _rendered([section(text), context(note), ack])
 
@@ -155,7 +157,7 @@ class DigestBlocks:
         day = f"{alert.day:%a %b %d}" if alert.day else "yesterday"
         return (
             f":chart_with_upwards_trend: Spend jump: {budget_target(alert.budget)}\n"
-            f"*{money(alert.day_cost, cur)}* on {day} ({escape(alert.budget.tz)}) "
+            f"*{money(alert.day_cost, cur)}* on {day} ({escape(alert.budget.zone)}) "
             f"vs {money(alert.baseline, cur)}/day "
             f"over the 14 days before (×{ratio:.1f})."
         )
@@ -219,6 +221,17 @@ def budget_target(b: Budget) -> str:
     if b.kind == "label":
         return f"label `{escape(b.target)}`"
     return f"cluster `{escape(b.target)}`" if b.target else "the whole cluster"
+
+
+def budget_zone(b: Budget) -> str:
+    """Whose months a budget counts, for `budget list`. A budget older than budget zones says
+    that its UTC months were never chosen, and how to choose."""
+    if b.zone_recorded:
+        return escape(b.zone)
+    return (
+        "months in UTC: set before budgets had a zone; `budget set` it again for your "
+        "Slack zone's months, or add `tz ZONE`"
+    )
 
 
 def budget_spend_line(status: BudgetStatus, currency: str) -> str:
