@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from bot.logging import configure_logging
@@ -93,6 +94,22 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `costbot` entry point: a reader that goes away (`costbot demo | head`) ends the
+    command quietly instead of with a BrokenPipeError traceback."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # buffered output meets the closed pipe here, inside the try
+    except BrokenPipeError:
+        # As Python's documentation advises (signal module, "Note on SIGPIPE"): point stdout
+        # at devnull so the flush at interpreter exit cannot fail a second time, and exit 1,
+        # the status Python itself gives on EPIPE (not 141: no SIGPIPE killed the process).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="costbot", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)

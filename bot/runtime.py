@@ -391,7 +391,9 @@ def _recommendations(
     settings: Settings, clock: Clock, redis: aioredis.Redis, source: CostSource, hpas: HpaSource
 ) -> RecommendationBoard:
     rec_settings = RecSettings(
-        history_days=settings.recs_history_days, profile=settings.recs_profile
+        history_days=settings.recs_history_days,
+        profile=settings.recs_profile,
+        kube_context=len(settings.clusters()) > 1,
     )
     store = RecommendationStore(redis, clock, prefix=settings.redis_prefix, settings=rec_settings)
     return RecommendationBoard(

@@ -57,10 +57,15 @@ ABSENT = "zz-absent"  # a namespace (and team) that exists nowhere
 # --- a world for a whole module ------------------------------------------------------------------
 @contextmanager
 def shared_world(
-    tmp: Path, *, responder: Callable[[DemoCluster], Responder] | None = None, **settings: Any
+    tmp: Path,
+    *,
+    responder: Callable[[DemoCluster], Responder] | None = None,
+    clusters: tuple[str, ...] = (),
+    **settings: Any,
 ) -> Iterator[tuple[World, DemoCluster]]:
     """The real bot, its stand-ins and a private redis-server; `responder` may wrap the demo
-    cluster's answers (e.g. to change requests after a date)."""
+    cluster's answers (e.g. to change requests after a date); `clusters` configures the demo
+    cluster's OpenCost under each of these names (OPENCOST_CLUSTERS, one shared authority)."""
     clock = MovableClock()
     cluster = DemoCluster(clock)
     with ExitStack() as stack:
@@ -75,6 +80,10 @@ def shared_world(
         stack.callback(kube.stop)
         seed_slack_users(slack)
         env = demo_world_env(slack, opencost, kube, redis.url, tmp)
+        if clusters:
+            env["opencost_clusters"] = dict.fromkeys(clusters, opencost.base_url)
+            env["authz_shared_across_clusters"] = True
+            env.pop("opencost_url")
         env.update(settings)
         bot = BotServer(Settings(**env), clock).start()
         stack.callback(bot.stop)

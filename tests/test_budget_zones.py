@@ -121,9 +121,27 @@ async def test_a_budget_stored_without_a_zone_counts_utc_months(redis: Redis) ->
     assert isinstance(env.store, RedisDigestStore)
     await redis.hset(env.store.budgets_key, "bold", msgspec.json.encode(stripped))
     (stored,) = await env.store.budgets()
-    assert stored.tz == "UTC"
+    assert (stored.zone, stored.zone_recorded) == ("UTC", False)
     await env.budgets.check(LATE_NOV_30)
     assert periods(env) == ["2026-11:100"]
+
+
+async def test_budget_list_says_a_budget_without_a_zone_counts_utc_months(redis: Redis) -> None:
+    """Alice's Slack zone is Berlin (already December), but a budget stored before budgets
+    had a zone keeps UTC's November, and the list says so instead of passing it off as chosen."""
+    env = payments_env(redis, LATE_NOV_30)
+    stripped = msgspec.json.decode(msgspec.json.encode(budget(3000.0, id="bold")))
+    del stripped["tz"]
+    assert isinstance(env.store, RedisDigestStore)
+    await redis.hset(env.store.budgets_key, "bold", msgspec.json.encode(stripped))
+    listed = await _ask(env, "budget list", tz=BERLIN)
+    assert "$3,000.00/month (months in UTC: set before budgets had a zone;" in listed, listed
+    assert "$2,997.92 so far this month" in listed  # Nov 1 00:00 UTC to Nov 30 23:30 UTC
+    await _ask(env, "budget set ns payments 3000/month", tz=BERLIN)  # set again: Slack's zone
+    listed = await _ask(env, "budget list", tz=BERLIN)
+    assert "$3,000.00/month (Europe/Berlin)" in listed, listed
+    assert "months in UTC" not in listed
+    assert "$2.08 so far this month" in listed  # Berlin's December: 30 minutes
 
 
 # --- the command ----------------------------------------------------------------------------------

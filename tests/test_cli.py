@@ -161,6 +161,34 @@ def test_demo_plays_the_tour_on_embedded_defaults(tmp_path: Path) -> None:
     assert free_port()  # the embedded redis-server was stopped; nothing left listening matters
 
 
+def test_demo_into_a_reader_that_closes_early_ends_quietly(tmp_path: Path) -> None:
+    """`costbot demo | head -3` once head has gone: the tour's next write meets a pipe with no
+    reader. Here the reader is gone before the tour starts, so that write is certain (a reader
+    that read a little first could lose the race to a tour that had already written all)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "DATA_DIR": str(tmp_path / "d"),
+    }
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [*COSTBOT, "demo", "--no-color"],
+            env=env,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipeError" not in result.stderr
+
+
 def test_ask_renders_one_reply_for_a_user(tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from tests.digest_support import (
     NOBODY,
     Env,
     FakeChat,
+    FakeCostSource,
     build_env,
     subscription,
     texts,
@@ -373,3 +374,32 @@ async def test_a_one_namespace_digest_skips_the_top_namespaces_table(env: Env) -
     one = texts((await ask(env, ALICE, f"digest preview {sub.id}")).blocks)
     assert "Weekly cost digest" in one
     assert "*Top namespaces*" not in one
+
+
+@pytest.mark.parametrize(
+    ("extra", "change"),
+    [
+        (0.004, "($0.00, 0.0%)"),  # rounds to no cent: no sign, as `compare` shows it
+        (-0.004, "($0.00, 0.0%)"),
+        (5.0, "(+$5.00, +5.0%)"),
+        (-5.0, "(−$5.00, −5.0%)"),
+    ],
+)
+async def test_a_change_under_half_a_cent_shows_as_zero_without_a_sign(
+    redis: Redis, extra: float, change: str
+) -> None:
+    """payments costs $100 on one day of the week before and $100 + `extra` on one of the
+    latest week (whole UTC days, so the zone's week edges change nothing); it runs on after
+    the week too, so Alice's scope still lists it today."""
+    days = {date(2026, 10, 14): 100.0, date(2026, 10, 21): 100.0 + extra}
+
+    def rate(namespace: str, day: date) -> float:
+        if namespace != "payments":
+            return 0.0
+        return 1.0 if day >= date(2026, 10, 26) else days.get(day, 0.0)
+
+    source = FakeCostSource(rate=rate)
+    directory = StaticSlackDirectory([SlackUser(id="U0ALICE", tz="Europe/Berlin")])
+    env = build_env(redis, FakeClock(WEDNESDAY), source=source, directory=directory)
+    text = texts((await ask(env, ALICE, "digest preview")).blocks)
+    assert f"vs $100.00 before {change}" in text, text

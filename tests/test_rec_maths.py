@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.opencost.models import Allocation, Asset, AssetResponse
-from services.recommendations import maths
+from services.recommendations import maths, patches
 from services.recommendations.maths import (
     DEFAULTS,
     ceil_mebibytes,
@@ -295,6 +295,15 @@ def test_kubectl_patch_quotes_hostile_names_so_the_shell_sees_one_argument() -> 
     assert argv[2] == "ns;rm -rf"
     assert argv[5] == "a'b"
     assert json.loads(argv[-1]) == {"spec": {"replicas": 0}}
+
+
+def test_with_several_clusters_both_kubectl_calls_name_the_cluster_quoted() -> None:
+    key = WorkloadKey("prod; rm -rf /", "", "persistentvolume", "pv-1")
+    command = patches.release_volume_command(key, context=True)
+    first, _, second = command.partition(" && ")
+    for part in (first, second):
+        assert shlex.split(part)[:3] == ["kubectl", "--context", "prod; rm -rf /"], part
+    assert patches.release_volume_command(key).startswith("kubectl patch persistentvolume")
 
 
 # --- reopen and realization --------------------------------------------------------------------

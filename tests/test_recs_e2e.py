@@ -293,6 +293,25 @@ def test_details_opens_a_modal_with_the_evidence_and_the_kubectl_patch(world: Wo
     assert _state(world, rec_id).status == "open"  # looking changes nothing
 
 
+def test_with_several_clusters_the_details_kubectl_line_names_its_cluster(
+    tmp_path: Path,
+) -> None:
+    with shared_world(tmp_path, clusters=("east", "west.prod")) as (world, _cluster):
+        listing = world.ask("recs", ALICE)
+        lines = []
+        for _id, value, text in rec_items(listing):
+            if FRAUD not in text:
+                continue
+            before = len(world.slack.calls_to("views.open"))
+            click(world, ALICE, "rec_details", value, wait=False)
+            view = world.slack.wait_for("views.open", before + 1, 10)[-1].params["view"]
+            lines += [t for t in texts(view) if "kubectl --" in t or "kubectl -n" in t]
+    assert len(lines) == 2, lines  # the same workload in each cluster, one line each
+    joined = "\n".join(lines)
+    for cluster in ("east", "west.prod"):
+        assert f"kubectl --context {cluster} -n payments patch deployment fraud-scorer" in joined
+
+
 # --- the list a button was pressed in is the list that comes back ------------------------------
 def _namespaces_listed(reply: dict[str, Any]) -> set[str]:
     return {text.split("`")[1].split("/")[0] for _i, _v, text in rec_items(reply) if "`" in text}

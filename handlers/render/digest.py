@@ -29,7 +29,7 @@ from services.digests.alerts import BudgetAlert
 from services.digests.budgets import BudgetStatus
 from services.digests.content import DigestData, Rendered
 from services.digests.models import Budget, RunRecord, Subscription
-from services.numbers import change_pct, money, pct
+from services.numbers import change_pct, delta_money, money, pct
 
 ACK_ACTION = "alert_ack"
 NAME_WIDTH = 60
@@ -48,7 +48,7 @@ class DigestBlocks:
     def summary(self, d: DigestData) -> Rendered:
         sub, cur = d.subscription, self._currency
         late = " (late)" if d.late else ""
-        change = f"{_signed(d.delta, cur)}, {change_pct(d.delta_pct)}"
+        change = f"{delta_money(d.delta, cur)}, {change_pct(d.delta_pct)}"
         headline = (
             f"{change_arrow(d.delta)} *{money(d.total, cur)}* vs {money(d.previous_total, cur)}"
         )
@@ -140,7 +140,9 @@ class DigestBlocks:
             text = self._jump_text(alert)
         else:
             text = f"{_alert_title(alert, budget_target(b))}\n{self._budget_text(alert)}"
-        note = f"Budget `{escape(b.id)}` · calendar months in {escape(b.tz)} · `/cost budget list`"
+        note = (
+            f"Budget `{escape(b.id)}` · calendar months in {escape(b.zone)} · `/cost budget list`"
+        )
         ack = actions(button("Acknowledge", ACK_ACTION, alert.key), block_id="alert_ack")
         return _rendered([section(text), context(note), ack])
 
@@ -155,7 +157,7 @@ class DigestBlocks:
         day = f"{alert.day:%a %b %d}" if alert.day else "yesterday"
         return (
             f":chart_with_upwards_trend: Spend jump: {budget_target(alert.budget)}\n"
-            f"*{money(alert.day_cost, cur)}* on {day} ({escape(alert.budget.tz)}) "
+            f"*{money(alert.day_cost, cur)}* on {day} ({escape(alert.budget.zone)}) "
             f"vs {money(alert.baseline, cur)}/day "
             f"over the 14 days before (×{ratio:.1f})."
         )
@@ -219,6 +221,17 @@ def budget_target(b: Budget) -> str:
     if b.kind == "label":
         return f"label `{escape(b.target)}`"
     return f"cluster `{escape(b.target)}`" if b.target else "the whole cluster"
+
+
+def budget_zone(b: Budget) -> str:
+    """Whose months a budget counts, for `budget list`. A budget older than budget zones says
+    that its UTC months were never chosen, and how to choose."""
+    if b.zone_recorded:
+        return escape(b.zone)
+    return (
+        "months in UTC: set before budgets had a zone; `budget set` it again for your "
+        "Slack zone's months, or add `tz ZONE`"
+    )
 
 
 def budget_spend_line(status: BudgetStatus, currency: str) -> str:
@@ -328,13 +341,9 @@ def _idle(d: DigestData, cur: str) -> str:
 
 def _movers(movers: Sequence[Mover], cur: str) -> list[list[str]]:
     return [
-        [_name(m.name), money(m.after, cur), _signed(m.delta, cur), change_pct(m.delta_pct)]
+        [_name(m.name), money(m.after, cur), delta_money(m.delta, cur), change_pct(m.delta_pct)]
         for m in movers
     ]
-
-
-def _signed(amount: float, cur: str) -> str:
-    return ("+" if amount >= 0 else "−") + money(abs(amount), cur)
 
 
 def _name(text: str) -> str:

@@ -24,6 +24,7 @@ from handlers.render.digest import (
     DigestBlocks,
     budget_spend_line,
     budget_target,
+    budget_zone,
     last_run_text,
     local_time,
     schedule_text,
@@ -138,7 +139,7 @@ async def budget_set(cmd: grammar.BudgetSet, deps: Deps, asker: Asker) -> Reply:
     text = (
         f":moneybag: <@{escape(asker.user_id)}> set a budget of "
         f"{money(amount, deps.currency)}/month for {budget_target(budget)}, counted in "
-        f"calendar months of {escape(budget.tz)}. This channel hears about 80 % and 100 % of "
+        f"calendar months of {escape(budget.zone)}. This channel hears about 80 % and 100 % of "
         "it, a forecast over it, and sudden spend jumps."
     )
     hint = f"`{escape(budget.id)}` · `/cost budget remove {escape(budget.id)}` removes it"
@@ -154,13 +155,13 @@ async def budget_list(cmd: grammar.BudgetList, deps: Deps, asker: Asker) -> Repl
     for status in statuses:
         b = status.budget
         where = "" if b.channel == asker.channel_id else f" · in <#{escape(b.channel)}>"
-        last = last_run_text(status.last, b.tz)
+        last = last_run_text(status.last, b.zone)
         target = budget_target(b) if status.target_visible else "a namespace you can't see"
         spend = budget_spend_line(status, deps.currency)
         blocks.append(
             section(
                 f"*`{escape(b.id)}`* {target} · {money(b.amount, deps.currency)}/month"
-                f" ({escape(b.tz)}){where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
+                f" ({budget_zone(b)}){where}\n{spend}last alert {last} · by <@{escape(b.creator)}>"
             )
         )
     return Reply(blocks).finished()

@@ -81,8 +81,8 @@ def budget_alerts(budget: Budget, month_to_date: float, now: datetime) -> list[B
     """Thresholds crossed so far this month (80 %, 100 %), plus "on track to exceed" once the
     forecast passes the budget. The caller keeps each to once a month: the period names the
     month of the budget's zone, so it turns over at that zone's midnight, not UTC's."""
-    month = month_label(now, budget.tz)
-    projected = forecast(month_to_date, now, budget.tz)
+    month = month_label(now, budget.zone)
+    projected = forecast(month_to_date, now, budget.zone)
     used = month_to_date / budget.amount * 100.0 if budget.amount > 0 else 0.0
 
     def alert(kind: AlertKind, period: str, threshold: int = 0) -> BudgetAlert:
@@ -96,7 +96,7 @@ def budget_alerts(budget: Budget, month_to_date: float, now: datetime) -> list[B
         )
 
     alerts = [alert("threshold", str(limit), limit) for limit in THRESHOLDS if used >= limit]
-    elapsed = (now - month_start(now, budget.tz)).total_seconds() / 3600.0
+    elapsed = (now - month_start(now, budget.zone)).total_seconds() / 3600.0
     if used < 100.0 and elapsed >= FORECAST_MIN_HOURS and projected >= budget.amount:
         alerts.append(alert("forecast", "forecast"))
     return alerts

@@ -180,7 +180,7 @@ class BudgetService:
         scoped = await self._scope(budget, identity) if visible else None
         if scoped is None:
             return BudgetStatus(budget, last, target_visible=visible)
-        now, tz = self._clock.now(), budget.tz
+        now, tz = self._clock.now(), budget.zone
         start = local_date(month_start(now, tz), tz)
         daily = await self._daily(now, tz, *scoped, since=month_start(now, tz))
         spent = math.fsum(cost for day, cost in daily if day >= start)
@@ -263,7 +263,7 @@ class BudgetService:
         if scoped is None:
             self._log.info("budget.not_visible", budget=budget.id, creator=budget.creator)
             return []
-        tz = budget.tz
+        tz = budget.zone
         daily = await self._daily(now, tz, *scoped)
         start = local_date(month_start(now, tz), tz)
         month_to_date = math.fsum(cost for day, cost in daily if day >= start)

@@ -71,9 +71,21 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     spend_ratio: float = 1.5  # spend-change alert: yesterday > ratio × mean of 14 days before
     spend_min: float = 50.0  # … and at least this much above that mean
-    # Whose calendar the months and days are: a `normalize_zone` name. Budgets stored before
-    # budgets had a zone decode as UTC, which is what they were counted in.
-    tz: str = "UTC"
+    # Whose calendar the months and days are: a `normalize_zone` name. "" for a budget stored
+    # before budgets had a zone: it keeps counting UTC months, as it always did (`zone`). Not
+    # the creator's current Slack zone: that moves when they travel and is unknown when Slack
+    # does not answer, and an alert's month must not move under it.
+    tz: str = ""
+
+    @property
+    def zone(self) -> str:
+        """The zone whose calendar months this budget counts."""
+        return self.tz or "UTC"
+
+    @property
+    def zone_recorded(self) -> bool:
+        """False for a budget older than budget zones (counted in UTC by default, not by choice)."""
+        return bool(self.tz)
 
     @property
     def label(self) -> tuple[str, str] | None:

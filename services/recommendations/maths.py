@@ -265,7 +265,7 @@ def rightsize(
         category=category,
         minimum_note=minimum_note,
         evidence=evidence,
-        kubectl_patch=kubectl_patch(key, body),
+        kubectl_patch=kubectl_patch(key, body, context=settings.kube_context),
         yaml=yaml_snippet(body),
         version=rec_version(
             "rightsize",

@@ -46,6 +46,8 @@ class RecSettings(msgspec.Struct, frozen=True, kw_only=True):
     profile: Profile | None = None  # None: the documented base rule (p95 CPU, peak + 15 %)
     # Short histories widen requests by ((1 + 1/days) / (1 + 1/history_days)) ** exponent.
     confidence_exponent: float = 1.0
+    # Several clusters configured: each kubectl line names its cluster as `--context`.
+    kube_context: bool = False
 
     def __post_init__(self) -> None:
         if self.history_days < 1 or self.min_days < 1 or self.idle_days < 1:

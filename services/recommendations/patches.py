@@ -46,20 +46,28 @@ def pause_body(kind: str) -> dict[str, Any]:
 RECLAIM_DELETE: dict[str, Any] = {"spec": {"persistentVolumeReclaimPolicy": "Delete"}}
 
 
-def kubectl_patch(key: WorkloadKey, body: dict[str, Any]) -> str:
-    """`kubectl [-n NS] patch KIND NAME --type=strategic -p '<json>'`; no -n if cluster-scoped."""
+def kubectl(key: WorkloadKey, *, context: bool = False) -> str:
+    """`kubectl`, with `--context CLUSTER` when `context` (several clusters configured: a line
+    run against the wrong cluster would change a namespace of the same name there)."""
+    return f"kubectl --context {shlex.quote(key.cluster)}" if context and key.cluster else "kubectl"
+
+
+def kubectl_patch(key: WorkloadKey, body: dict[str, Any], *, context: bool = False) -> str:
+    """`kubectl [--context C] [-n NS] patch KIND NAME --type=strategic -p '<json>'`; no -n if
+    cluster-scoped."""
     payload = json.dumps(body, separators=(",", ":"), sort_keys=False)
     namespace = f"-n {shlex.quote(key.namespace)} " if key.namespace else ""
     return (
-        f"kubectl {namespace}patch {key.kind} {shlex.quote(key.controller)} "
-        f"--type=strategic -p {shlex.quote(payload)}"
+        f"{kubectl(key, context=context)} {namespace}patch {key.kind} "
+        f"{shlex.quote(key.controller)} --type=strategic -p {shlex.quote(payload)}"
     )
 
 
-def release_volume_command(key: WorkloadKey) -> str:
+def release_volume_command(key: WorkloadKey, *, context: bool = False) -> str:
     """Deleting a PV whose reclaim policy is Retain keeps the cloud disk; make it Delete first."""
     name = shlex.quote(key.controller)
-    return f"{kubectl_patch(key, RECLAIM_DELETE)} && kubectl delete persistentvolume {name}"
+    patch = kubectl_patch(key, RECLAIM_DELETE, context=context)
+    return f"{patch} && {kubectl(key, context=context)} delete persistentvolume {name}"
 
 
 def yaml_snippet(body: dict[str, Any]) -> str:

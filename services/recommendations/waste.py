@@ -49,7 +49,7 @@ def idle_workload(usage: WorkloadUsage, settings: RecSettings = DEFAULTS) -> Rec
             avg_network_bytes_per_second=network,
             monthly_cost=monthly,
         ),
-        kubectl_patch=kubectl_patch(key, body),
+        kubectl_patch=kubectl_patch(key, body, context=settings.kube_context),
         yaml=yaml_snippet(body),
         version=rec_version(
             "idle_workload",
@@ -88,7 +88,7 @@ def unclaimed_volumes(
                     volume_bytes=asset.bytes,
                     storage_class=asset.storage_class,
                 ),
-                kubectl_patch=patches.release_volume_command(key),
+                kubectl_patch=patches.release_volume_command(key, context=settings.kube_context),
                 yaml=yaml_snippet(patches.RECLAIM_DELETE),
                 cluster_wide=True,
                 version=rec_version(
