@@ -377,16 +377,17 @@ async def test_a_one_namespace_digest_skips_the_top_namespaces_table(env: Env) -
 
 
 @pytest.mark.parametrize(
-    ("extra", "change"),
+    ("extra", "change", "arrow"),
     [
-        (0.004, "($0.00, 0.0%)"),  # rounds to no cent: no sign, as `compare` shows it
-        (-0.004, "($0.00, 0.0%)"),
-        (5.0, "(+$5.00, +5.0%)"),
-        (-5.0, "(−$5.00, −5.0%)"),
+        # rounds to no cent: no sign and a sideways arrow, as `compare` shows it
+        (0.004, "($0.00, 0.0%)", ":left_right_arrow:"),
+        (-0.004, "($0.00, 0.0%)", ":left_right_arrow:"),
+        (5.0, "(+$5.00, +5.0%)", ":arrow_up:"),
+        (-5.0, "(−$5.00, −5.0%)", ":arrow_down:"),
     ],
 )
 async def test_a_change_under_half_a_cent_shows_as_zero_without_a_sign(
-    redis: Redis, extra: float, change: str
+    redis: Redis, extra: float, change: str, arrow: str
 ) -> None:
     """payments costs $100 on one day of the week before and $100 + `extra` on one of the
     latest week (whole UTC days, so the zone's week edges change nothing); it runs on after
@@ -403,3 +404,4 @@ async def test_a_change_under_half_a_cent_shows_as_zero_without_a_sign(
     env = build_env(redis, FakeClock(WEDNESDAY), source=source, directory=directory)
     text = texts((await ask(env, ALICE, "digest preview")).blocks)
     assert f"vs $100.00 before {change}" in text, text
+    assert f"{arrow} *$" in text, text

@@ -17,8 +17,11 @@ PREFIX_KEEP = 12  # characters of `cluster/namespace` kept however long the name
 
 
 def change_arrow(delta: float) -> str:
-    """The emoji that says which way a total moved."""
-    return ":arrow_up:" if delta > 0 else (":arrow_down:" if delta < 0 else ":left_right_arrow:")
+    """The emoji that says which way a total moved; sideways when it moved less than a cent
+    (it then shows as `$0.00`, and an arrow up beside it would contradict it)."""
+    if not moved(delta):
+        return ":left_right_arrow:"
+    return ":arrow_up:" if delta > 0 else ":arrow_down:"
 
 
 def efficiency(value: float | None) -> str:
