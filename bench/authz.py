@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -21,11 +22,19 @@ from redis.asyncio import Redis
 from bench.common import banner, pick, print_check, print_table
 from services.access.kube import KubeApi
 from services.access.models import Identity
+from services.access.namespaces import KubeNamespaces
 from services.access.policy import AccessPolicy
 from services.access.sar import SarAuthorizer
 from tests.redis_server import RedisServer
 
 CONCURRENCY = 8
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
 WHO = Identity("U1", k8s_user="dana", groups=("team-x",), source="explicit")
 
 
@@ -37,6 +46,7 @@ def serve(count: int, kubeconfig: Path) -> None:
 
     visible = {f"ns-{i:04d}" for i in range(0, count, 10)}
     server = KubeApiStandIn([*DEMO_RBAC, *bindings("team-x", visible)])
+    server.extra_namespaces = {f"ns-{i:04d}" for i in range(count)}  # the API lists them all
     server.start()
     write_kubeconfig(kubeconfig, server.url, server.token)
     print("ready", flush=True)
@@ -58,6 +68,19 @@ async def measure(kubeconfig: Path, redis_url: str, names: list[str]) -> list[li
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             seen = len(scope.namespaces or ())
             rows.append([label, f"{cpu * 1000:.1f}", f"{wall * 1000:.1f}", seen])
+        # Before any answer: may this identity see anything at all? (the namespace list, then
+        # the same cached decisions; warm, the namespace seen last time is asked first)
+        lister = KubeNamespaces({"": kube}, _Clock())
+        gate = AccessPolicy(
+            SarAuthorizer(kube, redis, 60), "list", "pods", "", CONCURRENCY, namespaces=lister
+        )
+        for label in ("sees anything? first", "sees anything? warm"):
+            cpu, wall = time.process_time(), time.perf_counter()
+            nothing = await gate.sees_nothing(WHO)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            rows.append(
+                [label, f"{cpu * 1000:.1f}", f"{wall * 1000:.1f}", "none" if nothing else "some"]
+            )
     finally:
         await redis.aclose()
         await kube.aclose()

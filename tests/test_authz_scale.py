@@ -134,6 +134,13 @@ async def test_someone_no_listed_namespace_allows_is_known_to_see_nothing(
     clock.advance(seconds=61)
     assert await access.sees_nothing(NOBODY)
     assert standin.requests["namespaces"] == 2 * pages
+    # The namespace the team saw last is asked first next time, but it is only a hint: once
+    # every binding is gone (and the cached allows have expired), the team sees nothing.
+    standin.rbac = StaticRbac(DEMO_RBAC)
+    assert not await access.sees_nothing(TEAM)  # allows still cached (≤ AUTHZ_CACHE_TTL)
+    clock.advance(seconds=61)  # the in-process copies expire by this clock ...
+    await redis.flushdb()  # ... Redis' by its own (real) time
+    assert await access.sees_nothing(TEAM)
 
 
 async def test_without_a_namespace_list_nobody_is_assumed_to_see_nothing(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from services.access.models import NOTHING_VIEW, AccessCheck, Identity, Scope
@@ -31,6 +32,8 @@ CLUSTER_RESOURCES: dict[str, tuple[str, str]] = {
     "node": ("", "nodes"),
 }
 
+
+_SEEN_ENTRIES = 10_000  # identities whose last visible namespace is remembered
 
 Candidates = Mapping[str, Iterable[str]] | Iterable[str | tuple[str, str]]
 """Namespaces to ask about: cluster → names, or names (every cluster), or (cluster, name)."""
@@ -63,6 +66,8 @@ class AccessPolicy:
     ) -> None:
         self._authz = authorizer
         self._namespaces = namespaces
+        # identity → a (cluster, namespace) it could see: `sees_nothing` asks that one first.
+        self._seen: OrderedDict[tuple[object, ...], tuple[str, str]] = OrderedDict()
         self._verb, self._resource, self._group = verb, resource, group
         self._concurrency = max(1, concurrency)
         names = tuple(dict.fromkeys(clusters))
@@ -99,14 +104,26 @@ class AccessPolicy:
         targets = self._targets(None)
         if any(await self._each(identity, [self.see_check("", c) for c in targets])):
             return False
+        who = _who(identity)
+        hint = self._seen.get(who)
+        if hint is not None and await self._ask(identity, self.see_check(hint[1], hint[0])):
+            return False  # the namespace that passed last time still does: one cached check
         for cluster in targets:
             names = await self._namespaces.namespaces(cluster)
             if names is None:
                 return False
-            checks = [self.see_check(ns, cluster) for ns in sorted(names) if _NAMESPACE.match(ns)]
-            if checks and any(await self._each(identity, checks)):
+            valid = [ns for ns in sorted(names) if _NAMESPACE.match(ns)]
+            allowed = await self._each(identity, [self.see_check(ns, cluster) for ns in valid])
+            if any(allowed):
+                self._remember_seen(who, (cluster, valid[allowed.index(True)]))
                 return False
         return True
+
+    def _remember_seen(self, who: tuple[object, ...], where: tuple[str, str]) -> None:
+        self._seen[who] = where
+        self._seen.move_to_end(who)
+        while len(self._seen) > _SEEN_ENTRIES:
+            self._seen.popitem(last=False)
 
     async def scope(self, identity: Identity, candidates: Candidates) -> Scope:
         """What `identity` may see among `candidates` (usually the namespaces in the data).
@@ -244,3 +261,8 @@ class AccessPolicy:
             for task in tasks:
                 task.cancel()
             raise
+
+
+def _who(identity: Identity) -> tuple[object, ...]:
+    """Everything a decision depends on: the same person with other groups is someone else."""
+    return (identity.k8s_user, tuple(sorted(set(identity.groups))), identity.uid, identity.extra)
