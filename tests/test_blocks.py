@@ -233,6 +233,7 @@ async def test_a_window_is_one_row_per_allocation_and_asked_again_reads_only_its
     again = await source.allocations(query)
     assert source.hits - hits == 1  # the live piece; the settled days are summed in process
     assert sum(row.cost() for row in again.rows()) == pytest.approx(total)
+    assert again.steps[0] is first.steps[0]  # the live piece did not change: nothing re-summed
 
 
 async def test_a_settled_asset_window_is_fetched_once_across_replicas(

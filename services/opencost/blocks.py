@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 import msgspec
 import structlog
@@ -71,6 +71,7 @@ _OVERHEAD = 96  # bytes counted per entry besides key and value (Redis' own book
 _FIRST_POLL, _MAX_POLL = 0.025, 0.25
 CACHE = "cost blocks"
 SUMMED_WINDOWS = 8  # settled parts of whole-window answers kept summed in process
+DECODED_LIVE = 32  # live pieces kept decoded in process (checked against Redis' bytes)
 
 _CODEC = b"d"  # deflate; the first byte of every stored value names its codec
 
@@ -287,6 +288,11 @@ class BlockedCostSource:
         self._on_event = on_event or (lambda _event: None)
         self._retrying: dict[str, asyncio.Task[None]] = {}
         self._summed: OrderedDict[tuple[str, ...], _Stored] = OrderedDict()
+        self._decoded: OrderedDict[str, tuple[bytes, object]] = OrderedDict()
+        # ... and with its live pieces as last read: (their span and fetch times, the rows)
+        self._wholes: OrderedDict[
+            tuple[str, ...], tuple[tuple[tuple[datetime, datetime, float], ...], list[Allocation]]
+        ] = OrderedDict()
         self.requests = 0
         self.hits = 0
         self.evictions = 0
@@ -333,11 +339,30 @@ class BlockedCostSource:
             live = [(piece, found) for piece, found in present if not piece.immutable]
             present = [(Piece(query.start, query.start, True), summed), *live]
         return AllocationData(
-            steps=_steps(present, query.step),
+            steps=self._whole(settled, present)
+            if summed is not None
+            else _steps(present, query.step),
             fetched_at=min(found.fetched_at for _, found in present),
             demo=getattr(self._inner, "demo", False),
             missing=missing,
         )
+
+    def _whole(
+        self, settled: tuple[str, ...], present: Sequence[tuple[Piece, _Stored]]
+    ) -> list[list[Allocation]]:
+        """The whole-window step: the summed settled part plus the live pieces, summed again
+        only when a live piece changed (it is refreshed every `live_ttl`), so asking the same
+        window again costs a read of the live piece and no arithmetic."""
+        live = tuple((piece.start, piece.end, found.fetched_at) for piece, found in present[1:])
+        last = self._wholes.get(settled)
+        if last is not None and last[0] == live:
+            self._wholes.move_to_end(settled)
+            return [last[1]]
+        rows = _steps(present, "")[0]
+        self._wholes[settled] = (live, rows)
+        while len(self._wholes) > SUMMED_WINDOWS:
+            self._wholes.popitem(last=False)
+        return [rows]
 
     def _remember_sum(self, settled: tuple[str, ...], blocks: list[_Stored]) -> _Stored:
         """Keep the settled part of a whole-window answer summed in process: settled blocks
@@ -401,11 +426,25 @@ class BlockedCostSource:
                 return error
 
     async def _read(self, key: str, decoder: msgspec.msgpack.Decoder[_Entry]) -> _Entry | None:
+        """The entry under `key`, decoded (or as decoded last time, while Redis holds the same
+        bytes: a live piece is read by every answer until it is refreshed). A settled entry's
+        use is recorded for the LRU; a live one expires by itself."""
         blob = await required(self._redis.get(key), CACHE)
         if blob is None:
             return None
-        found = decode(blob if isinstance(blob, bytes) else blob.encode(), decoder)
-        if found is not None:
+        raw = blob if isinstance(blob, bytes) else blob.encode()
+        last = self._decoded.get(key)
+        if last is not None and last[0] == raw:
+            self._decoded.move_to_end(key)
+            return cast(_Entry, last[1])
+        found = decode(raw, decoder)
+        if found is None:
+            return None
+        if ":live:" in key:
+            self._decoded[key] = (raw, found)
+            while len(self._decoded) > DECODED_LIVE:
+                self._decoded.popitem(last=False)
+        else:
             lru = self.meta_keys()[0]
             touch = self._redis.zadd(lru, {key: self._now_ms()}, xx=True)
             await degrade(touch, None, what="blocks.touch", logger=log)
