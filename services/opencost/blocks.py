@@ -127,7 +127,8 @@ class BlockSettings:
 
 @dataclass(frozen=True)
 class Piece:
-    """One part of a window: a settled day or hour (immutable), or the live rest."""
+    """One part of a window: a settled day or edge of whole hours (immutable), or a live piece
+    (the running or settling part of one UTC day)."""
 
     start: datetime
     end: datetime
@@ -287,12 +288,15 @@ class BlockedCostSource:
         self._locks = Locks(redis.register_script(RELEASE), CACHE)
         self._on_event = on_event or (lambda _event: None)
         self._retrying: dict[str, asyncio.Task[None]] = {}
+        # In process: a window's settled part summed (its settled block keys → one row per
+        # allocation) ...
         self._summed: OrderedDict[tuple[str, ...], _Stored] = OrderedDict()
-        self._decoded: OrderedDict[str, tuple[bytes, object]] = OrderedDict()
-        # ... and with its live pieces as last read: (their span and fetch times, the rows)
+        # ... and with its live pieces as last read: (their span and fetch times, the rows);
         self._wholes: OrderedDict[
             tuple[str, ...], tuple[tuple[tuple[datetime, datetime, float], ...], list[Allocation]]
         ] = OrderedDict()
+        # live pieces as last decoded, with the bytes they were decoded from.
+        self._decoded: OrderedDict[str, tuple[bytes, object]] = OrderedDict()
         self.requests = 0
         self.hits = 0
         self.evictions = 0
