@@ -259,3 +259,37 @@ async def test_a_settled_asset_window_is_fetched_once_across_replicas(
     lifetimes = {name.split(":assets:")[1].split(":")[0]: await redis.pttl(name) for name in names}
     assert lifetimes["b"] == -1  # settled: kept until the cap evicts it
     assert 0 < lifetimes["live"] <= BlockSettings().live_ttl * 1000  # running: refreshed
+
+
+ZONES = [
+    ("Europe/Berlin", "Europe/Berlin"),
+    ("America/New_York", "America/New_York"),
+    ("Asia/Kolkata", "UTC"),  # +05:30: its midnights are not on hour blocks
+]
+
+
+@pytest.mark.parametrize(
+    "case", [(text, *zone) for text in ("7d", "24h") for zone in ZONES], ids=str
+)
+async def test_local_days_from_blocks_add_up_and_a_half_hour_zone_says_utc(
+    standin: OpenCostStandIn,
+    http: httpx.AsyncClient,
+    redis: Redis,
+    cluster: SyntheticCluster,
+    case: tuple[str, str, str],
+) -> None:
+    """A trend's local days and the summary of the same window agree to the cent with what the
+    data holds; a zone whose midnights fall between hour blocks is counted (and labelled) in
+    UTC days rather than counting an hour twice."""
+    text, zone, counted_in = case
+    clock = FakeClock(NOW)
+    costs = service(blocked(standin.url, http, redis, clock), clock)
+    window = parse_window(text, NOW, tz=zone)
+    trend = await costs.trend(window, EVERYONE)
+    summary = await costs.summary(window, EVERYONE)
+    assert trend.window.tz == summary.window.tz == counted_in
+    start, end = summary.window.start, summary.window.end
+    hours = (min(end, NOW) - start).total_seconds() / 3600
+    expected = cluster.expected_total(start, end, None) + IDLE_PER_HOUR * hours
+    assert summary.total == pytest.approx(expected)
+    assert sum(point.cost for point in trend.points) == pytest.approx(expected)

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
+import msgspec
+
 from services.access.models import AccessCheck, Identity, Scope
 from services.costs import maths as cm
 from services.costs.views import (
@@ -442,13 +444,19 @@ class CostService:
 
     # --- helpers ----------------------------------------------------------------------------
     def aligned(self, window: TimeRange) -> TimeRange:
-        """The window the source answers exactly (block boundaries); the answer shows it."""
+        """The window the source answers exactly (block boundaries, whole UTC hours); the
+        answer shows it. Its days stay the asker's local days when the zone's midnights fall on
+        whole hours; a zone offset by a half or quarter hour (India, Nepal, parts of Australia)
+        cannot be cut into hour blocks at its midnights, so such a window is counted, and
+        labelled, in UTC days."""
         if self._align is None:
             return window
         start, end = self._align(window.start, window.end, self._clock.now())
+        if not _whole_hour_offsets(window):
+            return TimeRange(start, end, window.label)  # UTC days, and the answer says UTC
         if (start, end) == (window.start, window.end):
             return window
-        return TimeRange(start, end, window.label)
+        return msgspec.structs.replace(window, start=start, end=end)
 
     async def _fetch(
         self,
@@ -719,4 +727,13 @@ def _provenance(scope: Scope, *answers: AllocationData) -> Provenance:
         failed_clusters=sorted({c for a in answers for c in a.failed_clusters}),
         partial_scope=scope.partial,
         missing=sorted({period for a in answers for period in a.missing}),
+    )
+
+
+def _whole_hour_offsets(window: TimeRange) -> bool:
+    """Whether the window's zone is a whole number of hours from UTC at both of its ends."""
+    zone = window.zone
+    return all(
+        (moment.astimezone(zone).utcoffset() or timedelta(0)) % timedelta(hours=1) == timedelta(0)
+        for moment in (window.start, window.end)
     )
