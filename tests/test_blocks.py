@@ -293,3 +293,19 @@ async def test_local_days_from_blocks_add_up_and_a_half_hour_zone_says_utc(
     expected = cluster.expected_total(start, end, None) + IDLE_PER_HOUR * hours
     assert summary.total == pytest.approx(expected)
     assert sum(point.cost for point in trend.points) == pytest.approx(expected)
+
+
+async def test_a_comparison_says_the_period_its_previous_figures_cover(
+    standin: OpenCostStandIn, http: httpx.AsyncClient, redis: Redis, cluster: SyntheticCluster
+) -> None:
+    """A window starting mid-hour is set against as long a stretch before it; from blocks both
+    start on a whole hour, and the answer shows the previous period whose data it is."""
+    clock = FakeClock(NOW)
+    costs = service(blocked(standin.url, http, redis, clock), clock)
+    compared = await costs.compare(parse_window("24h", NOW - timedelta(minutes=25)), EVERYONE)
+    before = compared.previous_window
+    assert before.start.minute == 0
+    assert before.end == compared.window.start
+    hours = (before.end - before.start).total_seconds() / 3600
+    expected = cluster.expected_total(before.start, before.end, None) + IDLE_PER_HOUR * hours
+    assert compared.previous_total == pytest.approx(expected)

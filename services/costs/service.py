@@ -208,11 +208,10 @@ class CostService:
         efficiency and daily spend. The same three fetches as summary, compare and trend, so
         the cache serves them all; pseudo-namespaces (idle, unmounted) are left out of rows."""
         window = self.aligned(window)
-        previous = window.previous()
-        prev_end = self._previous_end(window, previous)
+        before = self._before(window)
         now_data, before_data, parts = await asyncio.gather(
             self._fetch(window.start, window.end, level=NAMESPACE_LEVEL, scope=scope),
-            self._fetch(previous.start, prev_end, level=NAMESPACE_LEVEL, scope=scope),
+            self._fetch(before.start, before.end, level=NAMESPACE_LEVEL, scope=scope),
             self._daily_fetch(window, level=NAMESPACE_LEVEL, scope=scope),  # local days
         )
         now_rows = cm.visible(now_data.rows(), scope)
@@ -250,7 +249,7 @@ class CostService:
         rows.sort(key=lambda r: (-r.cost, r.cluster, r.namespace))
         return NamespaceTable(
             window=window,
-            previous_window=TimeRange(previous.start, prev_end, previous.label),
+            previous_window=before,
             hours=self._hours(window),
             total=cm.total(now_rows),
             previous_total=cm.total(before_rows),
@@ -291,14 +290,13 @@ class CostService:
         self, window: TimeRange, scope: Scope, focus: Focus = EVERYWHERE
     ) -> Comparison:
         window = self.aligned(window)
-        previous = window.previous()
-        prev_end = self._previous_end(window, previous)
+        before = self._before(window)
         level = _focus_level(focus, CONTROLLER_LEVEL if focus.namespace else NAMESPACE_LEVEL)
         # gather, not a TaskGroup: a failing source must surface as its own domain error,
         # not wrapped in an ExceptionGroup.
         now_data, before_data = await asyncio.gather(
             self._fetch(window.start, window.end, level=level, scope=scope),
-            self._fetch(previous.start, prev_end, level=level, scope=scope),
+            self._fetch(before.start, before.end, level=level, scope=scope),
         )
         now_rows = _focused(now_data.rows(), scope, focus)
         before_rows = _focused(before_data.rows(), scope, focus)
@@ -315,7 +313,7 @@ class CostService:
             dimension=dimension,
             window=window,
             hours=self._hours(window),
-            previous_window=TimeRange(previous.start, prev_end, previous.label, previous.tz),
+            previous_window=before,
             total=current,
             previous_total=earlier,
             delta=current - earlier,
@@ -432,9 +430,8 @@ class CostService:
         else:
             answers = [await self._fetch(window.start, window.end, step=step, level=level)]
         if with_previous:
-            previous = window.previous()
-            prev_end = self._previous_end(window, previous)
-            answers.append(await self._fetch(previous.start, prev_end, level=level))
+            before = self._before(window)
+            answers.append(await self._fetch(before.start, before.end, level=level))
         found: dict[str, set[str]] = {}
         for data in answers:
             for row in data.rows():
@@ -473,6 +470,13 @@ class CostService:
             return AllocationData(steps=[[]], fetched_at=self._clock.now().timestamp())
         query = AllocationQuery(start=start, end=end, step=step, aggregate=level, include_idle=True)
         return await self._source.allocations(query)
+
+    def _before(self, window: TimeRange) -> TimeRange:
+        """The period a comparison sets `window` against (see `_previous_end`), as the source
+        answers it and as the answer says it."""
+        previous = window.previous()
+        end = self._previous_end(window, previous)
+        return self.aligned(TimeRange(previous.start, end, previous.label, previous.tz))
 
     def _previous_end(self, window: TimeRange, previous: TimeRange) -> datetime:
         """Like for like: a window still running is compared with the same elapsed stretch of
