@@ -24,9 +24,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 _STARTER = """
-import sys, time
+import signal, sys, time
 from pathlib import Path
 from bot.redis import EmbeddedRedis
+
+# As in a terminal: a hangup ends the process (a test runner under nohup passes SIGHUP ignored).
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 server = EmbeddedRedis(Path(sys.argv[1])).start()
 print(server.pid, flush=True)
