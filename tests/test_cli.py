@@ -50,13 +50,26 @@ def standins(
 
 
 def _serve(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([*COSTBOT, "serve"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    """`costbot serve`, its output in a file under HOME (`_output`): a pipe nobody reads until
+    the end can fill up and stall the bot mid-log."""
+    with _log(env).open("w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([*COSTBOT, "serve"], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
-def _wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def _log(env: dict[str, str]) -> Path:
+    return Path(env["HOME"]) / "serve.log"
+
+
+def _output(env: dict[str, str]) -> str:
+    return _log(env).read_text()
+
+
+def _wait_healthy(
+    port: int, process: subprocess.Popen[str], env: dict[str, str], timeout: float = 30
+) -> None:
     def healthy() -> bool:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert process.poll() is None, _output(env)
         try:
             return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
@@ -65,10 +78,10 @@ def _wait_healthy(port: int, process: subprocess.Popen[str], timeout: float = 30
     wait_for(healthy, "costbot serve to answer /healthz", timeout, every=0.1)
 
 
-def _stop(process: subprocess.Popen[str]) -> str:
+def _stop(process: subprocess.Popen[str], env: dict[str, str]) -> str:
     process.terminate()
-    out, _ = process.communicate(timeout=20)
-    return out
+    process.wait(timeout=20)
+    return _output(env)
 
 
 def test_serve_http_answers_signed_help_and_refuses_forged(standins: Any, tmp_path: Path) -> None:
@@ -76,7 +89,7 @@ def test_serve_http_answers_signed_help_and_refuses_forged(standins: Any, tmp_pa
     env = _env(settings, tmp_path)
     process = _serve(env)
     try:
-        _wait_healthy(int(settings["port"]), process)
+        _wait_healthy(int(settings["port"]), process, env)
         client = SignedSlackClient(f"http://127.0.0.1:{settings['port']}", SIGNING_SECRET)
         url = slack.new_response_url()
         response = client.slash("help", user_id="U0ALICE", response_url=url)
@@ -93,7 +106,7 @@ def test_serve_http_answers_signed_help_and_refuses_forged(standins: Any, tmp_pa
         client.close()
         forged.close()
     finally:
-        logs = _stop(process)
+        logs = _stop(process, env)
     assert process.returncode == 0
     assert "xoxb-test" not in logs
     assert SIGNING_SECRET not in logs
@@ -104,7 +117,10 @@ def test_serve_socket_mode_acks_envelopes_and_answers(standins: Any, tmp_path: P
     env = _env({**settings, "slack_app_token": "xapp-test"}, tmp_path)
     process = _serve(env)
     try:
-        slack.wait_for_socket(1, timeout=30)
+        try:
+            slack.wait_for_socket(1, timeout=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; costbot serve said:\n{_output(env)[-3000:]}") from exc
         url = slack.new_response_url()
         envelope = slack.push("slash_commands", {
             "command": "/cost", "text": "summary 7d", "user_id": "U0ALICE", "channel_id": "C1",
@@ -119,7 +135,7 @@ def test_serve_socket_mode_acks_envelopes_and_answers(standins: Any, tmp_path: P
         api = httpx.get(f"http://127.0.0.1:{settings['port']}/api/v1/whoami")
         assert api.status_code == 401
     finally:
-        _stop(process)
+        _stop(process, env)
 
 
 def test_check_is_all_green_against_the_standins_and_red_with_a_reason(
