@@ -249,7 +249,9 @@ def _cluster_role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _binding(role: str, group: str, namespace: str = "") -> dict[str, Any]:
+def group_binding(role: str, group: str, namespace: str = "") -> dict[str, Any]:
+    """A RoleBinding in `namespace` (a ClusterRoleBinding without one) of ClusterRole `role`
+    to `group`."""
     kind = "RoleBinding" if namespace else "ClusterRoleBinding"
     meta = {"name": f"{group}-{role}", **({"namespace": namespace} if namespace else {})}
     return {
@@ -277,18 +279,18 @@ DEMO_RBAC: list[dict[str, Any]] = [
         ],
     ),
     # platform-admins (U0DEMOADMIN): everything, cluster-wide.
-    _binding("demo-admin", "platform-admins"),
+    group_binding("demo-admin", "platform-admins"),
     # payments-devs (U0ALICE): see and patch payments and checkout.
     *(
-        _binding(role, "payments-devs", ns)
+        group_binding(role, "payments-devs", ns)
         for ns in ("payments", "checkout")
         for role in ("demo-view", "demo-patch-workloads")
     ),
     # search-team (U0BOB): see search only, no patch.
-    _binding("demo-view", "search-team", "search"),
+    group_binding("demo-view", "search-team", "search"),
     # sre (U0CAROL, via the S0DEMOSRE Slack user group): see and patch monitoring, kube-system.
     *(
-        _binding(role, "sre", ns)
+        group_binding(role, "sre", ns)
         for ns in ("monitoring", "kube-system")
         for role in ("demo-view", "demo-patch-workloads")
     ),

@@ -31,6 +31,7 @@ from services.digests import (
     Subscription,
 )
 from services.digests.content import DigestContent, RecsDigestSource
+from services.digests.models import Budget
 from services.digests.redis_delivery import RedisDeliveryGuard
 from services.digests.redis_store import RedisDigestStore
 from services.errors import ChatUnavailable
@@ -319,3 +320,16 @@ def texts(blocks: list[dict[str, Any]]) -> str:
 
     walk(blocks)
     return "\n".join(found)
+
+
+def budget(amount: float = 1000.0, **fields: Any) -> Budget:
+    base: dict[str, Any] = {
+        "id": "b000001",
+        "channel": CHANNEL,
+        "kind": "namespace",
+        "target": "payments",
+        "amount": amount,
+        "creator": "U0ALICE",
+        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    return Budget(**(base | fields))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from demo.rbac import DEMO_RBAC, StaticRbac
+from demo.rbac import DEMO_RBAC, StaticRbac, group_binding
 from services.access.kube import KubeApi
 from services.access.models import Identity
 from services.access.namespaces import KubeNamespaces
@@ -28,20 +28,7 @@ CONCURRENCY = 8
 
 
 def bindings(group: str, namespaces: Iterable[str]) -> list[dict[str, object]]:
-    return [
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": f"{group}-view", "namespace": ns},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "demo-view",
-            },
-            "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}],
-        }
-        for ns in sorted(namespaces)
-    ]
+    return [group_binding("demo-view", group, ns) for ns in sorted(namespaces)]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
-from demo.rbac import DEMO_RBAC, StaticRbac
+from demo.rbac import DEMO_RBAC, StaticRbac, group_binding
 from handlers.errors import words_for
 from services.errors import Unmapped
 from services.numbers import money
@@ -204,24 +204,12 @@ def test_a_second_replica_asks_opencost_nothing_for_blocks_the_first_fetched(
 
 
 # --- 3. a namespace-scoped user -------------------------------------------------------------------
-def _view(group: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": f"{group}-view", "namespace": namespace},
-        "roleRef": {
-            "apiGroup": "rbac.authorization.k8s.io",
-            "kind": "ClusterRole",
-            "name": "demo-view",
-        },
-        "subjects": [{"kind": "Group", "name": group, "apiGroup": "rbac.authorization.k8s.io"}],
-    }
-
-
 def test_a_namespace_scoped_user_sees_only_their_namespaces_to_the_cent(
     world: World, synthetic: SyntheticCluster
 ) -> None:
-    world.kube.rbac = StaticRbac([*DEMO_RBAC, *(_view("payments-devs", ns) for ns in ALICE_SEES)])
+    world.kube.rbac = StaticRbac(
+        [*DEMO_RBAC, *(group_binding("demo-view", "payments-devs", ns) for ns in ALICE_SEES)]
+    )
     reply = world.ask("summary 7d", ALICE)
     start, end = _stated_window(reply)  # Alice's local days (Europe/Berlin), cut at hours
     assert start == datetime(2024, 3, 1, 23, tzinfo=UTC)

@@ -6,7 +6,6 @@ once-a-month alert keys turn over at that zone's midnight on the 1st, not UTC's.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import msgspec
 import pytest
@@ -15,26 +14,12 @@ from redis.asyncio import Redis
 from handlers.deps import Deps
 from handlers.listeners.commands import Asker, run_command
 from services.digests.alerts import budget_alerts, forecast, month_hours, month_start
-from services.digests.models import Budget
 from services.digests.redis_store import RedisDigestStore
 from tests.conftest import FakeClock
-from tests.digest_support import ALICE, CHANNEL, Env, FakeCostSource, build_env, texts
+from tests.digest_support import ALICE, CHANNEL, Env, FakeCostSource, budget, build_env, texts
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
 LATE_NOV_30 = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)  # Dec 1 00:30 in Berlin
-
-
-def budget(amount: float = 1000.0, **fields: Any) -> Budget:
-    base: dict[str, Any] = {
-        "id": "b000001",
-        "channel": CHANNEL,
-        "kind": "namespace",
-        "target": "payments",
-        "amount": amount,
-        "creator": "U0ALICE",
-        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-    }
-    return Budget(**(base | fields))
 
 
 def payments_env(redis: Redis, now: datetime) -> Env:

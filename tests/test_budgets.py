@@ -22,7 +22,6 @@ from handlers.listeners.commands import Asker, run_command
 from handlers.routes import digests as digest_routes
 from services.access.models import Identity
 from services.digests.alerts import budget_alerts, forecast, spend_change
-from services.digests.models import Budget
 from services.errors import NotAllowed, NotFound
 from services.numbers import money
 from tests.conftest import FakeClock
@@ -34,23 +33,11 @@ from tests.digest_support import (
     Env,
     FakeChat,
     FakeCostSource,
+    budget,
     build_env,
     texts,
 )
 from tests.standins.slack import SlackStandIn
-
-
-def budget(amount: float = 1000.0, **fields: Any) -> Budget:
-    base: dict[str, Any] = {
-        "id": "b000001",
-        "channel": CHANNEL,
-        "kind": "namespace",
-        "target": "payments",
-        "amount": amount,
-        "creator": "U0ALICE",
-        "created_at": datetime(2026, 1, 1, tzinfo=UTC),
-    }
-    return Budget(**(base | fields))
 
 
 def at(day: int, month: int = 10, hour: int = 7) -> datetime:

@@ -77,13 +77,6 @@ def test_a_zero_ttl_caches_nothing() -> None:
 
 # --- the Redis seam -------------------------------------------------------------------------------
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def down() -> AsyncIterator[Redis]:
     client = Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     yield client
