@@ -288,14 +288,9 @@ class BlockedCostSource:
         self._locks = Locks(redis.register_script(RELEASE), CACHE)
         self._on_event = on_event or (lambda _event: None)
         self._retrying: dict[str, asyncio.Task[None]] = {}
-        # In process: a window's settled part summed (its settled block keys → one row per
-        # allocation) ...
-        self._summed: OrderedDict[tuple[str, ...], _Stored] = OrderedDict()
-        # ... and with its live pieces as last read: (their span and fetch times, the rows);
-        self._wholes: OrderedDict[
-            tuple[str, ...], tuple[tuple[tuple[datetime, datetime, float], ...], list[Allocation]]
-        ] = OrderedDict()
-        # live pieces as last decoded, with the bytes they were decoded from.
+        # In process: whole-window answers by their settled block keys (`_Window`) ...
+        self._windows: OrderedDict[tuple[str, ...], _Window] = OrderedDict()
+        # ... and live pieces as last decoded, with the bytes they were decoded from.
         self._decoded: OrderedDict[str, tuple[bytes, object]] = OrderedDict()
         self.requests = 0
         self.hits = 0
@@ -325,59 +320,41 @@ class BlockedCostSource:
         if not pieces:
             return AllocationData(steps=[[]], fetched_at=now.timestamp())
         settled = tuple(self.block_key(query, p) for p in pieces if p.immutable)
-        summed = self._summed.get(settled) if query.step == "" and settled else None
-        if summed is not None:  # the settled part of this window, already summed here
-            self._summed.move_to_end(settled)
+        window = self._windows.get(settled) if query.step == "" and settled else None
+        if window is not None:  # the settled part of this window, already summed here
+            self._windows.move_to_end(settled)
             pieces = [piece for piece in pieces if not piece.immutable]
         results = await asyncio.gather(*(self._piece(query, piece) for piece in pieces))
         got = [(piece, found) for piece, found in zip(pieces, results, strict=True)]
-        if summed is not None:
-            got.insert(0, (Piece(query.start, query.start, True), summed))
+        if window is not None:
+            got.insert(0, (Piece(query.start, query.start, True), window.settled))
         errors = [found for _, found in got if isinstance(found, OpenCostError)]
         if len(errors) == len(got):
             raise _first(errors)
         missing = [self._named(p.label()) for p, found in got if isinstance(found, OpenCostError)]
         present = [(piece, found) for piece, found in got if isinstance(found, _Stored)]
-        if query.step == "" and settled and summed is None and not errors:
-            summed = self._remember_sum(settled, [found for p, found in present if p.immutable])
+        if query.step == "" and settled and window is None and not errors:
+            window = self._remember(settled, [found for p, found in present if p.immutable])
             live = [(piece, found) for piece, found in present if not piece.immutable]
-            present = [(Piece(query.start, query.start, True), summed), *live]
+            present = [(Piece(query.start, query.start, True), window.settled), *live]
         return AllocationData(
-            steps=self._whole(settled, present)
-            if summed is not None
-            else _steps(present, query.step),
+            steps=[window.whole(present)] if window is not None else _steps(present, query.step),
             fetched_at=min(found.fetched_at for _, found in present),
             demo=getattr(self._inner, "demo", False),
             missing=missing,
         )
 
-    def _whole(
-        self, settled: tuple[str, ...], present: Sequence[tuple[Piece, _Stored]]
-    ) -> list[list[Allocation]]:
-        """The whole-window step: the summed settled part plus the live pieces, summed again
-        only when a live piece changed (it is refreshed every `live_ttl`), so asking the same
-        window again costs a read of the live piece and no arithmetic."""
-        live = tuple((piece.start, piece.end, found.fetched_at) for piece, found in present[1:])
-        last = self._wholes.get(settled)
-        if last is not None and last[0] == live:
-            self._wholes.move_to_end(settled)
-            return [last[1]]
-        rows = _steps(present, "")[0]
-        self._wholes[settled] = (live, rows)
-        while len(self._wholes) > SUMMED_WINDOWS:
-            self._wholes.popitem(last=False)
-        return [rows]
-
-    def _remember_sum(self, settled: tuple[str, ...], blocks: list[_Stored]) -> _Stored:
+    def _remember(self, settled: tuple[str, ...], blocks: list[_Stored]) -> _Window:
         """Keep the settled part of a whole-window answer summed in process: settled blocks
-        never change, so the same window asked again reads and sums only its live piece."""
+        never change, so the same window asked again reads and sums only its live pieces."""
         rows = accumulate(row for block in blocks for row in block.rows)
         first = min(block.fetched_at for block in blocks)
-        summed = _Stored(fetched_at=first, end=max(block.end for block in blocks), rows=rows)
-        self._summed[settled] = summed
-        while len(self._summed) > SUMMED_WINDOWS:
-            self._summed.popitem(last=False)
-        return summed
+        end = max(block.end for block in blocks)
+        window = _Window(_Stored(fetched_at=first, end=end, rows=rows))
+        self._windows[settled] = window
+        while len(self._windows) > SUMMED_WINDOWS:
+            self._windows.popitem(last=False)
+        return window
 
     async def assets(self, start: datetime, end: datetime) -> AssetData:
         """Assets are asked for whole-day windows (recommendations' history). A window that has
@@ -566,6 +543,24 @@ class BlockedCostSource:
 
     def _now_ms(self) -> int:
         return int(self._clock.now().timestamp() * 1000)
+
+
+@dataclass
+class _Window:
+    """A whole-window answer kept in process: its settled part summed to one row per
+    allocation, and the whole window as last answered with the live pieces it was summed with
+    (their span and fetch time): summed again only when a live piece changed."""
+
+    settled: _Stored
+    live: tuple[tuple[datetime, datetime, float], ...] = ()
+    rows: list[Allocation] | None = None
+
+    def whole(self, present: Sequence[tuple[Piece, _Stored]]) -> list[Allocation]:
+        """`present`: this window's summed settled part first, then its live pieces."""
+        live = tuple((piece.start, piece.end, found.fetched_at) for piece, found in present[1:])
+        if self.rows is None or self.live != live:
+            self.live, self.rows = live, _steps(present, "")[0]
+        return self.rows
 
 
 def _steps(present: Sequence[tuple[Piece, _Stored]], step: str) -> list[list[Allocation]]:
