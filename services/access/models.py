@@ -27,6 +27,14 @@ class Identity(msgspec.Struct, frozen=True):
     def mapped(self) -> bool:
         return self.k8s_user is not None
 
+    def decides_as(self) -> tuple[object, ...]:
+        """Everything Kubernetes decides on: the user and the set of groups, plus a token
+        subject's uid and extra. The same person with other groups is someone else."""
+        who: tuple[object, ...] = (self.k8s_user, sorted(set(self.groups)))
+        if self.uid or self.extra:
+            who += (self.uid, [[key, list(values)] for key, values in self.extra])
+        return who
+
 
 class AccessCheck(msgspec.Struct, frozen=True):
     """The attributes of one SubjectAccessReview. namespace="" means all namespaces; `cluster`

@@ -9,6 +9,8 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
+import orjson
+
 from services.access.models import NOTHING_VIEW, AccessCheck, Identity, Scope
 from services.ports import Authorizer, BatchAuthorizer, NamespaceSource
 
@@ -67,7 +69,7 @@ class AccessPolicy:
         self._authz = authorizer
         self._namespaces = namespaces
         # identity → a (cluster, namespace) it could see: `sees_nothing` asks that one first.
-        self._seen: OrderedDict[tuple[object, ...], tuple[str, str]] = OrderedDict()
+        self._seen: OrderedDict[bytes, tuple[str, str]] = OrderedDict()
         self._verb, self._resource, self._group = verb, resource, group
         self._concurrency = max(1, concurrency)
         names = tuple(dict.fromkeys(clusters))
@@ -104,7 +106,7 @@ class AccessPolicy:
         targets = self._targets(None)
         if any(await self._each(identity, [self.see_check("", c) for c in targets])):
             return False
-        who = _who(identity)
+        who = orjson.dumps(identity.decides_as())
         hint = self._seen.get(who)
         if hint is not None and await self._ask(identity, self.see_check(hint[1], hint[0])):
             return False  # the namespace that passed last time still does: one cached check
@@ -119,7 +121,7 @@ class AccessPolicy:
                 return False
         return True
 
-    def _remember_seen(self, who: tuple[object, ...], where: tuple[str, str]) -> None:
+    def _remember_seen(self, who: bytes, where: tuple[str, str]) -> None:
         self._seen[who] = where
         self._seen.move_to_end(who)
         while len(self._seen) > _SEEN_ENTRIES:
@@ -261,8 +263,3 @@ class AccessPolicy:
             for task in tasks:
                 task.cancel()
             raise
-
-
-def _who(identity: Identity) -> tuple[object, ...]:
-    """Everything a decision depends on: the same person with other groups is someone else."""
-    return (identity.k8s_user, tuple(sorted(set(identity.groups))), identity.uid, identity.extra)

@@ -154,10 +154,7 @@ class SarAuthorizer:
     def _identity_base(self, identity: Identity) -> str:
         """One hash tag per identity (its keys share a Redis Cluster slot for MGET): user and
         sorted groups, plus a token subject's uid and extra, which decide too."""
-        parts: list[object] = [identity.k8s_user, sorted(set(identity.groups))]
-        if identity.uid or identity.extra:
-            parts += [identity.uid, [[key, list(values)] for key, values in identity.extra]]
-        who = hashlib.sha256(orjson.dumps(parts)).hexdigest()[:24]
+        who = hashlib.sha256(orjson.dumps(identity.decides_as())).hexdigest()[:24]
         return f"{self._prefix}authz:{{{who}}}:"
 
     def _local(self, key: str) -> bool | None:
